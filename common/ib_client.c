@@ -1,0 +1,130 @@
+/* ib_client: REQ side of the envelopes. */
+#include "ib_client.h"
+
+#include "ib_log.h"
+#include "ib_settings.h"
+
+#include <nng/protocol/reqrep0/req.h>
+#include <stdio.h>
+#include <string.h>
+
+int ib_client_open(ib_client *c, ib_service svc, const char *url, int listen, char *err, size_t errsz)
+{
+    memset(c, 0, sizeof *c);
+    c->service = svc;
+    snprintf(c->url, sizeof c->url, "%s", url);
+    int rv = nng_req0_open(&c->sock);
+    if (rv == 0) rv = nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, (size_t)ib_set.max_msg);
+    /* A slow request (a 100 MB package) must never run twice: resend only when a peer is lost. */
+    if (rv == 0) rv = nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+    if (rv == 0) rv = nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 50);
+    if (rv == 0) rv = nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 1000);
+    if (rv == 0) rv = listen ? nng_listen(c->sock, url, NULL, 0) : nng_dial(c->sock, url, NULL, NNG_FLAG_NONBLOCK);
+    if (rv != 0) {
+        snprintf(err, errsz, "%s socket %s '%s': %s", ib_service_name(svc), listen ? "cannot listen on" : "cannot dial",
+                 url, nng_strerror(rv));
+        nng_close(c->sock);
+        return -1;
+    }
+    c->open = 1;
+    return 0;
+}
+
+void ib_client_close(ib_client *c)
+{
+    if (c->open) nng_close(c->sock);
+    c->open = 0;
+}
+
+ib_code ib_client_call(ib_client *c, const char *op, const ib_caller *who, const json_t *args, int timeout_ms,
+                       ib_reply *rep)
+{
+    ib_reply_clear(rep);
+    const char *svc = ib_service_name(c->service);
+    const char *rid = who ? who->rid : NULL;
+    nng_ctx ctx;
+    nng_aio *aio = NULL;
+    nng_msg *msg = NULL;
+    int rv;
+    if ((rv = nng_ctx_open(&ctx, c->sock)) != 0)
+        return ib_fail(rep, IB_UNAVAILABLE, "the %s is not reachable: %s", svc, nng_strerror(rv));
+    if ((rv = nng_aio_alloc(&aio, NULL, NULL)) != 0 || (rv = nng_msg_alloc(&msg, 0)) != 0) {
+        ib_fail(rep, IB_INTERNAL, "out of memory");
+        goto done;
+    }
+    if (ib_request_encode(msg, op, who, args) < 0) {
+        ib_fail(rep, IB_BAD_REQUEST, "the request nests too deeply");
+        goto done;
+    }
+    nng_aio_set_msg(aio, msg);
+    long long connect_ms = ib_set.connect_timeout_ms;
+    if (timeout_ms > 0 && timeout_ms < connect_ms) connect_ms = timeout_ms;
+    nng_aio_set_timeout(aio, (nng_duration)connect_ms);
+    nng_ctx_send(ctx, aio);
+    nng_aio_wait(aio);
+    if ((rv = nng_aio_result(aio)) != 0) {
+        /* The message still belongs to us when the send failed. */
+        ib_warn(rid, "%s %s: send failed: %s", svc, op, nng_strerror(rv));
+        ib_fail(rep, IB_UNAVAILABLE, "the %s is not reachable (no connection within %lld ms)", svc, connect_ms);
+        goto done;
+    }
+    msg = NULL;
+    nng_aio_set_timeout(aio, (nng_duration)(timeout_ms > 0 ? timeout_ms : ib_set.request_timeout_ms));
+    nng_ctx_recv(ctx, aio);
+    nng_aio_wait(aio);
+    if ((rv = nng_aio_result(aio)) != 0) {
+        ib_warn(rid, "%s %s: no reply: %s", svc, op, nng_strerror(rv));
+        if (rv == NNG_ETIMEDOUT)
+            ib_fail(rep, IB_TIMEOUT, "the %s did not answer %s within %lld ms", svc, op,
+                    (long long)(timeout_ms > 0 ? timeout_ms : ib_set.request_timeout_ms));
+        else
+            ib_fail(rep, IB_UNAVAILABLE, "the %s is not reachable: %s", svc, nng_strerror(rv));
+        goto done;
+    }
+    msg = nng_aio_get_msg(aio);
+    ib_reply_decode(nng_msg_body(msg), nng_msg_len(msg), rep);
+done:
+    if (msg) nng_msg_free(msg);
+    if (aio) nng_aio_free(aio);
+    nng_ctx_close(ctx);
+    return rep->code;
+}
+
+ib_code ib_clnt_ping(ib_client *c, const ib_caller *who, int timeout_ms, ib_reply *rep)
+{
+    return ib_client_call(c, IB_OP_PING, who, NULL, timeout_ms, rep);
+}
+
+static ib_code call_with(ib_client *c, const char *op, const ib_caller *who, ib_reply *rep, const char *k1,
+                         const char *v1, const char *k2, const char *v2)
+{
+    json_t *args = json_object();
+    if (k1) json_object_set_new(args, k1, json_string(v1));
+    if (k2) json_object_set_new(args, k2, json_string(v2));
+    ib_code code = ib_client_call(c, op, who, args, 0, rep);
+    json_decref(args);
+    return code;
+}
+
+ib_code ib_clnt_solution_create(ib_client *c, const ib_caller *who, const char *content_folder,
+                                const char *output_folder, ib_reply *rep)
+{
+    return call_with(c, IB_OP_SOLUTION_CREATE, who, rep, "content_folder", content_folder, "output_folder",
+                     output_folder);
+}
+
+ib_code ib_clnt_market_publish(ib_client *c, const ib_caller *who, const char *ibsolution_path, ib_reply *rep)
+{
+    return call_with(c, IB_OP_MARKET_PUBLISH, who, rep, "ibsolution_path", ibsolution_path, NULL, NULL);
+}
+
+ib_code ib_clnt_market_install(ib_client *c, const ib_caller *who, const char *name, const char *version,
+                               ib_reply *rep)
+{
+    return call_with(c, IB_OP_MARKET_INSTALL, who, rep, "name", name, "version", version);
+}
+
+ib_code ib_clnt_market_list(ib_client *c, const ib_caller *who, ib_reply *rep)
+{
+    return call_with(c, IB_OP_MARKET_LIST, who, rep, NULL, NULL, NULL, NULL);
+}

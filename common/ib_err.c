@@ -1,0 +1,79 @@
+/* ib_err: error code table and reply helpers. */
+#include "ib_err.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const struct {
+    const char *word;
+    int http;
+} code_table[IB_CODE_COUNT] = {
+    [IB_OK] = {"ok", 200},
+    [IB_BAD_REQUEST] = {"bad_request", 400},
+    [IB_UNAUTHORIZED] = {"unauthorized", 401},
+    [IB_FORBIDDEN] = {"forbidden", 403},
+    [IB_NOT_FOUND] = {"not_found", 404},
+    [IB_CONFLICT] = {"conflict", 409},
+    [IB_TOO_LARGE] = {"too_large", 413},
+    [IB_UNAVAILABLE] = {"unavailable", 503},
+    [IB_TIMEOUT] = {"timeout", 504},
+    [IB_INTERNAL] = {"internal", 500},
+    [IB_NOT_IMPLEMENTED] = {"not_implemented", 501},
+};
+
+const char *ib_code_word(ib_code code)
+{
+    return (code >= 0 && code < IB_CODE_COUNT) ? code_table[code].word : "internal";
+}
+
+int ib_code_http(ib_code code)
+{
+    return (code >= 0 && code < IB_CODE_COUNT) ? code_table[code].http : 500;
+}
+
+ib_code ib_code_from_word(const char *word)
+{
+    for (int i = 0; word && i < IB_CODE_COUNT; i++)
+        if (strcmp(code_table[i].word, word) == 0) return (ib_code)i;
+    return IB_INTERNAL;
+}
+
+void ib_reply_init(ib_reply *r)
+{
+    r->code = IB_OK;
+    r->msg[0] = '\0';
+    r->data = NULL;
+}
+
+void ib_reply_clear(ib_reply *r)
+{
+    json_decref(r->data);
+    ib_reply_init(r);
+}
+
+ib_code ib_vfail(ib_reply *r, ib_code code, const char *fmt, va_list ap)
+{
+    r->code = code;
+    vsnprintf(r->msg, sizeof r->msg, fmt, ap);
+    return code;
+}
+
+ib_code ib_fail(ib_reply *r, ib_code code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    ib_vfail(r, code, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+json_t *ib_reply_data(ib_reply *r)
+{
+    if (!r->data) r->data = json_object();
+    return r->data;
+}
+
+int ib_caller_is_admin(const ib_caller *c)
+{
+    return c && c->role && strcmp(c->role, "admin") == 0;
+}

@@ -1,0 +1,34 @@
+/* ib_fs: file helpers that leave nothing half-written: every write that another reader may see goes to a
+ * temporary name in the same folder, is fsync'ed, then renamed into place. All functions work relative to a
+ * directory fd so that callers stay inside folders they resolved with ib_path. */
+#ifndef IB_FS_H
+#define IB_FS_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Writes len bytes to dirfd/name atomically (temp + fsync + rename + fsync dir), mode 0644. 0 or -1/errno. */
+int ib_write_atomic(int dirfd, const char *name, const void *data, size_t len);
+
+/* For writers that stream: creates a temporary file in dirfd ("." + name + ".tmp-XXXXXX"), returns its fd and
+ * writes its name into tmpname. ib_commit_tmp fsyncs, closes fd and renames it to name; ib_discard_tmp closes and
+ * unlinks it. */
+int ib_open_tmp(int dirfd, const char *name, char *tmpname, size_t tmpsz);
+int ib_commit_tmp(int dirfd, int fd, const char *tmpname, const char *name);
+void ib_discard_tmp(int dirfd, int fd, const char *tmpname);
+
+/* Reads a whole file below dirfd (confined with ib_openat_beneath) into a NUL-terminated malloc'd buffer of at
+ * most max bytes. Returns NULL with errno (EFBIG when larger than max). */
+char *ib_read_file_at(int dirfd, const char *rel, size_t max, size_t *len);
+
+/* mkdir -p of rel below dirfd, confined. 0 or -1/errno. */
+int ib_mkdirs_at(int dirfd, const char *rel, mode_t mode);
+
+/* Removes dirfd/name: a file, or a folder recursively (never following symlinks). 0 (also when missing) or -1. */
+int ib_remove_tree_at(int dirfd, const char *name);
+
+/* Plain-path conveniences for the data root (trusted, server-owned paths). */
+int ib_mkdirs(const char *path, mode_t mode);
+char *ib_path_join(const char *a, const char *b); /* malloc'd "a/b" */
+
+#endif

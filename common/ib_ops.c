@@ -1,0 +1,100 @@
+/* ib_ops: the op table of every service (names, owners, argument fields). */
+#include "ib_ops.h"
+
+#include <string.h>
+
+static const char *const service_names[IB_SVC_COUNT] = {"packager", "marketplace", "runner"};
+
+const char *ib_service_name(ib_service svc)
+{
+    return (svc >= 0 && svc < IB_SVC_COUNT) ? service_names[svc] : "?";
+}
+
+static const ib_field_spec f_none[] = {{NULL, 0, 0}};
+static const ib_field_spec f_create[] = {
+    {"content_folder", IB_A_STRING, 1}, {"output_folder", IB_A_STRING, 1}, {NULL, 0, 0}};
+static const ib_field_spec f_publish[] = {{"ibsolution_path", IB_A_STRING, 1}, {NULL, 0, 0}};
+static const ib_field_spec f_name_version[] = {{"name", IB_A_STRING, 1}, {"version", IB_A_STRING, 1}, {NULL, 0, 0}};
+static const ib_field_spec f_info[] = {{"name", IB_A_STRING, 1}, {"version", IB_A_STRING, 0}, {NULL, 0, 0}};
+static const ib_field_spec f_run[] = {{"input_folder", IB_A_STRING, 1}, {"name", IB_A_STRING, 0},
+                                      {"version", IB_A_STRING, 0},      {"solution_path", IB_A_STRING, 0},
+                                      {"settings", IB_A_OBJECT, 0},     {NULL, 0, 0}};
+static const ib_field_spec f_run_sync[] = {
+    {"name", IB_A_STRING, 0},    {"version", IB_A_STRING, 0},    {"solution_path", IB_A_STRING, 0},
+    {"files", IB_A_ARRAY, 1},    {"output_dir", IB_A_STRING, 0}, {"options", IB_A_OBJECT, 0},
+    {"repo_name", IB_A_STRING, 0}, {NULL, 0, 0}};
+static const ib_field_spec f_job[] = {{"job_id", IB_A_STRING, 1}, {"type", IB_A_STRING, 0}, {NULL, 0, 0}};
+static const ib_field_spec f_copy[] = {{"src_path", IB_A_STRING, 1}, {"dst_path", IB_A_STRING, 1}, {NULL, 0, 0}};
+
+static const ib_op_spec op_specs[] = {
+    {IB_OP_SOLUTION_CREATE, IB_SVC_PACKAGER, f_create},
+    {IB_OP_MARKET_PUBLISH, IB_SVC_MARKETPLACE, f_publish},
+    {IB_OP_MARKET_INSTALL, IB_SVC_MARKETPLACE, f_name_version},
+    {IB_OP_MARKET_UNINSTALL, IB_SVC_MARKETPLACE, f_name_version},
+    {IB_OP_MARKET_UNPUBLISH, IB_SVC_MARKETPLACE, f_name_version},
+    {IB_OP_MARKET_LIST, IB_SVC_MARKETPLACE, f_none},
+    {IB_OP_MARKET_INFO, IB_SVC_MARKETPLACE, f_info},
+    {IB_OP_SOLUTION_RUN, IB_SVC_RUNNER, f_run},
+    {IB_OP_SOLUTION_RUN_SYNC, IB_SVC_RUNNER, f_run_sync},
+    {IB_OP_JOBS_STATUS, IB_SVC_RUNNER, f_job},
+    {IB_OP_JOBS_RESULTS, IB_SVC_RUNNER, f_job},
+    {IB_OP_JOBS_CANCEL, IB_SVC_RUNNER, f_job},
+    {IB_OP_JOBS_LIST, IB_SVC_RUNNER, f_none},
+    {IB_OP_FILES_COPY, IB_SVC_RUNNER, f_copy},
+    {IB_OP_FILES_EXTRACT, IB_SVC_RUNNER, f_copy},
+};
+
+const ib_op_spec *ib_op_find(const char *op)
+{
+    for (size_t i = 0; op && i < sizeof op_specs / sizeof op_specs[0]; i++)
+        if (!strcmp(op_specs[i].op, op)) return &op_specs[i];
+    return NULL;
+}
+
+static const char *type_word(ib_arg_type t)
+{
+    switch (t) {
+    case IB_A_STRING: return "a string";
+    case IB_A_OBJECT: return "an object";
+    case IB_A_ARRAY: return "a list";
+    case IB_A_BOOL: return "true or false";
+    case IB_A_INT: return "a whole number";
+    case IB_A_STRING_OR_ARRAY: return "a string or a list";
+    }
+    return "?";
+}
+
+static int type_ok(ib_arg_type t, const json_t *v)
+{
+    switch (t) {
+    case IB_A_STRING: return json_is_string(v);
+    case IB_A_OBJECT: return json_is_object(v);
+    case IB_A_ARRAY: return json_is_array(v);
+    case IB_A_BOOL: return json_is_boolean(v);
+    case IB_A_INT: return json_is_integer(v);
+    case IB_A_STRING_OR_ARRAY: return json_is_string(v) || json_is_array(v);
+    }
+    return 0;
+}
+
+ib_code ib_args_check(const ib_op_spec *spec, const json_t *args, ib_reply *rep)
+{
+    if (!json_is_object(args)) return ib_fail(rep, IB_BAD_REQUEST, "the request body must be a JSON object");
+    for (const ib_field_spec *f = spec->fields; f->name; f++) {
+        const json_t *v = json_object_get(args, f->name);
+        if (!v || json_is_null(v)) {
+            if (f->required) return ib_fail(rep, IB_BAD_REQUEST, "'%s' is required", f->name);
+            continue;
+        }
+        if (!type_ok(f->type, v))
+            return ib_fail(rep, IB_BAD_REQUEST, "'%s' must be %s", f->name, type_word(f->type));
+        if (f->type == IB_A_STRING && f->required && json_string_length(v) == 0)
+            return ib_fail(rep, IB_BAD_REQUEST, "'%s' must not be empty", f->name);
+    }
+    return IB_OK;
+}
+
+const char *ib_arg_str(const json_t *args, const char *name)
+{
+    return json_string_value(json_object_get(args, name));
+}

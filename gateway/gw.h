@@ -1,0 +1,64 @@
+/* gw: the gateway's internals shared by its files: the per-request context, replies (every reply goes through
+ * here, so metrics and request ids are uniform), the service clients and the drive. The gateway knows no business
+ * rules: it authenticates, validates bodies against ib_ops field tables, forwards, and maps codes to statuses. */
+#ifndef GW_H
+#define GW_H
+
+#include "ib_client.h"
+#include "ib_err.h"
+#include "ib_tokens.h"
+
+#include <civetweb.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stddef.h>
+
+typedef struct gw_state {
+    ib_client svc[IB_SVC_COUNT];
+    int drive_fd;             /* O_PATH fd of <data>/drive */
+    long long max_body;       /* bytes */
+    char *tokens_path;
+    ib_tokens tokens;
+    pthread_rwlock_t tokens_lock;
+    long tokens_mtime_ns;
+    struct mg_context *http;
+} gw_state;
+
+extern gw_state gw;
+
+typedef struct gw_req {
+    struct mg_connection *conn;
+    const struct mg_request_info *ri;
+    ib_caller who;
+    char rid[40];
+    char user[256];
+    char role[16];
+    int route;  /* metrics slot */
+    int status; /* HTTP status sent */
+} gw_req;
+
+/* Replies. Each sends headers and body with Content-Length in one write and records the status. */
+void gw_reply_json(gw_req *r, int http_status, json_t *body); /* body is stolen */
+void gw_reply_error(gw_req *r, ib_code code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void gw_reply_ib(gw_req *r, ib_reply *rep); /* {"status":"OK", ...data} or the error */
+/* An error reply with an HTTP status other than the code's own (405, 416, ...). */
+void gw_reply_error_http(gw_req *r, int http_status, ib_code code, const char *msg);
+/* Headers only (204, HEAD answers): extra_headers is "" or lines each ending in "\r\n". */
+void gw_reply_empty(gw_req *r, int http_status, const char *extra_headers);
+/* Sends a header block for a body the caller then writes itself with mg_write (file downloads). */
+void gw_reply_begin(gw_req *r, int http_status, const char *content_type, long long content_length,
+                    const char *extra_headers);
+
+/* Reads the whole body (at most gw.max_body bytes) into a malloc'd buffer. Returns NULL after replying 413 or
+ * 400 itself. */
+char *gw_read_body(gw_req *r, size_t *len);
+
+/* The files API (files.c): `path` is the URL-decoded drive path after the /files/ prefix. */
+void gw_files(gw_req *r, const char *path);
+
+/* Routes and metrics (routes.c). */
+int gw_route_request(gw_req *r, const char *path);
+void gw_metrics_observe(int route, int http_status, double ms);
+int gw_route_count(void);
+
+#endif

@@ -1,0 +1,74 @@
+/* ibsol-gateway: the only HTTP listener. main() declares the gateway's settings and hands them to the daemon
+ * skeleton; start() opens the service sockets, the drive and civetweb. */
+#include "gw.h"
+
+#include "ib_daemon.h"
+#include "ib_log.h"
+#include "ib_path.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+gw_state gw;
+
+static char *http_host;
+static long long http_port, http_threads;
+
+static const ib_cfg gateway_cfg[] = {
+    {"http_host", IB_CFG_STR, "127.0.0.1", 0, 0, &http_host, "address the HTTP server listens on"},
+    {"http_port", IB_CFG_INT, "8080", 1, 65535, &http_port, "HTTP port"},
+    {"http_threads", IB_CFG_INT, "32", 2, 1024, &http_threads, "HTTP worker threads (requests in flight)"},
+    {"max_body", IB_CFG_INT, "67108864", 1024, 1LL << 34, &gw.max_body, "largest request body, bytes (else 413)"},
+    {"tokens", IB_CFG_STR, "", 0, 0, &gw.tokens_path, "tokens file: TOKEN USER ROLE per line (default DATA/tokens, created on first start)"},
+};
+
+int gw_http_start(const char *host, long long port, long long threads, char *err, size_t errsz);
+
+static int gateway_start(void **state, char *err, size_t errsz)
+{
+    char path[4096];
+    /* Only the default tokens file is created on first start; one named in the settings must exist. */
+    if (!gw.tokens_path[0]) {
+        free(gw.tokens_path);
+        gw.tokens_path = strdup(ib_data_path("tokens", path, sizeof path));
+        char token[128];
+        int made = ib_tokens_bootstrap(gw.tokens_path, token, sizeof token, err, errsz);
+        if (made < 0) return -1;
+        if (made == 1) ib_info(NULL, "created %s with an admin token for user 'admin'", gw.tokens_path);
+    }
+    if (ib_tokens_load(gw.tokens_path, &gw.tokens, err, errsz) < 0) return -1;
+    pthread_rwlock_init(&gw.tokens_lock, NULL);
+    gw.drive_fd = ib_drive_open_root(ib_data_path("drive", path, sizeof path));
+    if (gw.drive_fd < 0) {
+        snprintf(err, errsz, "IBSOL_DATA: cannot open drive folder '%s'", path);
+        return -1;
+    }
+    for (int s = 0; s < IB_SVC_COUNT; s++)
+        if (ib_client_open(&gw.svc[s], (ib_service)s, ib_set.url[s], ib_set.dials[s], err, errsz) < 0) return -1;
+    return gw_http_start(http_host, http_port, http_threads, err, errsz);
+}
+
+static void gateway_stop(void *state)
+{
+    if (gw.http) mg_stop(gw.http);
+    for (int s = 0; s < IB_SVC_COUNT; s++) ib_client_close(&gw.svc[s]);
+    ib_tokens_free(&gw.tokens);
+    if (gw.drive_fd >= 0) close(gw.drive_fd);
+}
+
+int main(int argc, char **argv)
+{
+    static const ib_daemon_def def = {
+        .name = "gateway",
+        .about = "HTTP/JSON front of ibsol: auth, validation, routing to the services, the files API",
+        .service = IB_SVC_NONE,
+        .cfg = gateway_cfg,
+        .ncfg = sizeof gateway_cfg / sizeof gateway_cfg[0],
+        .start = gateway_start,
+        .stop = gateway_stop,
+    };
+    gw.drive_fd = -1;
+    return ib_daemon_main(&def, argc, argv);
+}

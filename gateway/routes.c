@@ -1,0 +1,245 @@
+/* gw routes: the route table (HTTP method + path -> op), body and query handling for forwarded ops, healthz and
+ * metrics. Every endpoint answers at /<path> and /api/v1/<path>; the files API at /api/v2/files/ and /files/. */
+#include "gw.h"
+
+#include "ib_log.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum route_kind { R_OP, R_HEALTHZ, R_METRICS, R_FILES, R_NOT_BUILT } route_kind;
+
+typedef struct route {
+    const char *method;
+    const char *path; /* without prefix */
+    route_kind kind;
+    const char *op;
+} route;
+
+static const route routes[] = {
+    {"POST", "solution/create", R_OP, IB_OP_SOLUTION_CREATE},
+    {"POST", "marketplace/publish", R_OP, IB_OP_MARKET_PUBLISH},
+    {"POST", "marketplace/install", R_OP, IB_OP_MARKET_INSTALL},
+    {"POST", "marketplace/uninstall", R_OP, IB_OP_MARKET_UNINSTALL},
+    {"POST", "marketplace/unpublish", R_OP, IB_OP_MARKET_UNPUBLISH},
+    {"GET", "marketplace/list", R_OP, IB_OP_MARKET_LIST},
+    {"GET", "marketplace/info", R_OP, IB_OP_MARKET_INFO},
+    {"POST", "solution/run", R_OP, IB_OP_SOLUTION_RUN},
+    {"POST", "solution/run_sync", R_OP, IB_OP_SOLUTION_RUN_SYNC},
+    {"GET", "jobs/status", R_OP, IB_OP_JOBS_STATUS},
+    {"GET", "jobs/results", R_OP, IB_OP_JOBS_RESULTS},
+    {"POST", "jobs/cancel", R_OP, IB_OP_JOBS_CANCEL},
+    {"GET", "jobs/list", R_OP, IB_OP_JOBS_LIST},
+    {"GET", "jobs/events", R_NOT_BUILT, "jobs/events"},
+    {"POST", "files/copy", R_OP, IB_OP_FILES_COPY},
+    {"POST", "files/extract", R_OP, IB_OP_FILES_EXTRACT},
+    {"GET", "healthz", R_HEALTHZ, NULL},
+    {"GET", "metrics", R_METRICS, NULL},
+    {"*", "files", R_FILES, NULL}, /* metrics slot for the files API */
+};
+#define NROUTES (int)(sizeof routes / sizeof routes[0])
+#define ROUTE_FILES (NROUTES - 1)
+#define ROUTE_OTHER NROUTES
+
+/* --- metrics -------------------------------------------------------------------------------------------- */
+
+static const double buckets_ms[] = {1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000};
+#define NBUCKETS (int)(sizeof buckets_ms / sizeof buckets_ms[0])
+static const int statuses[] = {200, 201, 202, 204, 206, 400, 401, 403, 404, 405, 409, 413, 416, 500, 501, 503, 504};
+#define NSTATUS (int)(sizeof statuses / sizeof statuses[0])
+
+static struct {
+    atomic_ullong count[NSTATUS + 1];
+    atomic_ullong bucket[NBUCKETS + 1];
+    atomic_ullong sum_us;
+} metrics[NROUTES + 1];
+
+int gw_route_count(void)
+{
+    return NROUTES;
+}
+
+void gw_metrics_observe(int route, int http_status, double ms)
+{
+    int rt = route < 0 ? ROUTE_OTHER : route;
+    int s = 0;
+    while (s < NSTATUS && statuses[s] != http_status) s++;
+    atomic_fetch_add(&metrics[rt].count[s], 1);
+    int b = 0;
+    while (b < NBUCKETS && ms > buckets_ms[b]) b++;
+    atomic_fetch_add(&metrics[rt].bucket[b], 1);
+    atomic_fetch_add(&metrics[rt].sum_us, (unsigned long long)(ms * 1000));
+}
+
+static void serve_metrics(gw_req *r)
+{
+    size_t cap = 1 << 16, len = 0;
+    char *out = malloc(cap);
+    if (!out) return gw_reply_error(r, IB_INTERNAL, "out of memory");
+#define EMIT(...) (len += (size_t)snprintf(out + len, len < cap ? cap - len : 0, __VA_ARGS__))
+    EMIT("# HELP ibsol_http_requests_total HTTP requests by route and status.\n"
+         "# TYPE ibsol_http_requests_total counter\n");
+    for (int rt = 0; rt <= NROUTES; rt++)
+        for (int s = 0; s <= NSTATUS; s++) {
+            unsigned long long n = atomic_load(&metrics[rt].count[s]);
+            if (!n) continue;
+            const char *name = rt < NROUTES ? routes[rt].path : "other";
+            if (s < NSTATUS)
+                EMIT("ibsol_http_requests_total{route=\"%s\",code=\"%d\"} %llu\n", name, statuses[s], n);
+            else
+                EMIT("ibsol_http_requests_total{route=\"%s\",code=\"other\"} %llu\n", name, n);
+        }
+    EMIT("# HELP ibsol_http_request_duration_ms HTTP request latency.\n"
+         "# TYPE ibsol_http_request_duration_ms histogram\n");
+    for (int rt = 0; rt <= NROUTES; rt++) {
+        unsigned long long total = 0;
+        for (int b = 0; b <= NBUCKETS; b++) total += atomic_load(&metrics[rt].bucket[b]);
+        if (!total) continue;
+        const char *name = rt < NROUTES ? routes[rt].path : "other";
+        unsigned long long cum = 0;
+        for (int b = 0; b < NBUCKETS; b++) {
+            cum += atomic_load(&metrics[rt].bucket[b]);
+            EMIT("ibsol_http_request_duration_ms_bucket{route=\"%s\",le=\"%g\"} %llu\n", name, buckets_ms[b], cum);
+        }
+        EMIT("ibsol_http_request_duration_ms_bucket{route=\"%s\",le=\"+Inf\"} %llu\n", name, total);
+        EMIT("ibsol_http_request_duration_ms_sum{route=\"%s\"} %.3f\n", name,
+             atomic_load(&metrics[rt].sum_us) / 1000.0);
+        EMIT("ibsol_http_request_duration_ms_count{route=\"%s\"} %llu\n", name, total);
+    }
+#undef EMIT
+    if (len >= cap) len = cap - 1; /* bounded: routes x statuses fit easily */
+    r->route = NROUTES - 2;
+    gw_reply_begin(r, 200, "text/plain; version=0.0.4", (long long)len, NULL);
+    mg_write(r->conn, out, len);
+    free(out);
+}
+
+/* --- healthz -------------------------------------------------------------------------------------------- */
+
+static void serve_healthz(gw_req *r)
+{
+    json_t *services = json_object();
+    char missing[256] = "";
+    for (int s = 0; s < IB_SVC_COUNT; s++) {
+        ib_reply rep;
+        ib_reply_init(&rep);
+        ib_clnt_ping(&gw.svc[s], &r->who, 1000, &rep);
+        json_object_set_new(services, ib_service_name((ib_service)s), json_string(rep.code == IB_OK ? "up" : "down"));
+        if (rep.code != IB_OK)
+            snprintf(missing + strlen(missing), sizeof missing - strlen(missing), "%s%s", missing[0] ? ", " : "",
+                     ib_service_name((ib_service)s));
+        ib_reply_clear(&rep);
+    }
+    json_t *body = json_object();
+    json_object_set_new(body, "status", json_string(missing[0] ? "ERROR" : "OK"));
+    json_object_set_new(body, "services", services);
+    if (missing[0]) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "not reachable: %s", missing);
+        json_object_set_new(body, "code", json_string("unavailable"));
+        json_object_set_new(body, "msg", json_string(msg));
+    }
+    gw_reply_json(r, missing[0] ? 503 : 200, body);
+}
+
+/* --- forwarded ops -------------------------------------------------------------------------------------- */
+
+/* GET ops take their arguments from the query string, named by the op's field table. */
+static json_t *query_args(gw_req *r, const ib_op_spec *spec)
+{
+    json_t *args = json_object();
+    const char *q = r->ri->query_string;
+    if (!q) return args;
+    char value[4096];
+    for (const ib_field_spec *f = spec->fields; f->name; f++) {
+        int n = mg_get_var(q, strlen(q), f->name, value, sizeof value);
+        if (n >= 0) json_object_set_new(args, f->name, json_string(value));
+    }
+    return args;
+}
+
+static json_t *body_args(gw_req *r)
+{
+    size_t len;
+    char *body = gw_read_body(r, &len);
+    if (!body) return NULL;
+    json_error_t jerr;
+    json_t *args = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    free(body);
+    if (!args) {
+        gw_reply_error(r, IB_BAD_REQUEST, "request body is not valid JSON: %s (line %d, column %d)", jerr.text,
+                       jerr.line, jerr.column);
+        return NULL;
+    }
+    if (!json_is_object(args)) {
+        json_decref(args);
+        gw_reply_error(r, IB_BAD_REQUEST, "request body must be a JSON object");
+        return NULL;
+    }
+    return args;
+}
+
+static void forward(gw_req *r, const route *rt)
+{
+    const ib_op_spec *spec = ib_op_find(rt->op);
+    json_t *args = !strcmp(rt->method, "GET") ? query_args(r, spec) : body_args(r);
+    if (!args) return;
+    ib_reply rep;
+    ib_reply_init(&rep);
+    if (ib_args_check(spec, args, &rep) == IB_OK) ib_client_call(&gw.svc[spec->service], rt->op, &r->who, args, 0, &rep);
+    json_decref(args);
+    gw_reply_ib(r, &rep);
+    ib_reply_clear(&rep);
+}
+
+/* --- dispatch ------------------------------------------------------------------------------------------- */
+
+static int strip_prefix(const char **path, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    if (strncmp(*path, prefix, n) != 0) return 0;
+    *path += n;
+    return 1;
+}
+
+int gw_route_request(gw_req *r, const char *uri)
+{
+    const char *method = r->ri->request_method;
+    const char *path = uri;
+    int files_only = strip_prefix(&path, "/api/v2/files/");
+    if (!files_only && !strip_prefix(&path, "/api/v1/")) strip_prefix(&path, "/");
+    if (!files_only) {
+        int path_known = 0;
+        for (int i = 0; i < NROUTES - 1; i++) {
+            if (strcmp(routes[i].path, path) != 0) continue;
+            path_known = 1;
+            if (strcmp(routes[i].method, method) != 0 &&
+                !(routes[i].kind == R_HEALTHZ && !strcmp(method, "HEAD")))
+                continue;
+            r->route = i;
+            switch (routes[i].kind) {
+            case R_OP: forward(r, &routes[i]); break;
+            case R_HEALTHZ: serve_healthz(r); break;
+            case R_METRICS: serve_metrics(r); break;
+            case R_NOT_BUILT: gw_reply_error(r, IB_NOT_IMPLEMENTED, "'%s' is not implemented yet", routes[i].op); break;
+            case R_FILES: break;
+            }
+            return r->status;
+        }
+        if (path_known) {
+            char msg[512];
+            snprintf(msg, sizeof msg, "method %s is not allowed on /%s", method, path);
+            gw_reply_error_http(r, 405, IB_BAD_REQUEST, msg);
+            return r->status;
+        }
+        if (!strip_prefix(&path, "files/")) {
+            gw_reply_error(r, IB_NOT_FOUND, "no such endpoint: %s %s", method, uri);
+            return r->status;
+        }
+    }
+    r->route = ROUTE_FILES;
+    gw_files(r, path);
+    return r->status;
+}
