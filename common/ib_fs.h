@@ -7,12 +7,14 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-/* Writes len bytes to dirfd/name atomically (temp + fsync + rename + fsync dir), mode 0644. 0 or -1/errno. */
+/* Writes len bytes to dirfd/name atomically (temp + fsync + rename + fsync dir), mode 0644. name is one path
+ * segment (EINVAL otherwise). 0 or -1/errno. */
 int ib_write_atomic(int dirfd, const char *name, const void *data, size_t len);
 
 /* For writers that stream: creates a temporary file in dirfd ("." + name + ".tmp-XXXXXX"), returns its fd and
- * writes its name into tmpname. ib_commit_tmp fsyncs, closes fd and renames it to name; ib_discard_tmp closes and
- * unlinks it. */
+ * writes its name into tmpname. ib_commit_tmp sets mode 0644, fsyncs, closes fd and renames it to name (and
+ * unlinks the temporary when any step fails); ib_discard_tmp closes and unlinks it. The temporary is mode 0600
+ * until committed. tmpname needs room for name + 16 bytes (at most 200 bytes of name are used). */
 int ib_open_tmp(int dirfd, const char *name, char *tmpname, size_t tmpsz);
 int ib_commit_tmp(int dirfd, int fd, const char *tmpname, const char *name);
 void ib_discard_tmp(int dirfd, int fd, const char *tmpname);
@@ -24,7 +26,9 @@ char *ib_read_file_at(int dirfd, const char *rel, size_t max, size_t *len);
 /* mkdir -p of rel below dirfd, confined. 0 or -1/errno. */
 int ib_mkdirs_at(int dirfd, const char *rel, mode_t mode);
 
-/* Removes dirfd/name: a file, or a folder recursively (never following symlinks). 0 (also when missing) or -1. */
+/* Removes dirfd/name: a file, or a folder recursively (never following symlinks; a symlink itself is removed).
+ * name should be one path segment: a symlink in an earlier segment would be followed. 0 (also when missing) or
+ * -1. */
 int ib_remove_tree_at(int dirfd, const char *name);
 
 /* Plain-path conveniences for the data root (trusted, server-owned paths). */

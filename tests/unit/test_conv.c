@@ -1,0 +1,179 @@
+/* Unit tests of ib_conv and ib_env: round trips, and hostile msgpack that lies about sizes or nests deeply. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "ib_conv.h"
+#include "ib_env.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static int sbuf_write(void *data, const char *buf, size_t len)
+{
+    return msgpack_sbuffer_write((msgpack_sbuffer *)data, buf, len);
+}
+
+static json_t *round_trip(const json_t *in)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, sbuf_write);
+    assert_int_equal(ib_json_pack(&pk, in, 64), 0);
+    char err[256];
+    json_t *out = ib_msgpack_decode_json(sb.data, sb.size, &ib_conv_default_limits, err, sizeof err);
+    msgpack_sbuffer_destroy(&sb);
+    return out;
+}
+
+static void test_round_trip(void **state)
+{
+    json_t *in = json_loads("{\"a\":[1,-2,3.5,\"x\",true,false,null,{}],\"b\":{\"c\":\"ünï\"},\"big\":9007199254740993}",
+                            0, NULL);
+    json_t *out = round_trip(in);
+    assert_non_null(out);
+    assert_true(json_equal(in, out));
+    json_decref(in);
+    json_decref(out);
+}
+
+static void expect_refused(const unsigned char *buf, size_t len, const char *fragment)
+{
+    char err[256] = "";
+    json_t *j = ib_msgpack_decode_json((const char *)buf, len, &ib_conv_default_limits, err, sizeof err);
+    assert_null(j);
+    if (!strstr(err, fragment)) fail_msg("message '%s' lacks '%s'", err, fragment);
+}
+
+static void test_lying_counts(void **state)
+{
+    /* array32 declaring 4 billion elements in a 5-byte message */
+    const unsigned char arr[] = {0xdd, 0xff, 0xff, 0xff, 0xff};
+    expect_refused(arr, sizeof arr, "container declares");
+    /* map16 of 1000 entries with 2 bytes left */
+    const unsigned char map[] = {0xde, 0x03, 0xe8, 0xc0, 0xc0};
+    expect_refused(map, sizeof map, "container declares");
+    /* str32 of 2 GB */
+    const unsigned char str[] = {0xdb, 0x7f, 0xff, 0xff, 0xff, 'a'};
+    expect_refused(str, sizeof str, "passes the limit");
+    const unsigned char str8[] = {0xd9, 0x10, 'a', 'b'};
+    expect_refused(str8, sizeof str8, "declared size 16");
+}
+
+static void test_truncated_and_trailing(void **state)
+{
+    const unsigned char trunc[] = {0x92, 0x01};
+    expect_refused(trunc, sizeof trunc, "container declares 2 elements but only 1 bytes are left");
+    const unsigned char no_len[] = {0xd9};
+    expect_refused(no_len, sizeof no_len, "message truncated: 1 bytes needed, 0 left");
+    const unsigned char trail[] = {0x01, 0x02};
+    expect_refused(trail, sizeof trail, "trailing");
+    const unsigned char ext[] = {0xd4, 0x01, 0x00};
+    expect_refused(ext, sizeof ext, "unsupported msgpack type 0xd4");
+    expect_refused(NULL, 0, "truncated");
+}
+
+static void test_depth(void **state)
+{
+    unsigned char deep[200];
+    memset(deep, 0x91, sizeof deep); /* [[[[...]]]] */
+    deep[sizeof deep - 1] = 0xc0;
+    expect_refused(deep, sizeof deep, "nesting deeper than 64");
+    json_t *nest = json_array(), *cur = nest;
+    for (int i = 0; i < 100; i++) {
+        json_t *inner = json_array();
+        json_array_append_new(cur, inner);
+        cur = inner;
+    }
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, sbuf_write);
+    assert_int_equal(ib_json_pack(&pk, nest, 64), -1);
+    msgpack_sbuffer_destroy(&sb);
+    json_decref(nest);
+}
+
+static void test_bad_strings(void **state)
+{
+    const unsigned char bad_utf8[] = {0xa2, 0xc3, 0x28};
+    expect_refused(bad_utf8, sizeof bad_utf8, "not valid UTF-8");
+    const unsigned char int_key[] = {0x81, 0x01, 0x02};
+    expect_refused(int_key, sizeof int_key, "map key is not a string");
+}
+
+static void test_envelopes(void **state)
+{
+    nng_msg *msg;
+    assert_int_equal(nng_msg_alloc(&msg, 0), 0);
+    json_t *args = json_pack("{s:s}", "content_folder", "/jay/x");
+    ib_caller who = {"jay", "user", "rid1"};
+    assert_int_equal(ib_request_encode(msg, "solution.create", &who, args), 0);
+    ib_request req;
+    char err[256];
+    assert_int_equal(ib_request_decode(nng_msg_body(msg), nng_msg_len(msg), &req, err, sizeof err), 0);
+    assert_string_equal(req.op, "solution.create");
+    assert_string_equal(req.who.user, "jay");
+    assert_string_equal(req.who.role, "user");
+    assert_string_equal(req.who.rid, "rid1");
+    assert_true(json_equal(req.args, args));
+    ib_request_clear(&req);
+    json_decref(args);
+
+    nng_msg_clear(msg);
+    ib_reply rep, back;
+    ib_reply_init(&rep);
+    ib_reply_init(&back);
+    ib_fail(&rep, IB_CONFLICT, "version %s taken", "1.0.0");
+    json_object_set_new(ib_reply_data(&rep), "sha256", json_string("ab"));
+    assert_int_equal(ib_reply_encode(msg, &rep), 0);
+    assert_int_equal(ib_reply_decode(nng_msg_body(msg), nng_msg_len(msg), &back), 0);
+    assert_int_equal(back.code, IB_CONFLICT);
+    assert_string_equal(back.msg, "version 1.0.0 taken");
+    assert_string_equal(json_string_value(json_object_get(back.data, "sha256")), "ab");
+    ib_reply_clear(&rep);
+    ib_reply_clear(&back);
+
+    /* a request without op, and one whose args are not a map */
+    const unsigned char no_op[] = {0x81, 0xa3, 'r', 'i', 'd', 0xa1, 'x'};
+    assert_int_equal(ib_request_decode(no_op, sizeof no_op, &req, err, sizeof err), -1);
+    assert_string_equal(err, "envelope has no 'op'");
+    const unsigned char bad_args[] = {0x82, 0xa2, 'o', 'p', 0xa1, 'x', 0xa4, 'a', 'r', 'g', 's', 0x01};
+    assert_int_equal(ib_request_decode(bad_args, sizeof bad_args, &req, err, sizeof err), -1);
+    assert_string_equal(err, "envelope 'args' is not a map");
+    /* a reply that is garbage */
+    assert_int_equal(ib_reply_decode("\xc1", 1, &back), -1);
+    assert_int_equal(back.code, IB_INTERNAL);
+    ib_reply_clear(&back);
+    nng_msg_free(msg);
+}
+
+static void test_codes(void **state)
+{
+    assert_int_equal(ib_code_http(IB_BAD_REQUEST), 400);
+    assert_int_equal(ib_code_http(IB_UNAUTHORIZED), 401);
+    assert_int_equal(ib_code_http(IB_FORBIDDEN), 403);
+    assert_int_equal(ib_code_http(IB_NOT_FOUND), 404);
+    assert_int_equal(ib_code_http(IB_CONFLICT), 409);
+    assert_int_equal(ib_code_http(IB_TOO_LARGE), 413);
+    assert_int_equal(ib_code_http(IB_UNAVAILABLE), 503);
+    assert_int_equal(ib_code_http(IB_TIMEOUT), 504);
+    assert_int_equal(ib_code_http(IB_INTERNAL), 500);
+    assert_int_equal(ib_code_http(IB_NOT_IMPLEMENTED), 501);
+    for (int c = 0; c < IB_CODE_COUNT; c++) assert_int_equal(ib_code_from_word(ib_code_word((ib_code)c)), c);
+    assert_int_equal(ib_code_from_word("nonsense"), IB_INTERNAL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_round_trip),      cmocka_unit_test(test_lying_counts),
+        cmocka_unit_test(test_truncated_and_trailing), cmocka_unit_test(test_depth),
+        cmocka_unit_test(test_bad_strings),     cmocka_unit_test(test_envelopes),
+        cmocka_unit_test(test_codes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
