@@ -165,6 +165,8 @@ int ib_daemon_main(const ib_daemon_def *def, int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     if (def->start && def->start(&s.state, err, sizeof err) < 0) {
         ib_error(NULL, "cannot start: %s", err);
+        if (def->stop) def->stop(s.state); /* stop() copes with a half-done start */
+        nng_fini();
         goto out;
     }
     if (def->service == IB_SVC_NONE) {
@@ -182,6 +184,8 @@ int ib_daemon_main(const ib_daemon_def *def, int argc, char **argv)
     if (open_socket(&s, err, sizeof err) < 0) {
         ib_error(NULL, "%s", err);
         if (def->stop) def->stop(s.state);
+        nng_close(s.sock);
+        nng_fini();
         goto out;
     }
     size_t nworkers = (size_t)ib_set.workers;

@@ -166,7 +166,7 @@ static json_t *body_args(gw_req *r)
     char *body = gw_read_body(r, &len);
     if (!body) return NULL;
     json_error_t jerr;
-    json_t *args = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *args = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     free(body);
     if (!args) {
         gw_reply_error(r, IB_BAD_REQUEST, "request body is not valid JSON: %s (line %d, column %d)", jerr.text,

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Configures and builds ibsol into a build folder: deploy/build.sh [BUILD_DIR] [cmake options...]
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+dir=${1:-$top/build}
+shift || true
+cmake -S "$top" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+cmake --build "$dir" -j"$(nproc)"

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages ibsol needs to build and run (and, with --test, to run its tests and
+# benchmarks). Installs only what is missing; needs root or sudo when something is.
+set -euo pipefail
+
+build_pkgs=(build-essential cmake pkg-config libnng-dev libmsgpack-dev libcivetweb-dev libjansson-dev
+  libzip-dev libpcre2-dev libpoppler-glib-dev libcairo2-dev libtesseract-dev tesseract-ocr-eng libssl-dev
+  uuid-dev libcurl4-openssl-dev curl)
+test_pkgs=(libcmocka-dev python3 python3-pytest python3-requests poppler-utils zip unzip wrk clang
+  libclang-rt-14-dev)
+
+want=("${build_pkgs[@]}")
+if [[ "${1:-}" == "--test" ]]; then want+=("${test_pkgs[@]}"); fi
+
+missing=()
+for p in "${want[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then missing+=("$p"); fi
+done
+if ((${#missing[@]} == 0)); then exit 0; fi
+
+echo "installing: ${missing[*]}" >&2
+sudo=""
+if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
+$sudo apt-get update -q
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
