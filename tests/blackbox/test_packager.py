@@ -192,3 +192,14 @@ def test_output_folder_is_a_file(stack):
 
 def test_daemon_still_up_after_bad_requests(stack):
     assert stack.get("/healthz", token=None).status_code == 200
+
+
+def test_example_solution_packages(stack):
+    """The solution kept in docs/ (used by the README walkthrough) compiles and packages."""
+    import shutil
+    from conftest import SOURCE
+    dst = os.path.join(stack.data, "drive/admin/example")
+    shutil.copytree(os.path.join(SOURCE, "docs/example-solution"), dst)
+    r = create(stack, "/admin/example", "/admin/example-build")
+    assert r.status_code == 200, r.text
+    assert r.json()["ibsolution_path"] == "/admin/example-build/invoice_demo-1.0.0.ibsolution"

@@ -1,0 +1,81 @@
+"""The per-service debugging tools and the local stack script, used as a newcomer would."""
+import json
+import os
+import subprocess
+import tempfile
+
+import requests
+
+from conftest import BIN, SOURCE, binary, free_port
+
+
+def op(stack, *args):
+    p = subprocess.run([os.path.join(BIN, "cli/ibsol-op"), *args], env=stack.env, capture_output=True, text=True,
+                       timeout=60)
+    return p.returncode, p.stdout, p.stderr
+
+
+def test_op_tool_talks_to_one_daemon(stack_factory):
+    s = stack_factory(start=False)
+    s.start("packager")
+    s.start("marketplace", "--debug")
+    rc, out, err = op(s, "marketplace", "ping")
+    assert rc == 0, err
+    reply = json.loads(out)
+    assert reply["status"] == "OK" and reply["service"] == "marketplace"
+    rc, out, _ = op(s, "packager", "solution.create", '{"content_folder": "/admin/x"}')
+    assert rc == 1
+    assert json.loads(out) == {"status": "ERROR", "code": "bad_request", "msg": "'output_folder' is required"}
+    rc, out, _ = op(s, "--user", "alice", "--role", "user", "packager", "solution.create",
+                    '{"content_folder": "/bob/x", "output_folder": "/alice/o"}')
+    assert rc == 1 and json.loads(out)["code"] == "forbidden"
+    rc, out, _ = op(s, "packager", "no.such.op")
+    assert json.loads(out)["msg"] == "the packager has no operation 'no.such.op'"
+    rc, out, err = op(s, "packager", "ping", "[1]")
+    assert rc == 2 and "arguments must be a JSON object" in err
+    rc, out, err = op(s, "nosuch", "ping")
+    assert rc == 2 and "unknown service 'nosuch'" in err
+    # --debug logs every message with its request id
+    assert "rid=op-tool op=ping user=admin start" in s.log("marketplace")
+
+
+def local_sh(env, *args):
+    return subprocess.run([os.path.join(SOURCE, "deploy/local.sh"), *args], env=env, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_local_sh_start_status_stop():
+    root = tempfile.mkdtemp(prefix="ibs-", dir="/tmp")
+    port = free_port()
+    env = dict(os.environ, IBSOL_DATA=root + "/var", IBSOL_HTTP_PORT=str(port), IBSOL_RUNNERS="2", IBSOL_BIN=BIN)
+    p = local_sh(env, "start")
+    try:
+        assert p.returncode == 0, p.stdout + p.stderr
+        assert "ibsol is up at http://127.0.0.1:%d" % port in p.stdout
+        token = [l.split(": ")[1] for l in p.stdout.splitlines() if l.startswith("admin token: ")][0]
+        with open(root + "/var/tokens") as f:
+            assert token in f.read()
+        r = requests.get("http://127.0.0.1:%d/marketplace/list" % port, headers={"Authorization": "Bearer " + token})
+        assert r.status_code in (200, 501)
+        st = local_sh(env, "status")
+        assert st.returncode == 0, st.stdout
+        for name in ("packager", "marketplace", "gateway", "runner1", "runner2"):
+            assert "%s: running" % name in st.stdout
+        again = local_sh(env, "start")
+        assert again.returncode == 1 and "already running" in again.stderr
+    finally:
+        stop = local_sh(env, "stop")
+    assert stop.returncode == 0 and "stopped" in stop.stdout
+    st = local_sh(env, "status")
+    assert st.returncode == 3 and "gateway: stopped" in st.stdout
+
+
+def test_local_sh_reports_the_daemon_that_failed():
+    root = tempfile.mkdtemp(prefix="ibs-", dir="/tmp")
+    env = dict(os.environ, IBSOL_DATA=root + "/var", IBSOL_HTTP_PORT=str(free_port()), IBSOL_BIN=BIN,
+               IBSOL_MARKETPLACE_URL="tcp://nonsense")
+    p = local_sh(env, "start")
+    assert p.returncode == 1
+    assert "did not come up" in p.stderr
+    assert "IBSOL_MARKETPLACE_URL: 'tcp://nonsense' is not tcp://HOST:PORT" in p.stderr
+    assert "gateway: stopped" in local_sh(env, "status").stdout
