@@ -17,6 +17,7 @@ typedef struct gw_state {
     ib_client svc[IB_SVC_COUNT];
     int drive_fd;             /* O_PATH fd of <data>/drive */
     long long max_body;       /* bytes */
+    long long max_upload;     /* bytes: largest file a PUT or PATCH may leave on the drive */
     char *tokens_path;
     ib_tokens tokens;
     pthread_rwlock_t tokens_lock;

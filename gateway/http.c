@@ -253,7 +253,9 @@ int gw_http_start(const char *host, long long port, long long threads, char *err
     const char *options[] = {"listening_ports", ports,      "num_threads",           nthreads,
                              "tcp_nodelay",     "1",        "enable_keep_alive",     "yes",
                              "keep_alive_timeout_ms", "30000", "request_timeout_ms", "600000",
-                             "max_request_size", maxreq,    NULL};
+                             "max_request_size", maxreq,
+                             /* the files API decodes paths itself, exactly once, so "%00" can be refused */
+                             "decode_url", "no", NULL};
     struct mg_callbacks cb;
     memset(&cb, 0, sizeof cb);
     cb.log_message = log_civetweb;

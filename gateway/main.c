@@ -21,6 +21,8 @@ static const ib_cfg gateway_cfg[] = {
     {"http_port", IB_CFG_INT, "8080", 1, 65535, &http_port, "HTTP port"},
     {"http_threads", IB_CFG_INT, "32", 2, 1024, &http_threads, "HTTP worker threads (requests in flight)"},
     {"max_body", IB_CFG_INT, "67108864", 1024, 1LL << 34, &gw.max_body, "largest request body, bytes (else 413)"},
+    {"max_upload", IB_CFG_INT, "4294967296", 1, 1LL << 44, &gw.max_upload,
+     "largest file a files-API PUT or PATCH may write, bytes (else 413)"},
     {"tokens", IB_CFG_STR, "", 0, 0, &gw.tokens_path, "tokens file: TOKEN USER ROLE per line (default DATA/tokens, created on first start)"},
 };
 
