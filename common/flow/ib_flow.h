@@ -8,9 +8,9 @@
  *   {"format": "ibflowbin", "format_version": 1,
  *    "solution": {"name": N, "version": V},
  *    "flow": {"steps": [...]},                       the validated steps, only known keys, in order
- *    "programs": {"refiners/x.ibrefiner": {"fields": [{"name", "type", "formula", "tree"}], "order": [names]}}}
- * "tree" is the parsed formula (ib_node_to_json). Decoding trusts nothing: it re-validates the flow, re-parses
- * and re-checks every formula and requires the stored tree to equal the re-parsed one.
+ *    "programs": {"refiners/x.ibrefiner": {"fields": [{"name", "type", "formula", "tree"}], "order":
+ * [names]}}} "tree" is the parsed formula (ib_node_to_json). Decoding trusts nothing: it re-validates the
+ * flow, re-parses and re-checks every formula and requires the stored tree to equal the re-parsed one.
  *
  * A compiled flow is immutable and may be shared by threads. */
 #ifndef IB_FLOW_H
@@ -25,8 +25,8 @@
 typedef struct ib_flow ib_flow;
 
 /* Compiles the flow of the content folder open at dirfd (flow.json and the refiners it names). NULL with a
- * message in err naming the file, the field and the problem ("flow.json: steps[1]: unknown step type 'spilt'",
- * "refiners/invoice.ibrefiner: field 'total': line 1 column 12: unknown function 'nubmer'"). */
+ * message in err naming the file, the field and the problem ("flow.json: steps[1]: unknown step type
+ * 'spilt'", "refiners/invoice.ibrefiner: field 'total': line 1 column 12: unknown function 'nubmer'"). */
 ib_flow *ib_flow_compile_dir(int content_dirfd, char *err, size_t errsz);
 
 /* Encodes a compiled flow as .ibflowbin bytes (malloc'd, caller frees). 0 or -1. */
@@ -40,21 +40,21 @@ ib_flow *ib_flow_decode(const void *bytes, size_t len, char *err, size_t errsz);
 void ib_flow_free(ib_flow *flow);
 
 /* ---- limits ---- */
-#define IB_FLOW_MAX_FILE (1u << 20)       /* flow.json, one refiner file */
-#define IB_FLOW_MAX_BIN (32u << 20)       /* one .ibflowbin */
+#define IB_FLOW_MAX_FILE (1u << 20) /* flow.json, one refiner file */
+#define IB_FLOW_MAX_BIN (32u << 20) /* one .ibflowbin */
 #define IB_FLOW_MAX_PROGRAMS 64
-#define IB_FLOW_MAX_FIELDS 1000           /* per program */
+#define IB_FLOW_MAX_FIELDS 1000 /* per program */
 #define IB_FLOW_MAX_CLASSES 256
-#define IB_FLOW_MAX_KEYWORDS 64           /* per class */
+#define IB_FLOW_MAX_KEYWORDS 64 /* per class */
 #define IB_FLOW_MAX_RULES 1000
 #define IB_FLOW_MAX_LANGS 8
-#define IB_FLOW_MAX_PATH 1024             /* bytes of a program path */
-#define IB_FLOW_MAX_STR 4096              /* bytes of a class name, keyword, one_of value */
+#define IB_FLOW_MAX_PATH 1024 /* bytes of a program path */
+#define IB_FLOW_MAX_STR 4096  /* bytes of a class name, keyword, one_of value */
 
 /* ---- the compiled flow, read by the engine ---- */
 
 typedef enum ib_ftype { IB_FT_TEXT, IB_FT_INT, IB_FT_FLOAT, IB_FT_DATE, IB_FT_BOOL, IB_FT_LIST } ib_ftype;
-const char *ib_ftype_name(ib_ftype t); /* "TEXT", ... */
+const char *ib_ftype_name(ib_ftype t);            /* "TEXT", ... */
 int ib_ftype_parse(const char *s, ib_ftype *out); /* 0 or -1 */
 
 typedef enum ib_step_kind {
@@ -80,10 +80,10 @@ typedef struct ib_flow_field {
 } ib_flow_field;
 
 typedef struct ib_flow_program {
-    char *path;              /* as named in flow.json, e.g. "refiners/invoice.ibrefiner" */
-    ib_flow_field *fields;   /* in declaration order: the order of results */
+    char *path;            /* as named in flow.json, e.g. "refiners/invoice.ibrefiner" */
+    ib_flow_field *fields; /* in declaration order: the order of results */
     uint32_t nfields;
-    uint32_t *order;         /* evaluation order: indices into fields, each after the fields it uses */
+    uint32_t *order; /* evaluation order: indices into fields, each after the fields it uses */
 } ib_flow_program;
 
 typedef struct ib_flow_class {

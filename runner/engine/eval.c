@@ -1,0 +1,421 @@
+/* eval: the tree walker, value conversions (to text, to field types, to JSON) and the per-program driver that
+ * evaluates fields in dependency order and turns them into results. The functions themselves are in func.c.
+ */
+#include "eval_int.h"
+#include "ib_parse.h"
+#include "ib_textfn.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+ib_eval *ib_eval_new(const ib_eval_env *env)
+{
+    ib_eval *ev = calloc(1, sizeof *ev);
+    if (!ev) abort();
+    ev->env = *env;
+    ev->mctx = pcre2_match_context_create(NULL);
+    if (!ev->mctx) abort();
+    /* Bounds on every match, so a pathological pattern fails one field instead of stalling a worker. */
+    pcre2_set_match_limit(ev->mctx, IB_REGEX_MATCH_LIMIT);
+    pcre2_set_depth_limit(ev->mctx, IB_REGEX_DEPTH_LIMIT);
+    ev->jit = pcre2_jit_stack_create(32 * 1024, 1024 * 1024, NULL);
+    if (ev->jit) pcre2_jit_stack_assign(ev->mctx, NULL, ev->jit);
+    return ev;
+}
+
+void ib_eval_free(ib_eval *ev)
+{
+    if (!ev) return;
+    if (ev->have_layout) ib_text_free(&ev->layout);
+    if (ev->have_reading) ib_text_free(&ev->reading);
+    for (size_t i = 0; i < ev->nrx; i++) {
+        free(ev->rx[i].pattern);
+        if (ev->rx[i].code) pcre2_code_free(ev->rx[i].code);
+    }
+    pcre2_match_context_free(ev->mctx);
+    if (ev->jit) pcre2_jit_stack_free(ev->jit);
+    free(ev);
+}
+
+static void text_or_empty(int rv, ib_text *t)
+{
+    if (rv != 0 || !t->text) {
+        ib_text_free(t);
+        memset(t, 0, sizeof *t);
+        t->text = strdup("");
+        if (!t->text) abort();
+    }
+}
+
+const ib_text *ib_eval_layout(ib_eval *ev)
+{
+    if (!ev->have_layout) {
+        memset(&ev->layout, 0, sizeof ev->layout);
+        text_or_empty(ev->env.doc ? ib_doc_layout_text(ev->env.doc, &ev->layout) : -1, &ev->layout);
+        ev->have_layout = 1;
+    }
+    return &ev->layout;
+}
+
+const ib_text *ib_eval_reading(ib_eval *ev)
+{
+    if (!ev->have_reading) {
+        memset(&ev->reading, 0, sizeof ev->reading);
+        text_or_empty(ev->env.doc ? ib_doc_reading_text(ev->env.doc, &ev->reading) : -1, &ev->reading);
+        ev->have_reading = 1;
+    }
+    return &ev->reading;
+}
+
+void ib_prov_from_map(ib_eval *ev, ib_value *v, const ib_text *map, size_t start, size_t end)
+{
+    const ib_doc *doc = ev->env.doc;
+    if (!doc || !map || start >= end) return;
+    /* spans are sorted by start and do not overlap: the first candidate is the first span ending after start
+     */
+    size_t lo = 0, hi = map->nspans;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (map->spans[mid].end <= start)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (size_t i = lo; i < map->nspans && map->spans[i].start < end; i++) {
+        const ib_span *sp = &map->spans[i];
+        if (sp->page >= doc->npages || sp->word >= doc->pages[sp->page].nwords) continue;
+        ib_v_prov_add(v, sp->page, doc->pages[sp->page].words[sp->word].box);
+    }
+}
+
+/* ---- conversions ---- */
+
+char *ib_eval_text(ib_eval *ev, const ib_value *v)
+{
+    char buf[64];
+    switch (v->kind) {
+    case IB_V_STR:
+        return strndup(v->str, v->len);
+    case IB_V_NUM:
+        ib_num_format(v->num, buf, sizeof buf);
+        return strdup(buf);
+    case IB_V_BOOL:
+        return strdup(v->b ? "true" : "false");
+    case IB_V_DOC:
+        return strdup(ib_eval_layout(ev)->text);
+    case IB_V_LIST: {
+        size_t cap = 64, n = 0;
+        char *out = malloc(cap);
+        if (!out) abort();
+        for (size_t i = 0; i < v->nitems; i++) {
+            char *t = ib_eval_text(ev, v->items[i]);
+            size_t tl = strlen(t);
+            if (n + tl + 2 > cap) {
+                while (n + tl + 2 > cap)
+                    cap *= 2;
+                out = realloc(out, cap);
+                if (!out) abort();
+            }
+            if (i) out[n++] = '\n';
+            memcpy(out + n, t, tl);
+            n += tl;
+            free(t);
+        }
+        out[n] = '\0';
+        return out;
+    }
+    case IB_V_NULL:
+    case IB_V_ERROR:
+        break;
+    }
+    return strdup("");
+}
+
+ib_value *ib_to_str(ib_eval *ev, ib_value *v)
+{
+    if (v->kind == IB_V_STR || v->kind == IB_V_NULL || v->kind == IB_V_ERROR) return ib_v_ref(v);
+    if (v->kind == IB_V_DOC) {
+        const ib_text *t = ib_eval_layout(ev);
+        return ib_v_str_borrow(t->text, t->len, t);
+    }
+    ib_value *s = ib_v_str_own(ib_eval_text(ev, v));
+    if (v->kind == IB_V_LIST)
+        for (size_t i = 0; i < v->nitems; i++)
+            ib_v_prov_merge(s, v->items[i]);
+    ib_v_prov_merge(s, v);
+    return s;
+}
+
+int ib_truthy(const ib_value *v)
+{
+    switch (v->kind) {
+    case IB_V_BOOL:
+        return v->b;
+    case IB_V_NUM:
+        return v->num != 0;
+    case IB_V_STR: {
+        int b;
+        if (ib_parse_bool(v->str, &b) == 0) return b;
+        return !ib_v_is_empty(v);
+    }
+    case IB_V_LIST:
+        return v->nitems > 0;
+    case IB_V_DOC:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* A short quote of a value's text for messages. */
+static void quote(ib_eval *ev, const ib_value *v, char *buf, size_t bufsz)
+{
+    char *t = ib_eval_text(ev, v);
+    size_t n = strlen(t);
+    if (n > 40)
+        snprintf(buf, bufsz, "%.40s...", t);
+    else
+        snprintf(buf, bufsz, "%s", t);
+    for (char *p = buf; *p; p++)
+        if ((unsigned char)*p < 0x20) *p = ' ';
+    free(t);
+}
+
+static ib_value *with_prov(ib_value *nv, const ib_value *from)
+{
+    ib_v_prov_merge(nv, from);
+    return nv;
+}
+
+ib_value *ib_eval_coerce(ib_eval *ev, ib_value *v, ib_ftype type)
+{
+    if (v->kind == IB_V_NULL || v->kind == IB_V_ERROR) return v;
+    char q[64];
+    ib_value *out = NULL;
+    switch (type) {
+    case IB_FT_TEXT:
+        out = ib_to_str(ev, v);
+        break;
+    case IB_FT_INT:
+    case IB_FT_FLOAT:
+        if (v->kind == IB_V_NUM) {
+            out = type == IB_FT_FLOAT || v->num == trunc(v->num) ? ib_v_ref(v)
+                                                                 : with_prov(ib_v_num(trunc(v->num)), v);
+        } else if (v->kind == IB_V_BOOL) {
+            out = with_prov(ib_v_num(v->b), v);
+        } else if (v->kind == IB_V_STR || v->kind == IB_V_DOC) {
+            ib_value *s = ib_to_str(ev, v);
+            double d;
+            long long ll;
+            if (type == IB_FT_FLOAT && ib_parse_number(s->str, &d) == 0)
+                out = with_prov(ib_v_num(d), s);
+            else if (type == IB_FT_INT && ib_parse_int(s->str, &ll) == 0)
+                out = with_prov(ib_v_num((double)ll), s);
+            ib_v_unref(s);
+        }
+        if (out && (isnan(out->num) || isinf(out->num))) {
+            ib_v_unref(out);
+            out = ib_v_error("%s: not a finite number", ib_ftype_name(type));
+        }
+        if (!out) {
+            quote(ev, v, q, sizeof q);
+            out = ib_v_error("%s: cannot read %s from '%s'", ib_ftype_name(type),
+                             type == IB_FT_INT ? "an integer" : "a number", q);
+        }
+        break;
+    case IB_FT_DATE:
+        if (v->kind == IB_V_STR) {
+            char iso[11];
+            if (ib_parse_date(v->str, NULL, iso) == 0) out = with_prov(ib_v_str(iso, 10), v);
+        }
+        if (!out) {
+            quote(ev, v, q, sizeof q);
+            out = ib_v_error("DATE: cannot read a date from '%s'", q);
+        }
+        break;
+    case IB_FT_BOOL:
+        if (v->kind == IB_V_BOOL) {
+            out = ib_v_ref(v);
+        } else if (v->kind == IB_V_NUM) {
+            out = with_prov(ib_v_bool(v->num != 0), v);
+        } else if (v->kind == IB_V_STR) {
+            int b;
+            if (ib_parse_bool(v->str, &b) == 0)
+                out = with_prov(ib_v_bool(b), v);
+            else if (ib_v_is_empty(v))
+                out = ib_v_null();
+        }
+        if (!out) {
+            quote(ev, v, q, sizeof q);
+            out = ib_v_error("BOOL: cannot read '%s' as true or false", q);
+        }
+        break;
+    case IB_FT_LIST:
+        if (v->kind == IB_V_LIST) {
+            out = ib_v_ref(v);
+        } else {
+            out = ib_v_list();
+            ib_v_list_push(out, v->kind == IB_V_DOC ? ib_to_str(ev, v) : ib_v_ref(v));
+            ib_v_prov_merge(out, v);
+        }
+        break;
+    }
+    ib_v_unref(v);
+    return out;
+}
+
+/* ---- the tree walker ---- */
+
+ib_value *ib_eval_node(ib_eval *ev, const ib_node *n, ib_value *const *fields, size_t nfields)
+{
+    ev->fields = fields;
+    ev->nfields = nfields;
+    switch (n->kind) {
+    case IB_NODE_STR:
+        return ib_v_str(n->text, n->len);
+    case IB_NODE_NUM:
+        return ib_v_num(n->num);
+    case IB_NODE_LIST: {
+        ib_value *l = ib_v_list();
+        for (uint32_t i = 0; i < n->nkids; i++) {
+            ib_value *item = ib_eval_node(ev, n->kids[i], fields, nfields);
+            if (item->kind == IB_V_ERROR) {
+                ib_v_unref(l);
+                return item;
+            }
+            ib_v_prov_merge(l, item);
+            ib_v_list_push(l, item);
+        }
+        return l;
+    }
+    case IB_NODE_NAME:
+        switch (n->name_kind) {
+        case IB_NAME_INPUT_COL:
+            return ev->env.doc ? ib_v_doc(ev->env.doc) : ib_v_null();
+        case IB_NAME_FILENAME:
+            return ev->env.file_name ? ib_v_str(ev->env.file_name, strlen(ev->env.file_name)) : ib_v_null();
+        case IB_NAME_CLASS:
+            return ev->env.cls ? ib_v_str(ev->env.cls, strlen(ev->env.cls)) : ib_v_null();
+        case IB_NAME_FIELD:
+            if (n->field >= nfields || !fields[n->field]) /* ruled out by dependency order */
+                return ib_v_error("field '%s' has no value yet", n->text);
+            if (fields[n->field]->kind == IB_V_ERROR)
+                return ib_v_error("uses field '%s', which failed", n->text);
+            return ib_v_ref(fields[n->field]);
+        case IB_NAME_UNRESOLVED:
+            break;
+        }
+        return ib_v_error("unknown name '%s'", n->text);
+    case IB_NODE_CALL: {
+        ib_value *v = ib_call(ev, n);
+        ev->fields = fields;
+        ev->nfields = nfields;
+        return v;
+    }
+    }
+    return ib_v_error("invalid formula node");
+}
+
+/* ---- results ---- */
+
+json_t *ib_json_text(const char *s, size_t len)
+{
+    json_t *j = json_stringn(s, len);
+    if (j) return j;
+    /* not valid UTF-8 (a mis-encoded text file): each bad byte becomes U+FFFD, as the text functions do */
+    char *out = malloc(len * 3 + 1);
+    if (!out) abort();
+    size_t o = 0;
+    for (size_t i = 0; i < len;) {
+        uint32_t cp;
+        size_t n = s[i] ? ib_utf8_next(s + i, &cp) : 1;
+        if (n > len - i) n = 1, cp = 0xDC00;
+        if (s[i] && cp >= 0xDC00 && cp <= 0xDCFF && n == 1 && (unsigned char)s[i] >= 0x80) {
+            memcpy(out + o, "\xEF\xBF\xBD", 3);
+            o += 3;
+        } else {
+            memcpy(out + o, s + i, n);
+            o += n;
+        }
+        i += n;
+    }
+    j = json_stringn(out, o);
+    free(out);
+    return j ? j : json_string("");
+}
+
+static double round2(double x)
+{
+    return round(x * 100.0) / 100.0;
+}
+
+json_t *ib_eval_json(ib_eval *ev, const ib_value *v, ib_ftype type)
+{
+    switch (v->kind) {
+    case IB_V_NULL:
+        return json_null();
+    case IB_V_STR:
+        return ib_json_text(v->str, v->len);
+    case IB_V_NUM:
+        if (isnan(v->num) || isinf(v->num)) return json_null();
+        /* whole numbers print as integers in any type ("total": 100, not 100.0) */
+        if ((type == IB_FT_INT || v->num == trunc(v->num)) && fabs(v->num) < 9.0e15)
+            return json_integer((json_int_t)v->num);
+        return json_real(v->num);
+    case IB_V_BOOL:
+        return json_boolean(v->b);
+    case IB_V_LIST: {
+        json_t *a = json_array();
+        for (size_t i = 0; i < v->nitems; i++)
+            json_array_append_new(a, ib_eval_json(ev, v->items[i], IB_FT_TEXT));
+        return a;
+    }
+    case IB_V_DOC: {
+        const ib_text *t = ib_eval_layout(ev);
+        return ib_json_text(t->text, t->len);
+    }
+    case IB_V_ERROR:
+        return json_string("ERROR");
+    }
+    return json_null();
+}
+
+json_t *ib_eval_program(ib_eval *ev, const ib_flow_program *prog, size_t *nerrors)
+{
+    size_t n = prog->nfields;
+    ib_value **vals = calloc(n ? n : 1, sizeof *vals);
+    if (!vals) abort();
+    for (size_t k = 0; k < n; k++) {
+        uint32_t i = prog->order[k];
+        const ib_flow_field *f = &prog->fields[i];
+        ib_value *v = ib_eval_node(ev, f->root, vals, n);
+        vals[i] = ib_eval_coerce(ev, v, f->type);
+    }
+    json_t *results = json_array();
+    size_t errs = 0;
+    for (size_t i = 0; i < n; i++) {
+        const ib_flow_field *f = &prog->fields[i];
+        const ib_value *v = vals[i];
+        json_t *r = json_object();
+        json_object_set_new(r, "key", json_string(f->name));
+        json_object_set_new(r, "value", ib_eval_json(ev, v, f->type));
+        json_object_set_new(r, "field_type", json_string(ib_ftype_name(f->type)));
+        if (v->kind == IB_V_ERROR) {
+            json_object_set_new(r, "error", ib_json_text(v->str, v->len));
+            errs++;
+        } else if (v->nprov > 0) {
+            const ib_bbox *b = &v->prov[0].box;
+            json_object_set_new(r, "page", json_integer((json_int_t)v->prov[0].page + 1));
+            json_object_set_new(
+                r, "bbox", json_pack("[ffff]", round2(b->x0), round2(b->y0), round2(b->x1), round2(b->y1)));
+        }
+        json_array_append_new(results, r);
+    }
+    for (size_t i = 0; i < n; i++)
+        ib_v_unref(vals[i]);
+    free(vals);
+    if (nerrors) *nerrors = errs;
+    return results;
+}

@@ -1,0 +1,874 @@
+/* func: the formula functions of the spec's table, dispatched by the shared function table's ids. Plain-C
+ * primitives do the text work (ib_textfn, ib_parse, ib_spatial); this file adds value semantics (null and
+ * error propagation, lists) and provenance, and owns the regex family (PCRE2 with JIT, bounded matching). */
+#include "eval_int.h"
+#include "ib_parse.h"
+#include "ib_spatial.h"
+#include "ib_textfn.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef ib_value *(*fn_impl)(ib_eval *ev, const ib_node *call, ib_value **a, uint32_t n);
+
+/* ---- helpers ---- */
+
+static const char *fname(const ib_node *call)
+{
+    return ib_func_get(call->fn)->name;
+}
+
+/* A string value built from malloc'd text with the provenance of `from` (NULL allowed). */
+static ib_value *str_from(char *s, const ib_value *from)
+{
+    if (!s) abort();
+    ib_value *v = ib_v_str_own(s);
+    if (from) ib_v_prov_merge(v, from);
+    return v;
+}
+
+/* A number argument: numbers as they are, text read with ib_parse_number. -1 when it is not a number. */
+static int num_arg(ib_eval *ev, ib_value *v, double *out)
+{
+    if (v->kind == IB_V_NUM) {
+        *out = v->num;
+        return 0;
+    }
+    if (v->kind == IB_V_BOOL) {
+        *out = v->b;
+        return 0;
+    }
+    if (v->kind == IB_V_STR) return ib_parse_number(v->str, out);
+    (void)ev;
+    return -1;
+}
+
+/* Strict functions: an error argument is the result. */
+static ib_value *first_error(ib_value **a, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (a[i]->kind == IB_V_ERROR) return ib_v_ref(a[i]);
+    return NULL;
+}
+
+static void quote(const char *s, char *buf, size_t bufsz)
+{
+    size_t n = strlen(s);
+    if (n > 40)
+        snprintf(buf, bufsz, "%.40s...", s);
+    else
+        snprintf(buf, bufsz, "%s", s);
+    for (char *p = buf; *p; p++)
+        if ((unsigned char)*p < 0x20) *p = ' ';
+}
+
+/* ---- regular expressions ---- */
+
+/* The compiled pattern of argument i: the literal's, compiled with the flow, or one compiled now (cached per
+ * record). NULL with *err set when it does not compile. */
+static pcre2_code *pattern_arg(ib_eval *ev, const ib_node *call, uint32_t i, ib_value *pat, ib_value **err)
+{
+    if (call->kids[i]->kind == IB_NODE_STR && call->kids[i]->rx) return call->kids[i]->rx;
+    ib_value *s = ib_to_str(ev, pat);
+    if (s->kind != IB_V_STR) {
+        ib_v_unref(s);
+        *err = ib_v_error("%s: the pattern is empty (null)", fname(call));
+        return NULL;
+    }
+    for (size_t k = 0; k < ev->nrx; k++)
+        if (ev->rx[k].len == s->len && memcmp(ev->rx[k].pattern, s->str, s->len) == 0) {
+            ib_v_unref(s);
+            if (!ev->rx[k].code) *err = ib_v_error("%s: %s", fname(call), ev->rx[k].err);
+            return ev->rx[k].code;
+        }
+    char msg[256];
+    size_t off;
+    pcre2_code *code = ib_regex_compile(s->str, s->len, msg, sizeof msg, &off);
+    if (ev->nrx < IB_EVAL_RX_CACHE) {
+        ib_rx_entry *e = &ev->rx[ev->nrx++];
+        e->pattern = strndup(s->str, s->len);
+        e->len = s->len;
+        e->code = code;
+        snprintf(e->err, sizeof e->err, "%s", msg);
+    } else if (code) {
+        /* cache full: keep it alive until the record ends by replacing the oldest entry would free a pattern
+         * in use by a caller up the stack; refuse instead (64 distinct run-time patterns in one record) */
+        pcre2_code_free(code);
+        code = NULL;
+        snprintf(msg, sizeof msg, "more than %d different run-time patterns", IB_EVAL_RX_CACHE);
+    }
+    ib_v_unref(s);
+    if (!code) *err = ib_v_error("%s: %s", fname(call), msg);
+    return code;
+}
+
+/* pcre2_match with the record's bounds; rc as pcre2_match. */
+static int rx_match(ib_eval *ev, const pcre2_code *re, const ib_value *subj, size_t start,
+                    pcre2_match_data *md)
+{
+    return pcre2_match(re, (PCRE2_SPTR)subj->str, subj->len, start, 0, md, ev->mctx);
+}
+
+static ib_value *rx_fail(const ib_node *call, int rc)
+{
+    PCRE2_UCHAR buf[160];
+    pcre2_get_error_message(rc, buf, sizeof buf);
+    return ib_v_error("%s: %s", fname(call), (const char *)buf);
+}
+
+/* The group to extract: the group argument (number or name), else 1 when the pattern has groups, else 0. */
+static int pick_group(ib_eval *ev, const ib_node *call, const pcre2_code *re, ib_value *g, ib_value **err)
+{
+    uint32_t ngroups = 0;
+    pcre2_pattern_info(re, PCRE2_INFO_CAPTURECOUNT, &ngroups);
+    if (!g) return ngroups > 0 ? 1 : 0;
+    double d;
+    if (g->kind == IB_V_NUM || (g->kind == IB_V_STR && g->len > 0 && g->str[0] >= '0' && g->str[0] <= '9' &&
+                                num_arg(ev, g, &d) == 0)) {
+        if (g->kind == IB_V_NUM) d = g->num;
+        if (d < 0 || d != floor(d) || d > ngroups) {
+            *err =
+                ib_v_error("%s: group %g does not exist: the pattern has %u groups", fname(call), d, ngroups);
+            return -1;
+        }
+        return (int)d;
+    }
+    if (g->kind == IB_V_STR) {
+        int num = pcre2_substring_number_from_name(re, (PCRE2_SPTR)g->str);
+        if (num < 0) {
+            char q[64];
+            quote(g->str, q, sizeof q);
+            *err = ib_v_error("%s: the pattern has no group named '%s'", fname(call), q);
+            return -1;
+        }
+        return num;
+    }
+    *err = ib_v_error("%s: the group must be a number or a name", fname(call));
+    return -1;
+}
+
+/* The text of group g of the last match as a value with provenance, or null when the group did not take part.
+ */
+static ib_value *group_value(ib_eval *ev, const ib_value *subj, pcre2_match_data *md, int g)
+{
+    PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+    if (ov[2 * g] == PCRE2_UNSET) return ib_v_null();
+    size_t s = ov[2 * g], e = ov[2 * g + 1];
+    if (e < s) e = s; /* \K can put the start after the end */
+    ib_value *v = ib_v_str(subj->str + s, e - s);
+    if (subj->map)
+        ib_prov_from_map(ev, v, subj->map, s, e);
+    else
+        ib_v_prov_merge(v, subj);
+    return v;
+}
+
+static ib_value *fn_regex(ib_eval *ev, const ib_node *call, ib_value **a, uint32_t n)
+{
+    ib_value *err = first_error(a, n);
+    if (err) return err;
+    if (a[0]->kind == IB_V_NULL) return ib_v_null();
+    pcre2_code *re = pattern_arg(ev, call, 1, a[1], &err);
+    if (!re) return err;
+    int g = pick_group(ev, call, re, n > 2 ? a[2] : NULL, &err);
+    if (g < 0) return err;
+    ib_value *subj = ib_to_str(ev, a[0]);
+    pcre2_match_data *md = pcre2_match_data_create_from_pattern(re, NULL);
+    if (!md) abort();
+    ib_value *out;
+    if (call->fn == IB_FN_REGEX) {
+        int rc = rx_match(ev, re, subj, 0, md);
+        out = rc >= 0                     ? group_value(ev, subj, md, g)
+              : rc == PCRE2_ERROR_NOMATCH ? ib_v_null()
+                                          : rx_fail(call, rc);
+    } else { /* regex_all: every match, left to right; an empty match moves on by one character */
+        out = ib_v_list();
+        size_t off = 0;
+        while (off <= subj->len) {
+            int rc = rx_match(ev, re, subj, off, md);
+            if (rc == PCRE2_ERROR_NOMATCH) break;
+            if (rc < 0) {
+                ib_v_unref(out);
+                out = rx_fail(call, rc);
+                break;
+            }
+            ib_value *item = group_value(ev, subj, md, g);
+            ib_v_prov_merge(out, item);
+            if (ib_v_list_push(out, item) < 0) {
+                ib_v_unref(out);
+                out = ib_v_error("regex_all: more than %u matches", IB_VALUE_MAX_ITEMS);
+                break;
+            }
+            PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+            if (ov[1] > off)
+                off = ov[1];
+            else if (off < subj->len) {
+                uint32_t cp;
+                off += ib_utf8_next(subj->str + off, &cp);
+            } else
+                break;
+        }
+    }
+    pcre2_match_data_free(md);
+    ib_v_unref(subj);
+    return out;
+}
+
+static ib_value *fn_matches(ib_eval *ev, const ib_node *call, ib_value **a, uint32_t n)
+{
+    ib_value *err = first_error(a, n);
+    if (err) return err;
+    if (a[0]->kind == IB_V_NULL) return ib_v_bool(0);
+    pcre2_code *re = pattern_arg(ev, call, 1, a[1], &err);
+    if (!re) return err;
+    ib_value *subj = ib_to_str(ev, a[0]);
+    pcre2_match_data *md = pcre2_match_data_create_from_pattern(re, NULL);
+    if (!md) abort();
+    int rc = rx_match(ev, re, subj, 0, md);
+    ib_value *out = rc >= 0 ? ib_v_bool(1) : rc == PCRE2_ERROR_NOMATCH ? ib_v_bool(0) : rx_fail(call, rc);
+    pcre2_match_data_free(md);
+    ib_v_unref(subj);
+    return out;
+}
+
+static ib_value *fn_replace(ib_eval *ev, const ib_node *call, ib_value **a, uint32_t n)
+{
+    ib_value *err = first_error(a, n);
+    if (err) return err;
+    if (a[0]->kind == IB_V_NULL) return ib_v_null();
+    pcre2_code *re = pattern_arg(ev, call, 1, a[1], &err);
+    if (!re) return err;
+    ib_value *subj = ib_to_str(ev, a[0]);
+    char *with = a[2]->kind == IB_V_NULL ? strdup("") : ib_eval_text(ev, a[2]);
+    size_t cap = subj->len + subj->len / 2 + 256;
+    ib_value *out = NULL;
+    for (int attempt = 0; attempt < 2 && !out; attempt++) {
+        if (cap > IB_VALUE_MAX_STR) {
+            out = ib_v_error("replace: the result is larger than %u bytes", IB_VALUE_MAX_STR);
+            break;
+        }
+        PCRE2_UCHAR *buf = malloc(cap);
+        if (!buf) abort();
+        PCRE2_SIZE outlen = cap;
+        /* $1, ${name} in `with` refer to groups; an unset group gives "" rather than an error */
+        int rc = pcre2_substitute(re, (PCRE2_SPTR)subj->str, subj->len, 0,
+                                  PCRE2_SUBSTITUTE_GLOBAL | PCRE2_SUBSTITUTE_OVERFLOW_LENGTH |
+                                      PCRE2_SUBSTITUTE_UNSET_EMPTY,
+                                  NULL, ev->mctx, (PCRE2_SPTR)with, strlen(with), buf, &outlen);
+        if (rc >= 0) {
+            out = ib_v_str((const char *)buf, outlen);
+            ib_v_prov_merge(out, subj);
+        } else if (rc == PCRE2_ERROR_NOMEMORY && attempt == 0) {
+            cap = outlen; /* the length it needs, terminator included */
+        } else {
+            out = rx_fail(call, rc);
+        }
+        free(buf);
+    }
+    free(with);
+    ib_v_unref(subj);
+    return out;
+}
+
+/* ---- text ---- */
+
+typedef char *(*str_fn)(const char *);
+
+static ib_value *text1(ib_eval *ev, ib_value **a, uint32_t n, str_fn f)
+{
+    ib_value *err = first_error(a, n);
+    if (err) return err;
+    if (a[0]->kind == IB_V_NULL) return ib_v_null();
+    ib_value *s = ib_to_str(ev, a[0]);
+    ib_value *out = str_from(f(s->str), s);
+    ib_v_unref(s);
+    return out;
+}
+
+static ib_value *fn_clean(ib_eval *ev, const ib_node *c, ib_value **a, uint32_t n)
+{
+    (void)c;
+    return text1(ev, a, n, ib_str_clean);
+}
+static ib_value *fn_trim(ib_eval *ev, const ib_node *c, ib_value **a, uint32_t n)
+{
+    (void)c;
+    return text1(ev, a, n, ib_str_trim);
+}
+static ib_value *fn_upper(ib_eval *ev, const ib_node *c, ib_value **a, uint32_t n)
+{
+    (void)c;
+    return text1(ev, a, n, ib_str_upper);
+}
+static ib_value *fn_lower(ib_eval *ev, const ib_node *c, ib_value **a, uint32_t n)
+{
+    (void)c;
+    return text1(ev, a, n, ib_str_lower);
+}
+static ib_value *fn_title(ib_eval *ev, const ib_node *c, ib_value **a, uint32_t n)
+{
+    (void)c;
+    return text1(ev, a, n, ib_str_title);
+}
+
+static ib_value *fn_concat(ib_eval *ev, const ib_node *c, ib_value **a, uint32_t n)
+{
+    (void)c;
+    ib_value *err = first_error(a, n);
+    if (err) return err;
+    size_t cap = 64, len = 0;
+    char *buf = malloc(cap);
+    if (!buf) abort();
+    ib_value *out = ib_v_str("", 0);
+    for (uint32_t i = 0; i < n; i++) {
+        if (a[i]->kind == IB_V_NULL) continue;
+        char *t = ib_eval_text(ev, a[i]);
+        size_t tl = strlen(t);
+        if (len + tl + 1 > IB_VALUE_MAX_STR) {
+            free(t);
+            free(buf);
+            ib_v_unref(out);
+            return ib_v_error("concat: the result is larger than %u bytes", IB_VALUE_MAX_STR);
+        }
+        if (len + tl + 1 > cap) {
+            while (len + tl + 1 > cap)
+                cap *= 2;
+            buf = realloc(buf, cap);
+            if (!buf) abort();
+        }
+        memcpy(buf + len, t, tl);
+        len += tl;
+        free(t);
+        if (a[i]->kind != IB_V_DOC) ib_v_prov_merge(out, a[i]);
+    }
+    buf[len] = '\0';
+    free(out->str);
+    out->str = buf;
+    out->len = len;
+    return out;
+}
+
+static ib_value *fn_substr(ib_eval *ev, const ib_node *call, ib_value **a, uint32_t n)
+{
+    ib_value *err = first_error(a, n);
+    if (err) return err;
+    if (a[0]->kind == IB_V_NULL) return ib_v_null();
+    double start, len = -1;
+    if (num_arg(ev, a[1], &start) < 0 || (n > 2 && a[2]->kind != IB_V_NULL && num_arg(ev, a[2], &len) < 0))
+        return ib_v_error("%s: start and length must be numbers", fname(call));
+    if (fabs(start) > 1e15 || fabs(len) > 1e15)
+        return ib_v_error("%s: start or length out of range", fname(call));
+    ib_value *s = ib_to_str(ev, a[0]);
+    ib_value *out = str_from(ib_str_substr(s->str, (long long)start, (long long)len), s);
+    ib_v_unref(s);
+    return out;
+}
+
+static ib_value *fn_len(ib_eval *ev, const ib_node *c, ib_value **a, uint32_t n)
+{
+    (void)c;
+    ib_value *err = first_error(a, n);
+    if (err) return err;
+    if (a[0]->kind == IB_V_NULL) return ib_v_num(0);
+    if (a[0]->kind == IB_V_LIST) return ib_v_num((double)a[0]->nitems);
+    ib_value *s = ib_to_str(ev, a[0]);
+    ib_value *out = ib_v_num((double)ib_str_len(s->str));
+    ib_v_unref(s);
+    return out;
+}
+
+static ib_value *list_from_strlist(ib_strlist *l, const ib_value *from)
+{
+    ib_value *out = ib_v_list();
+    for (size_t i = 0; i < l->n; i++) {
+        ib_value *item = ib_v_str_own(l->items[i]);
+        l->items[i] = NULL;
+        if (from) ib_v_prov_merge(item, from);
+        if (ib_v_list_push(out, item) < 0) break;
+    }
+    ib_strlist_free(l);
+    if (from) ib_v_prov_merge(out, from);
+    return out;
+}
+
+static ib_value *fn_split(ib_eval *ev, const ib_node *c, ib_value **a, uint32_t n)
+{
+    (void)c;
+    ib_value *err = first_error(a, n);
+    if (err) return err;
+    if (a[0]->kind == IB_V_NULL) return ib_v_list();
+    ib_value *s = ib_to_str(ev, a[0]);
+    char *sep = a[1]->kind == IB_V_NULL ? strdup("") : ib_eval_text(ev, a[1]);
+    ib_strlist l = {0};
+    int rc = ib_str_split(s->str, sep, &l);
+    free(sep);
+    ib_value *out = rc == 0 ? list_from_strlist(&l, s) : ib_v_error("split: out of memory");
+    ib_v_unref(s);
+    return out;
+}
+
+static ib_value *fn_join(ib_eval *ev, const ib_node *c, ib_value **a, uint32_t n)
+{
+    (void)c;
+    ib_value *err = first_error(a, n);
+    if (err) return err;
+    if (a[0]->kind == IB_V_NULL) return ib_v_null();
+    if (a[0]->kind != IB_V_LIST) return ib_to_str(ev, a[0]);
+    char *sep = a[1]->kind == IB_V_NULL ? strdup("") : ib_eval_text(ev, a[1]);
+    size_t sl = strlen(sep), cap = 64, len = 0;
+    char *buf = malloc(cap);
+    if (!buf) abort();
+    ib_value *out = ib_v_str("", 0);
+    for (size_t i = 0; i < a[0]->nitems; i++) {
+        const ib_value *it = a[0]->items[i];
+        char *t = ib_eval_text(ev, it);
+        size_t tl = strlen(t);
+        if (len + tl + sl + 1 > IB_VALUE_MAX_STR) {
+            free(t);
+            break;
+        }
+        while (len + tl + sl + 1 > cap)
+            cap *= 2;
+        buf = realloc(buf, cap);
+        if (!buf) abort();
+        if (i) memcpy(buf + len, sep, sl), len += sl;
+        memcpy(buf + len, t, tl);
+        len += tl;
+        free(t);
+        ib_v_prov_merge(out, it);
+    }
+    buf[len] = '\0';
+    free(sep);
+    free(out->str);
+    out->str = buf;
+    out->len = len;
+    return out;
+}
+
+static ib_value *fn_nth(ib_eval *ev, const ib_node *call, ib_value **a, uint32_t n)
+{
+    ib_value *err = first_error(a, n);
+    if (err) return err;
+    if (a[0]->kind == IB_V_NULL) return ib_v_null();
+    double d;
+    if (num_arg(ev, a[1], &d) < 0 || d != floor(d))
+        return ib_v_error("%s: the index must be a whole number", fname(call));
+    if (a[0]->kind != IB_V_LIST) /* a single value is a list of one */
+        return (d == 0 || d == -1) ? ib_v_ref(a[0]) : ib_v_null();
+    double cnt = (double)a[0]->nitems;
+    if (d < 0) d += cnt; /* -1 is the last item */
+    if (d < 0 || d >= cnt) return ib_v_null();
+    return ib_v_ref(a[0]->items[(size_t)d]);
+}
+
+/* Lines of a mapped text (the document's rendering) with their provenance: blank lines dropped, as a
+ * document's lines are its visual lines. */
+static ib_value *mapped_lines(ib_eval *ev, const ib_value *s, int keep_blank)
+{
+    ib_value *out = ib_v_list();
+    size_t i = 0;
+    while (i < s->len) {
+        size_t e = i;
+        while (e < s->len && s->str[e] != '\n' && s->str[e] != '\r' && s->str[e] != '\f')
+            e++;
+        ib_value *line = ib_v_str(s->str + i, e - i);
+        ib_prov_from_map(ev, line, s->map, i, e);
+        if (keep_blank || !ib_v_is_empty(line)) {
+            ib_v_prov_merge(out, line);
+            if (ib_v_list_push(out, line) < 0) break;
+        } else {
+            ib_v_unref(line);
+        }
+        if (e < s->len && s->str[e] == '\r' && e + 1 < s->len && s->str[e + 1] == '\n') e++;
+        i = e + 1;
+    }
+    return out;
+}
+
+static ib_value *lines_of(ib_eval *ev, ib_value *v)
+{
+    ib_value *s = ib_to_str(ev, v);
+    ib_value *out;
+    if (s->map) {
+        out = mapped_lines(ev, s, v->kind != IB_V_DOC);
+    } else {
+        ib_strlist l = {0};
+        out = ib_str_lines(s->str, &l) == 0 ? list_from_strlist(&l, s) : ib_v_error("lines: out of memory");
+    }
+    ib_v_unref(s);
+    return out;
+}
+
+static ib_value *fn_lines(ib_eval *ev, const ib_node *c, ib_value **a, uint32_t n)
+{
+    (void)c;
+    ib_value *err = first_error(a, n);
+    if (err) return err;
+    if (a[0]->kind == IB_V_NULL) return ib_v_list();
+    return lines_of(ev, a[0]);
+}
+
+static ib_value *fn_line_containing(ib_eval *ev, const ib_node *c, ib_value **a, uint32_t n)
+{
+    (void)c;
+    ib_value *err = first_error(a, n);
+    if (err) return err;
+    if (a[0]->kind == IB_V_NULL || a[1]->kind == IB_V_NULL) return ib_v_null();
+    char *needle = ib_eval_text(ev, a[1]);
+    ib_value *out = NULL;
+    if (!*needle) {
+        out = ib_v_null();
+    } else if (a[0]->kind == IB_V_STR && !a[0]->map) {
+        char *line = NULL;
+        int rc = ib_str_line_containing(a[0]->str, needle, &line);
+        out = rc == 0   ? str_from(line, a[0])
+              : rc == 1 ? ib_v_null()
+                        : ib_v_error("line_containing: out of memory");
+    } else {
+        /* the document's lines, each with its own provenance; case-sensitive first, as ib_str_line_containing
+         */
+        ib_value *lines = lines_of(ev, a[0]);
+        for (int icase = 0; icase < 2 && !out && lines->kind == IB_V_LIST; icase++)
+            for (size_t i = 0; i < lines->nitems && !out; i++) {
+                size_t ml;
+                if (ib_str_find(lines->items[i]->str, needle, icase, &ml)) out = ib_v_ref(lines->items[i]);
+            }
+        if (!out) out = lines->kind == IB_V_ERROR ? ib_v_ref(lines) : ib_v_null();
+        ib_v_unref(lines);
+    }
+    free(needle);
+    return out;
+}
+
+static ib_value *fn_between(ib_eval *ev, const ib_node *c, ib_value **a, uint32_t n)
+{
+    (void)c;
+    ib_value *err = first_error(a, n);
+    if (err) return err;
+    if (a[0]->kind == IB_V_NULL) return ib_v_null();
+    ib_value *s = ib_to_str(ev, a[0]);
+    char *start = a[1]->kind == IB_V_NULL ? strdup("") : ib_eval_text(ev, a[1]);
+    char *end = a[2]->kind == IB_V_NULL ? strdup("") : ib_eval_text(ev, a[2]);
+    char *res = NULL;
+    int rc = ib_str_between(s->str, start, end, &res);
+    ib_value *out;
+    if (rc == 0) {
+        out = ib_v_str_own(res);
+        /* the piece is a substring of the text: find it again (after start) to point at its words */
+        const char *at = s->map ? strstr(s->str, out->str) : NULL;
+        if (at && out->len)
+            ib_prov_from_map(ev, out, s->map, (size_t)(at - s->str), (size_t)(at - s->str) + out->len);
+        else
+            ib_v_prov_merge(out, s);
+    } else {
+        out = rc == 1 ? ib_v_null() : ib_v_error("between: out of memory");
+    }
+    free(start);
+    free(end);
+    ib_v_unref(s);
+    return out;
+}
+
+static ib_value *fn_reading_text(ib_eval *ev, const ib_node *c, ib_value **a, uint32_t n)
+{
+    (void)c;
+    ib_value *err = first_error(a, n);
+    if (err) return err;
+    if (a[0]->kind != IB_V_DOC) return ib_to_str(ev, a[0]);
+    const ib_text *t = ib_eval_reading(ev);
+    return ib_v_str_borrow(t->text, t->len, t);
+}
+
+/* ---- parsing ---- */
+
+static ib_value *fn_number(ib_eval *ev, const ib_node *call, ib_value **a, uint32_t n)
+{
+    ib_value *err = first_error(a, n);
+    if (err) return err;
+    ib_value *v = a[0];
+    if (v->kind == IB_V_NULL) return ib_v_null();
+    if (v->kind == IB_V_NUM) {
+        if (call->fn == IB_FN_NUMBER || v->num == trunc(v->num)) return ib_v_ref(v);
+        ib_value *o = ib_v_num(trunc(v->num));
+        ib_v_prov_merge(o, v);
+        return o;
+    }
+    if (v->kind == IB_V_BOOL) return ib_v_num(v->b);
+    ib_value *s = ib_to_str(ev, v);
+    ib_value *out;
+    double d;
+    long long ll;
+    if (call->fn == IB_FN_NUMBER ? ib_parse_number(s->str, &d) == 0
+                                 : (ib_parse_int(s->str, &ll) == 0 && ((d = (double)ll), 1))) {
+        out = ib_v_num(d);
+        ib_v_prov_merge(out, s);
+    } else {
+        char q[64];
+        quote(s->str, q, sizeof q);
+        out =
+            ib_v_error("%s: no %s in '%s'", fname(call), call->fn == IB_FN_NUMBER ? "number" : "integer", q);
+    }
+    ib_v_unref(s);
+    return out;
+}
+
+static ib_value *fn_date(ib_eval *ev, const ib_node *call, ib_value **a, uint32_t n)
+{
+    ib_value *err = first_error(a, n);
+    if (err) return err;
+    if (a[0]->kind == IB_V_NULL) return ib_v_null();
+    ib_value *s = ib_to_str(ev, a[0]);
+    char *order = n > 1 && a[1]->kind != IB_V_NULL ? ib_eval_text(ev, a[1]) : NULL;
+    char iso[11];
+    int rc = ib_parse_date(s->str, order, iso);
+    ib_value *out;
+    if (rc == 0) {
+        out = ib_v_str(iso, 10);
+        ib_v_prov_merge(out, s);
+    } else if (rc == -2) {
+        out = ib_v_error("%s: order must be 'DMY', 'MDY' or 'YMD'", fname(call));
+    } else {
+        char q[64];
+        quote(s->str, q, sizeof q);
+        out = ib_v_error("%s: no date in '%s'", fname(call), q);
+    }
+    free(order);
+    ib_v_unref(s);
+    return out;
+}
+
+static ib_value *fn_bool(ib_eval *ev, const ib_node *call, ib_value **a, uint32_t n)
+{
+    ib_value *err = first_error(a, n);
+    if (err) return err;
+    ib_value *v = a[0];
+    if (v->kind == IB_V_NULL) return ib_v_null();
+    if (v->kind == IB_V_BOOL) return ib_v_ref(v);
+    if (v->kind == IB_V_NUM) return ib_v_bool(v->num != 0);
+    ib_value *s = ib_to_str(ev, v);
+    int b;
+    ib_value *out;
+    if (ib_parse_bool(s->str, &b) == 0) {
+        out = ib_v_bool(b);
+        ib_v_prov_merge(out, s);
+    } else if (ib_v_is_empty(s)) {
+        out = ib_v_null();
+    } else {
+        char q[64];
+        quote(s->str, q, sizeof q);
+        out = ib_v_error("%s: cannot read '%s' as true or false", fname(call), q);
+    }
+    ib_v_unref(s);
+    return out;
+}
+
+/* ---- logic ---- */
+
+static int values_equal(ib_eval *ev, const ib_value *x, const ib_value *y)
+{
+    if (x->kind == IB_V_NULL || y->kind == IB_V_NULL) /* null equals null and "" */
+        return (x->kind == IB_V_NULL || (x->kind == IB_V_STR && x->len == 0)) &&
+               (y->kind == IB_V_NULL || (y->kind == IB_V_STR && y->len == 0));
+    if (x->kind == IB_V_NUM && y->kind == IB_V_NUM) return x->num == y->num;
+    if (x->kind == IB_V_BOOL && y->kind == IB_V_BOOL) return x->b == y->b;
+    char *a = ib_eval_text(ev, x), *b = ib_eval_text(ev, y);
+    int eq = strcmp(a, b) == 0;
+    free(a);
+    free(b);
+    return eq;
+}
+
+static ib_value *fn_eq(ib_eval *ev, const ib_node *c, ib_value **a, uint32_t n)
+{
+    (void)c;
+    ib_value *err = first_error(a, n);
+    if (err) return err;
+    return ib_v_bool(values_equal(ev, a[0], a[1]));
+}
+
+static ib_value *fn_contains(ib_eval *ev, const ib_node *c, ib_value **a, uint32_t n)
+{
+    (void)c;
+    ib_value *err = first_error(a, n);
+    if (err) return err;
+    if (a[0]->kind == IB_V_NULL) return ib_v_bool(0);
+    if (a[0]->kind == IB_V_LIST) {
+        for (size_t i = 0; i < a[0]->nitems; i++)
+            if (values_equal(ev, a[0]->items[i], a[1])) return ib_v_bool(1);
+        return ib_v_bool(0);
+    }
+    if (a[1]->kind == IB_V_NULL) return ib_v_bool(0);
+    ib_value *s = ib_to_str(ev, a[0]);
+    char *needle = ib_eval_text(ev, a[1]);
+    size_t ml;
+    int found = ib_str_find(s->str, needle, 0, &ml) != NULL;
+    free(needle);
+    ib_v_unref(s);
+    return ib_v_bool(found);
+}
+
+static ib_value *fn_not(ib_eval *ev, const ib_node *c, ib_value **a, uint32_t n)
+{
+    (void)ev, (void)c;
+    ib_value *err = first_error(a, n);
+    if (err) return err;
+    return ib_v_bool(!ib_truthy(a[0]));
+}
+
+static ib_value *eval_kid(ib_eval *ev, const ib_node *call, uint32_t i)
+{
+    ib_value *const *fields = ev->fields;
+    size_t nfields = ev->nfields;
+    return ib_eval_node(ev, call->kids[i], fields, nfields);
+}
+
+/* if, coalesce, and, or: their arguments are evaluated only as far as needed. */
+static ib_value *lazy_call(ib_eval *ev, const ib_node *call)
+{
+    switch (call->fn) {
+    case IB_FN_IF: {
+        ib_value *c = eval_kid(ev, call, 0);
+        if (c->kind == IB_V_ERROR) return c;
+        int t = ib_truthy(c);
+        ib_v_unref(c);
+        if (t) return eval_kid(ev, call, 1);
+        return call->nkids > 2 ? eval_kid(ev, call, 2) : ib_v_null();
+    }
+    case IB_FN_COALESCE:
+        for (uint32_t i = 0; i < call->nkids; i++) {
+            ib_value *v = eval_kid(ev, call, i);
+            if (!ib_v_is_empty(v)) return v;
+            ib_v_unref(v);
+        }
+        return ib_v_null();
+    case IB_FN_AND:
+    case IB_FN_OR: {
+        int want = call->fn == IB_FN_OR; /* the value that decides early */
+        for (uint32_t i = 0; i < call->nkids; i++) {
+            ib_value *v = eval_kid(ev, call, i);
+            if (v->kind == IB_V_ERROR) return v;
+            int t = ib_truthy(v);
+            ib_v_unref(v);
+            if (t == want) return ib_v_bool(want);
+        }
+        return ib_v_bool(!want);
+    }
+    default:
+        return ib_v_error("internal: %s is not lazy", fname(call));
+    }
+}
+
+/* ---- CONFIG ---- */
+
+static ib_value *fn_config(ib_eval *ev, const ib_node *call, ib_value **a, uint32_t n)
+{
+    ib_value *err = first_error(a, n);
+    if (err) return err;
+    if (a[0]->kind == IB_V_NULL) return ib_v_error("%s: the key is null", fname(call));
+    char *key = ib_eval_text(ev, a[0]);
+    json_t *v = ev->env.config ? json_object_get(ev->env.config, key) : NULL;
+    free(key);
+    if (json_is_string(v)) return ib_v_str(json_string_value(v), json_string_length(v));
+    if (json_is_number(v)) return ib_v_num(json_number_value(v));
+    if (json_is_boolean(v)) return ib_v_bool(json_is_true(v));
+    return n > 1 ? ib_v_ref(a[1]) : ib_v_null();
+}
+
+/* ---- spatial ---- */
+
+static ib_value *fn_spatial(ib_eval *ev, const ib_node *call, ib_value **a, uint32_t n)
+{
+    ib_value *err = first_error(a, n);
+    if (err) return err;
+    if (a[0]->kind == IB_V_NULL) return ib_v_null();
+    if (a[0]->kind != IB_V_DOC)
+        return ib_v_error("%s: the first argument must be the document (INPUT_COL)", fname(call));
+    if (a[1]->kind == IB_V_NULL) return ib_v_null();
+    const ib_doc *doc = a[0]->doc;
+    char *anchor = ib_eval_text(ev, a[1]);
+    ib_wlist wl = {0};
+    int rc;
+    if (call->fn == IB_FN_SCAN_RIGHT) {
+        rc = ib_scan_right(doc, anchor, &wl);
+    } else if (call->fn == IB_FN_SCAN_BELOW) {
+        rc = ib_scan_below(doc, anchor, &wl);
+    } else {
+        double right, below;
+        if (num_arg(ev, a[2], &right) < 0 || num_arg(ev, a[3], &below) < 0) {
+            free(anchor);
+            return ib_v_error("%s: right and below must be numbers", fname(call));
+        }
+        rc = ib_scan_box(doc, anchor, right, below, &wl);
+    }
+    free(anchor);
+    if (rc < 0) return ib_v_error("%s: out of memory", fname(call));
+    if (rc == 1 || wl.n == 0) { /* no anchor, or nothing where we looked: no value */
+        ib_wlist_free(&wl);
+        return ib_v_null();
+    }
+    ib_value *out = str_from(ib_wlist_text(doc, &wl), NULL);
+    ib_pbox *boxes = NULL;
+    size_t nb = 0;
+    if (ib_wlist_bboxes(doc, &wl, &boxes, &nb) == 0)
+        for (size_t i = 0; i < nb; i++)
+            ib_v_prov_add(out, boxes[i].page, boxes[i].box);
+    free(boxes);
+    ib_wlist_free(&wl);
+    return out;
+}
+
+/* ---- dispatch ---- */
+
+static const fn_impl impls[IB_FN_COUNT_] = {
+    [IB_FN_SCAN_RIGHT] = fn_spatial,
+    [IB_FN_SCAN_BELOW] = fn_spatial,
+    [IB_FN_SCAN_BOX] = fn_spatial,
+    [IB_FN_REGEX] = fn_regex,
+    [IB_FN_REGEX_ALL] = fn_regex,
+    [IB_FN_REPLACE] = fn_replace,
+    [IB_FN_MATCHES] = fn_matches,
+    [IB_FN_CLEAN] = fn_clean,
+    [IB_FN_TRIM] = fn_trim,
+    [IB_FN_UPPER] = fn_upper,
+    [IB_FN_LOWER] = fn_lower,
+    [IB_FN_TITLE] = fn_title,
+    [IB_FN_CONCAT] = fn_concat,
+    [IB_FN_SUBSTR] = fn_substr,
+    [IB_FN_LEN] = fn_len,
+    [IB_FN_SPLIT] = fn_split,
+    [IB_FN_JOIN] = fn_join,
+    [IB_FN_NTH] = fn_nth,
+    [IB_FN_LINES] = fn_lines,
+    [IB_FN_LINE_CONTAINING] = fn_line_containing,
+    [IB_FN_BETWEEN] = fn_between,
+    [IB_FN_READING_TEXT] = fn_reading_text,
+    [IB_FN_NUMBER] = fn_number,
+    [IB_FN_INT] = fn_number,
+    [IB_FN_DATE] = fn_date,
+    [IB_FN_BOOL] = fn_bool,
+    [IB_FN_IF] = NULL,
+    [IB_FN_COALESCE] = NULL,
+    [IB_FN_EQ] = fn_eq,
+    [IB_FN_CONTAINS] = fn_contains,
+    [IB_FN_NOT] = fn_not,
+    [IB_FN_AND] = NULL,
+    [IB_FN_OR] = NULL,
+    [IB_FN_CONFIG] = fn_config,
+};
+
+ib_value *ib_call(ib_eval *ev, const ib_node *call)
+{
+    if (call->fn < 0 || call->fn >= IB_FN_COUNT_) return ib_v_error("unknown function '%s'", call->text);
+    fn_impl f = impls[call->fn];
+    if (!f) return lazy_call(ev, call);
+    ib_value *args[IB_FORMULA_MAX_ARGS];
+    uint32_t n = call->nkids <= IB_FORMULA_MAX_ARGS ? call->nkids : IB_FORMULA_MAX_ARGS;
+    for (uint32_t i = 0; i < n; i++)
+        args[i] = eval_kid(ev, call, i);
+    ib_value *out = f(ev, call, args, n);
+    for (uint32_t i = 0; i < n; i++)
+        ib_v_unref(args[i]);
+    return out;
+}
