@@ -40,7 +40,11 @@ static ib_code dispatch(server *s, const ib_request *req, ib_reply *rep)
     for (size_t i = 0; i < def->nops; i++) {
         if (strcmp(def->ops[i].name, req->op) != 0) continue;
         if (spec && ib_args_check(spec, req->args, rep) != IB_OK) return rep->code;
-        return def->ops[i].fn(s->state, req, rep);
+        ib_code code = def->ops[i].fn(s->state, req, rep);
+        /* A change readers may have cached: move the stamp they compare against. */
+        if (code == IB_OK && spec && spec->touches && ib_stamp_touch(spec->touches) < 0)
+            ib_warn(req->rid, "stamp %s cannot be written: cached replies may be stale", spec->touches);
+        return code;
     }
     if (spec && spec->service == def->service)
         return ib_fail(rep, IB_NOT_IMPLEMENTED, "'%s' is not implemented yet", req->op);
@@ -180,6 +184,11 @@ int ib_daemon_main(const ib_daemon_def *def, int argc, char **argv)
         nng_fini();
         code = 0;
         goto out;
+    }
+    /* Whatever changed while this daemon was down must not be served from readers' caches. */
+    for (size_t i = 0; i < def->nops; i++) {
+        const ib_op_spec *spec = ib_op_find(def->ops[i].name);
+        if (spec && spec->touches) ib_stamp_touch(spec->touches);
     }
     if (open_socket(&s, err, sizeof err) < 0) {
         ib_error(NULL, "%s", err);

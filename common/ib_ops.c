@@ -1,7 +1,14 @@
 /* ib_ops: the op table of every service (names, owners, argument fields). */
 #include "ib_ops.h"
 
+#include "ib_fs.h"
+#include "ib_settings.h"
+
+#include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 static const char *const service_names[IB_SVC_COUNT] = {"packager", "marketplace", "runner"};
 
@@ -26,22 +33,24 @@ static const ib_field_spec f_run_sync[] = {
 static const ib_field_spec f_job[] = {{"job_id", IB_A_STRING, 1}, {"type", IB_A_STRING, 0}, {NULL, 0, 0}};
 static const ib_field_spec f_copy[] = {{"src_path", IB_A_STRING, 1}, {"dst_path", IB_A_STRING, 1}, {NULL, 0, 0}};
 
+#define CATALOG_STAMP "run/catalog.stamp"
+
 static const ib_op_spec op_specs[] = {
-    {IB_OP_SOLUTION_CREATE, IB_SVC_PACKAGER, f_create},
-    {IB_OP_MARKET_PUBLISH, IB_SVC_MARKETPLACE, f_publish},
-    {IB_OP_MARKET_INSTALL, IB_SVC_MARKETPLACE, f_name_version},
-    {IB_OP_MARKET_UNINSTALL, IB_SVC_MARKETPLACE, f_name_version},
-    {IB_OP_MARKET_UNPUBLISH, IB_SVC_MARKETPLACE, f_name_version},
-    {IB_OP_MARKET_LIST, IB_SVC_MARKETPLACE, f_none},
-    {IB_OP_MARKET_INFO, IB_SVC_MARKETPLACE, f_info},
-    {IB_OP_SOLUTION_RUN, IB_SVC_RUNNER, f_run},
-    {IB_OP_SOLUTION_RUN_SYNC, IB_SVC_RUNNER, f_run_sync},
-    {IB_OP_JOBS_STATUS, IB_SVC_RUNNER, f_job},
-    {IB_OP_JOBS_RESULTS, IB_SVC_RUNNER, f_job},
-    {IB_OP_JOBS_CANCEL, IB_SVC_RUNNER, f_job},
-    {IB_OP_JOBS_LIST, IB_SVC_RUNNER, f_none},
-    {IB_OP_FILES_COPY, IB_SVC_RUNNER, f_copy},
-    {IB_OP_FILES_EXTRACT, IB_SVC_RUNNER, f_copy},
+    {IB_OP_SOLUTION_CREATE, IB_SVC_PACKAGER, f_create, NULL, NULL},
+    {IB_OP_MARKET_PUBLISH, IB_SVC_MARKETPLACE, f_publish, NULL, CATALOG_STAMP},
+    {IB_OP_MARKET_INSTALL, IB_SVC_MARKETPLACE, f_name_version, NULL, CATALOG_STAMP},
+    {IB_OP_MARKET_UNINSTALL, IB_SVC_MARKETPLACE, f_name_version, NULL, CATALOG_STAMP},
+    {IB_OP_MARKET_UNPUBLISH, IB_SVC_MARKETPLACE, f_name_version, NULL, CATALOG_STAMP},
+    {IB_OP_MARKET_LIST, IB_SVC_MARKETPLACE, f_none, CATALOG_STAMP, NULL},
+    {IB_OP_MARKET_INFO, IB_SVC_MARKETPLACE, f_info, CATALOG_STAMP, NULL},
+    {IB_OP_SOLUTION_RUN, IB_SVC_RUNNER, f_run, NULL, NULL},
+    {IB_OP_SOLUTION_RUN_SYNC, IB_SVC_RUNNER, f_run_sync, NULL, NULL},
+    {IB_OP_JOBS_STATUS, IB_SVC_RUNNER, f_job, NULL, NULL},
+    {IB_OP_JOBS_RESULTS, IB_SVC_RUNNER, f_job, NULL, NULL},
+    {IB_OP_JOBS_CANCEL, IB_SVC_RUNNER, f_job, NULL, NULL},
+    {IB_OP_JOBS_LIST, IB_SVC_RUNNER, f_none, NULL, NULL},
+    {IB_OP_FILES_COPY, IB_SVC_RUNNER, f_copy, NULL, NULL},
+    {IB_OP_FILES_EXTRACT, IB_SVC_RUNNER, f_copy, NULL, NULL},
 };
 
 const ib_op_spec *ib_op_find(const char *op)
@@ -97,4 +106,20 @@ ib_code ib_args_check(const ib_op_spec *spec, const json_t *args, ib_reply *rep)
 const char *ib_arg_str(const json_t *args, const char *name)
 {
     return json_string_value(json_object_get(args, name));
+}
+
+int ib_stamp_touch(const char *stamp)
+{
+    char path[4096], line[64];
+    ib_data_path(stamp, path, sizeof path);
+    char *slash = strrchr(path, '/');
+    *slash = '\0';
+    int dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dirfd < 0) return -1;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int n = snprintf(line, sizeof line, "%lld.%09ld %d\n", (long long)ts.tv_sec, ts.tv_nsec, (int)getpid());
+    int rc = ib_write_atomic(dirfd, slash + 1, line, (size_t)n);
+    close(dirfd);
+    return rc;
 }

@@ -49,7 +49,16 @@ typedef struct ib_op_spec {
     const char *op;
     ib_service service;
     const ib_field_spec *fields; /* terminated by {NULL} */
+    /* Reply caching, declared here so both ends agree. `cached_by`: a data-root-relative stamp file; the
+     * op's reply depends only on its arguments and the state that file stands for, so the gateway may keep
+     * it until the file changes. `touches`: a successful call of this op rewrites that stamp file (done by
+     * the daemon skeleton). */
+    const char *cached_by;
+    const char *touches;
 } ib_op_spec;
+
+/* Rewrites a stamp file (atomically: a new inode each time). 0 or -1. */
+int ib_stamp_touch(const char *stamp);
 
 /* The spec of an op, or NULL when no service has it. */
 const ib_op_spec *ib_op_find(const char *op);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include "ib_fs.h"
@@ -787,5 +788,132 @@ int ib_zip_extract(zip_t *za, int dst_dirfd, char *err, size_t errsz)
     rc = 0;
 out:
     free(buf);
+    return rc;
+}
+
+/* --- parallel extraction of a trusted archive ---------------------------------------------------------- */
+
+typedef struct px_shared {
+    int fd, dst;
+    zip_int64_t n;
+    const unsigned char *is_file;
+    zip_int64_t next; /* next entry to take, under mu */
+    int failed;
+    char *err;
+    size_t errsz;
+    pthread_mutex_t mu;
+} px_shared;
+
+static void *px_worker(void *arg)
+{
+    px_shared *sh = arg;
+    char lerr[512], sb[SHOW_MAX + 4], self[64];
+    /* a file description of its own: dup'ed fds share one offset, and libzip seeks */
+    snprintf(self, sizeof self, "/proc/self/fd/%d", sh->fd);
+    int zerr = 0, dfd = open(self, O_RDONLY | O_CLOEXEC);
+    zip_t *za = dfd >= 0 ? zip_fdopen(dfd, ZIP_RDONLY, &zerr) : NULL;
+    unsigned char *buf = malloc(IO_BLOCK);
+    if (!za || !buf) {
+        if (!za && dfd >= 0) close(dfd);
+        pthread_mutex_lock(&sh->mu);
+        if (!sh->failed++) fail(sh->err, sh->errsz, "archive cannot be opened for extraction");
+        pthread_mutex_unlock(&sh->mu);
+        free(buf);
+        if (za) zip_discard(za);
+        return NULL;
+    }
+    for (;;) {
+        pthread_mutex_lock(&sh->mu);
+        while (sh->next < sh->n && !sh->is_file[sh->next]) sh->next++;
+        zip_int64_t i = sh->failed ? sh->n : sh->next++;
+        pthread_mutex_unlock(&sh->mu);
+        if (i >= sh->n) break;
+        const char *nm = zip_get_name(za, (zip_uint64_t)i, ZIP_FL_ENC_RAW);
+        zip_stat_t st;
+        int ok = nm && zip_stat_index(za, (zip_uint64_t)i, ZIP_FL_ENC_RAW, &st) == 0 && (st.valid & ZIP_STAT_SIZE);
+        int fd = ok ? ib_openat_strict(sh->dst, nm, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0644) : -1;
+        if (fd < 0) {
+            fail(lerr, sizeof lerr, "archive entry '%s' cannot be created: %s", show(nm ? nm : "", sb, sizeof sb),
+                 errno == EEXIST ? "it appears twice" : strerror(errno));
+            ok = 0;
+        } else {
+            ok = fchmod(fd, 0644) == 0 && read_entry(za, (zip_uint64_t)i, nm, st.size, buf, write_sink, &fd, lerr,
+                                                     sizeof lerr) >= 0;
+            if (close(fd) != 0 && ok) {
+                fail(lerr, sizeof lerr, "archive entry '%s' cannot be written: %s", show(nm, sb, sizeof sb),
+                     strerror(errno));
+                ok = 0;
+            }
+        }
+        if (!ok) {
+            pthread_mutex_lock(&sh->mu);
+            if (!sh->failed++) snprintf(sh->err, sh->errsz, "%s", lerr);
+            pthread_mutex_unlock(&sh->mu);
+            break;
+        }
+    }
+    free(buf);
+    zip_discard(za);
+    return NULL;
+}
+
+int ib_zip_extract_parallel(int fd, int dst_dirfd, int nthreads, char *err, size_t errsz)
+{
+    char sb[SHOW_MAX + 4], tmp[IB_PATH_MAX], made[IB_PATH_MAX] = "", self[64];
+    snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
+    int zerr = 0, dfd = open(self, O_RDONLY | O_CLOEXEC);
+    zip_t *za = dfd >= 0 ? zip_fdopen(dfd, ZIP_RDONLY, &zerr) : NULL;
+    if (!za) {
+        if (dfd >= 0) close(dfd);
+        zip_error_t ze;
+        zip_error_init_with_code(&ze, zerr);
+        fail(err, errsz, "archive cannot be opened: %s", zip_error_strerror(&ze));
+        zip_error_fini(&ze);
+        return -1;
+    }
+    zip_int64_t n = zip_get_num_entries(za, 0);
+    unsigned char *is_file = calloc((size_t)(n > 0 ? n : 1), 1);
+    int rc = -1;
+    if (!is_file) {
+        fail(err, errsz, "out of memory");
+        goto out;
+    }
+    /* Names are checked and every folder made first, by one thread; then the files go to several. */
+    for (zip_int64_t i = 0; i < n; i++) {
+        const char *nm = zip_get_name(za, (zip_uint64_t)i, ZIP_FL_ENC_RAW);
+        const char *why = nm ? entry_problem(nm, tmp, sizeof tmp) : "has no readable name";
+        if (why) {
+            fail(err, errsz, "archive entry '%s' %s", show(nm ? nm : "", sb, sizeof sb), why);
+            goto out;
+        }
+        size_t dlen = is_dir_name(nm) ? strlen(nm) - 1 : (size_t)(strrchr(nm, '/') ? strrchr(nm, '/') - nm : 0);
+        memcpy(tmp, nm, dlen);
+        tmp[dlen] = '\0';
+        /* sorted archives name one folder many times in a row: make it once */
+        if (dlen && strcmp(tmp, made) != 0) {
+            if (ib_mkdirs_at(dst_dirfd, tmp, 0755) != 0) {
+                fail(err, errsz, "archive entry '%s': folder '%s' cannot be created: %s", show(nm, sb, sizeof sb), tmp,
+                     strerror(errno));
+                goto out;
+            }
+            snprintf(made, sizeof made, "%s", tmp);
+        }
+        is_file[i] = !is_dir_name(nm);
+    }
+    px_shared sh = {.fd = fd, .dst = dst_dirfd, .n = n, .is_file = is_file, .err = err, .errsz = errsz};
+    pthread_mutex_init(&sh.mu, NULL);
+    if (nthreads < 1) nthreads = 1;
+    if (nthreads > 16) nthreads = 16;
+    pthread_t th[16];
+    int started = 0;
+    for (; started < nthreads; started++)
+        if (pthread_create(&th[started], NULL, px_worker, &sh) != 0) break;
+    if (started == 0) px_worker(&sh);
+    for (int t = 0; t < started; t++) pthread_join(th[t], NULL);
+    pthread_mutex_destroy(&sh.mu);
+    rc = sh.failed ? -1 : 0;
+out:
+    free(is_file);
+    zip_discard(za);
     return rc;
 }

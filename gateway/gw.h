@@ -23,6 +23,9 @@ typedef struct gw_state {
     pthread_rwlock_t tokens_lock;
     long tokens_mtime_ns;
     struct mg_context *http;
+    long long event_streams;       /* jobs/events streams open at once (each holds an HTTP thread) */
+    long long events_max_s;        /* longest jobs/events stream */
+    long long events_keepalive_ms; /* comment line sent on a quiet stream */
 } gw_state;
 
 extern gw_state gw;
@@ -57,9 +60,38 @@ char *gw_read_body(gw_req *r, size_t *len);
 /* The files API (files.c): `path` is the URL-decoded drive path after the /files/ prefix. */
 void gw_files(gw_req *r, const char *path);
 
+/* Reply cache (cache.c). */
+typedef struct gw_stamp {
+    unsigned long long dev, ino;
+    long long size, mtime_ns;
+    int exists;
+} gw_stamp;
+void gw_stamp_read(const char *stamp, gw_stamp *out);
+char *gw_cache_key(const char *op, const json_t *args); /* malloc'd */
+/* A copy of the cached body (malloc'd) when it is still valid for stamp `now`; NULL otherwise. */
+char *gw_cache_get(const char *key, const gw_stamp *now, size_t *len);
+void gw_cache_put(const char *key, const gw_stamp *seen, const char *body, size_t len);
+void gw_cache_clear(void);
+/* The JSON text of a successful reply: {"status":"OK", ...data} (malloc'd). */
+char *gw_ok_body(ib_reply *rep);
+/* Sends a ready JSON body with a status. */
+void gw_reply_text(gw_req *r, int http_status, const char *body, size_t len);
+
 /* Routes and metrics (routes.c). */
 int gw_route_request(gw_req *r, const char *path);
 void gw_metrics_observe(int route, int http_status, double ms);
 int gw_route_count(void);
+
+/* Job progress and runner heartbeats from the runners' PUB sockets (events.c). start listens on
+ * ib_set.events_url (-1 with a message naming IBSOL_EVENTS_URL); stop wakes every open jobs/events stream and
+ * must run before mg_stop, which waits for them. */
+int gw_events_start(char *err, size_t errsz);
+void gw_events_stop(void);
+/* GET jobs/events?job_id=J: text/event-stream of the job's status, then its progress until it ends. */
+void gw_events_serve(gw_req *r);
+/* Appends the runner and job gauges in Prometheus text to out (whole lines, NUL-terminated); returns the bytes
+ * written. */
+size_t gw_events_metrics(char *out, size_t cap);
+int gw_events_runners_attached(void);
 
 #endif

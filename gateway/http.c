@@ -85,10 +85,40 @@ void gw_reply_ib(gw_req *r, ib_reply *rep)
         reply_error_msg(r, rep->code, rep->msg);
         return;
     }
+    /* A service may answer with a body of its own ("$body", e.g. run_sync's CSV) or another success status
+     * ("$http_status", e.g. 202 for a job started): the only two ways a reply leaves the JSON shape. */
+    const char *raw = json_string_value(json_object_get(rep->data, "$body"));
+    if (raw) {
+        const char *ctype = json_string_value(json_object_get(rep->data, "$content_type"));
+        send_all(r, 200, ctype ? ctype : "application/octet-stream", raw, json_string_length(json_object_get(rep->data, "$body")),
+                 NULL, 0);
+        return;
+    }
+    int http = 200;
+    json_t *st = json_object_get(rep->data, "$http_status");
+    if (json_is_integer(st) && json_integer_value(st) >= 200 && json_integer_value(st) < 300) {
+        http = (int)json_integer_value(st);
+        json_object_del(rep->data, "$http_status");
+    }
+    char *text = gw_ok_body(rep);
+    if (!text) return gw_reply_error(r, IB_INTERNAL, "reply could not be encoded");
+    send_all(r, http, "application/json", text, strlen(text), NULL, 0);
+    free(text);
+}
+
+char *gw_ok_body(ib_reply *rep)
+{
     json_t *body = json_object();
     json_object_set_new(body, "status", json_string("OK"));
     if (rep->data) json_object_update(body, rep->data);
-    gw_reply_json(r, 200, body);
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    return text;
+}
+
+void gw_reply_text(gw_req *r, int http_status, const char *body, size_t len)
+{
+    send_all(r, http_status, "application/json", body, len, NULL, 0);
 }
 
 void gw_reply_empty(gw_req *r, int http_status, const char *extra_headers)

@@ -23,6 +23,11 @@ static const ib_cfg gateway_cfg[] = {
     {"max_body", IB_CFG_INT, "67108864", 1024, 1LL << 34, &gw.max_body, "largest request body, bytes (else 413)"},
     {"max_upload", IB_CFG_INT, "4294967296", 1, 1LL << 44, &gw.max_upload,
      "largest file a files-API PUT or PATCH may write, bytes (else 413)"},
+    {"event_streams", IB_CFG_INT, "16", 0, 1024, &gw.event_streams,
+     "jobs/events streams open at once (each holds one HTTP thread: keep below http_threads)"},
+    {"events_max_seconds", IB_CFG_INT, "3600", 1, 604800, &gw.events_max_s, "longest jobs/events stream, seconds"},
+    {"events_keepalive_ms", IB_CFG_INT, "15000", 100, 3600000, &gw.events_keepalive_ms,
+     "keep-alive comment interval on a quiet jobs/events stream"},
     {"tokens", IB_CFG_STR, "", 0, 0, &gw.tokens_path, "tokens file: TOKEN USER ROLE per line (default DATA/tokens, created on first start)"},
 };
 
@@ -49,12 +54,15 @@ static int gateway_start(void **state, char *err, size_t errsz)
     }
     for (int s = 0; s < IB_SVC_COUNT; s++)
         if (ib_client_open(&gw.svc[s], (ib_service)s, ib_set.url[s], ib_set.dials[s], err, errsz) < 0) return -1;
+    if (gw_events_start(err, errsz) < 0) return -1;
     return gw_http_start(http_host, http_port, http_threads, err, errsz);
 }
 
 static void gateway_stop(void *state)
 {
+    gw_events_stop(); /* first: it ends the jobs/events streams that mg_stop would wait for */
     if (gw.http) mg_stop(gw.http);
+    gw_cache_clear();
     for (int s = 0; s < IB_SVC_COUNT; s++) ib_client_close(&gw.svc[s]);
     ib_tokens_free(&gw.tokens);
     if (gw.drive_fd >= 0) close(gw.drive_fd);

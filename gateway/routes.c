@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum route_kind { R_OP, R_HEALTHZ, R_METRICS, R_FILES, R_NOT_BUILT } route_kind;
+typedef enum route_kind { R_OP, R_HEALTHZ, R_METRICS, R_FILES, R_EVENTS, R_NOT_BUILT } route_kind;
 
 typedef struct route {
     const char *method;
@@ -32,7 +32,7 @@ static const route routes[] = {
     {"GET", "jobs/results", R_OP, IB_OP_JOBS_RESULTS},
     {"POST", "jobs/cancel", R_OP, IB_OP_JOBS_CANCEL},
     {"GET", "jobs/list", R_OP, IB_OP_JOBS_LIST},
-    {"GET", "jobs/events", R_NOT_BUILT, "jobs/events"},
+    {"GET", "jobs/events", R_EVENTS, "jobs/events"},
     {"POST", "files/copy", R_OP, IB_OP_FILES_COPY},
     {"POST", "files/extract", R_OP, IB_OP_FILES_EXTRACT},
     {"GET", "healthz", R_HEALTHZ, NULL},
@@ -110,6 +110,7 @@ static void serve_metrics(gw_req *r)
     }
 #undef EMIT
     if (len >= cap) len = cap - 1; /* bounded: routes x statuses fit easily */
+    len += gw_events_metrics(out + len, cap - len);
     r->route = NROUTES - 2;
     gw_reply_begin(r, 200, "text/plain; version=0.0.4", (long long)len, NULL);
     mg_write(r->conn, out, len);
@@ -135,6 +136,7 @@ static void serve_healthz(gw_req *r)
     json_t *body = json_object();
     json_object_set_new(body, "status", json_string(missing[0] ? "ERROR" : "OK"));
     json_object_set_new(body, "services", services);
+    json_object_set_new(body, "runners", json_integer(gw_events_runners_attached()));
     if (missing[0]) {
         char msg[300];
         snprintf(msg, sizeof msg, "not reachable: %s", missing);
@@ -188,9 +190,34 @@ static void forward(gw_req *r, const route *rt)
     if (!args) return;
     ib_reply rep;
     ib_reply_init(&rep);
-    if (ib_args_check(spec, args, &rep) == IB_OK) ib_client_call(&gw.svc[spec->service], rt->op, &r->who, args, 0, &rep);
-    json_decref(args);
+    char *key = NULL;
+    gw_stamp seen;
+    if (ib_args_check(spec, args, &rep) != IB_OK) goto reply;
+    if (spec->cached_by && (key = gw_cache_key(spec->op, args))) {
+        gw_stamp_read(spec->cached_by, &seen);
+        size_t len;
+        char *hit = gw_cache_get(key, &seen, &len);
+        if (hit) {
+            gw_reply_text(r, 200, hit, len);
+            free(hit);
+            goto out;
+        }
+    }
+    ib_client_call(&gw.svc[spec->service], rt->op, &r->who, args, 0, &rep);
+    if (key && rep.code == IB_OK) {
+        char *text = gw_ok_body(&rep);
+        if (text) {
+            gw_cache_put(key, &seen, text, strlen(text));
+            gw_reply_text(r, 200, text, strlen(text));
+            free(text);
+            goto out;
+        }
+    }
+reply:
     gw_reply_ib(r, &rep);
+out:
+    free(key);
+    json_decref(args);
     ib_reply_clear(&rep);
 }
 
@@ -223,6 +250,7 @@ int gw_route_request(gw_req *r, const char *uri)
             case R_OP: forward(r, &routes[i]); break;
             case R_HEALTHZ: serve_healthz(r); break;
             case R_METRICS: serve_metrics(r); break;
+            case R_EVENTS: gw_events_serve(r); break;
             case R_NOT_BUILT: gw_reply_error(r, IB_NOT_IMPLEMENTED, "'%s' is not implemented yet", routes[i].op); break;
             case R_FILES: break;
             }

@@ -429,14 +429,9 @@ static ib_code unpack(int verfd, const char *name, const char *version, const ch
             "installed",
             name, version, digest, want);
     }
-    /* No size limits here: the archive passed them when it was published, and the digest says it is that one.
-     */
-    zip_t *za = ib_zip_open_verified(afd, NULL, err, sizeof err);
-    close(afd);
-    if (!za)
-        return ib_fail(rep, IB_INTERNAL,
-                       "solution '%s' version %s: stored archive is corrupt (%s); it was not installed", name,
-                       version, err);
+    /* The archive passed every check when it was published and the digest says it is that one: extract it
+     * in one pass on two threads (names, sizes and CRCs are still checked as it is read), and make the folder
+     * durable once, before it is renamed into place. */
     ib_code rc = IB_OK;
     int instfd = mk_open_dir(mk_inst_fd, name, 1), tfd = -1;
     if (instfd < 0 || mk_mktemp_dir(instfd, "tmp", version, tmp, sizeof tmp) != 0) {
@@ -448,13 +443,14 @@ static ib_code unpack(int verfd, const char *name, const char *version, const ch
         ib_remove_tree_at(instfd, tmp);
         goto out;
     }
-    if (ib_zip_extract(za, tfd, err, sizeof err) != 0) {
+    if (ib_zip_extract_parallel(afd, tfd, 2, err, sizeof err) != 0) {
         ib_error(req->rid, "%s %s: extraction failed: %s", name, version, err);
-        rc = ib_fail(rep, IB_INTERNAL, "solution '%s' version %s cannot be unpacked: %s", name, version, err);
+        rc = ib_fail(rep, IB_INTERNAL, "solution '%s' version %s: stored archive is corrupt (%s); it was not installed",
+                     name, version, err);
         ib_remove_tree_at(instfd, tmp);
         goto out;
     }
-    if (mk_fsync_tree(tfd, 0) != 0 || mk_rename_noreplace(instfd, tmp, instfd, version) != 0) {
+    if (syncfs(tfd) != 0 || mk_rename_noreplace(instfd, tmp, instfd, version) != 0) {
         int e = errno;
         ib_remove_tree_at(instfd, tmp);
         /* A concurrent install of the same version renamed first: it is installed, which is what was asked.
@@ -467,7 +463,7 @@ static ib_code unpack(int verfd, const char *name, const char *version, const ch
 out:
     if (tfd >= 0) close(tfd);
     if (instfd >= 0) close(instfd);
-    zip_discard(za);
+    close(afd);
     return rc;
 }
 

@@ -244,36 +244,6 @@ int mk_fsync_dir(int dirfd)
     return rc;
 }
 
-int mk_fsync_tree(int dfd, int depth)
-{
-    if (depth > 64) return 0; /* deeper than any archive we accept; not worth a stack */
-    int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    DIR *d = fd < 0 ? NULL : fdopendir(fd);
-    if (!d) {
-        if (fd >= 0) close(fd);
-        return -1;
-    }
-    int rc = 0;
-    struct dirent *ent;
-    while (rc == 0 && (ent = readdir(d)) != NULL) {
-        if (!strcmp(ent->d_name, ".") || !strcmp(ent->d_name, "..")) continue;
-        struct stat st;
-        if (fstatat(dirfd(d), ent->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(st.st_mode)) continue;
-        int sub = openat(dirfd(d), ent->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (sub < 0) {
-            rc = -1;
-            break;
-        }
-        rc = mk_fsync_tree(sub, depth + 1);
-        close(sub);
-    }
-    if (rc == 0) rc = fsync(dirfd(d));
-    int e = errno;
-    closedir(d);
-    errno = e;
-    return rc;
-}
-
 static int is_temp_name(const char *n)
 {
     return !strncmp(n, ".tmp-", 5) || !strncmp(n, ".del-", 5) || !strncmp(n, ".incoming.tmp-", 14) ||

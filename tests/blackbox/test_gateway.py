@@ -69,19 +69,12 @@ def test_routing(stack):
     assert stack.get("/marketplace/list").status_code == stack.get("/api/v1/marketplace/list").status_code
 
 
-def test_runner_ops_not_built_yet_are_501(stack):
-    r = stack.post("/solution/run", {"input_folder": "/admin/in", "name": "x", "version": "1.0.0"})
-    assert_error(r, 501, "not_implemented", "'solution.run' is not implemented yet")
-    r = stack.get("/jobs/status?job_id=abc")
-    assert_error(r, 501, "not_implemented", "'jobs.status' is not implemented yet")
-    r = stack.get("/jobs/events?job_id=abc")
-    assert_error(r, 501, "not_implemented", "'jobs/events' is not implemented yet")
-
-
 def test_healthz_and_metrics(stack):
     r = stack.get("/healthz", token=None)
     assert r.status_code == 200
-    assert r.json() == {"status": "OK", "services": {"packager": "up", "marketplace": "up", "runner": "up"}}
+    body = r.json()
+    assert body["status"] == "OK"
+    assert body["services"] == {"packager": "up", "marketplace": "up", "runner": "up"}
     stack.post("/solution/create", {"output_folder": "/admin/out"})
     r = stack.get("/metrics")
     assert r.status_code == 200
@@ -92,7 +85,7 @@ def test_healthz_and_metrics(stack):
 
 
 def test_request_id_is_echoed(stack):
-    r = stack.get("/marketplace/list", headers={"X-Request-Id": "trace-42"})
+    r = stack.post("/marketplace/install", {"name": "no_such", "version": "1.0.0"}, headers={"X-Request-Id": "trace-42"})
     assert r.headers["X-Request-Id"] == "trace-42"
     # the gateway logs the line after the reply is sent: give it a moment
     deadline = time.time() + 5

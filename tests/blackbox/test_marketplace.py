@@ -394,3 +394,22 @@ def test_daemon_still_up(stack):
     assert stack.get("/healthz").status_code == 200
     assert stack.procs["marketplace"].poll() is None
     assert stack.get("/marketplace/list").status_code == 200
+
+
+def test_list_is_served_from_cache_until_the_catalog_changes(stack):
+    """marketplace/list replies are cached by the gateway; every change moves the stamp so none is stale."""
+    before = stack.get("/marketplace/list").json()
+    assert stack.get("/marketplace/list").json() == before
+    stamp = os.path.join(stack.data, "run/catalog.stamp")
+    st = os.stat(stamp)
+    path, _ = make_solution(stack, "cache_probe", "3.1.4")
+    assert publish(stack, path).status_code == 200
+    assert os.stat(stamp).st_ino != st.st_ino
+    after = stack.get("/marketplace/list").json()
+    names = [a["name"] for a in after["apps"]]
+    assert "cache_probe" in names
+    assert stack.post("/marketplace/install", {"name": "cache_probe", "version": "3.1.4"}).status_code == 200
+    app = [a for a in stack.get("/marketplace/list").json()["apps"] if a["name"] == "cache_probe"][0]
+    assert app["installed_versions"] == ["3.1.4"]
+    assert stack.post("/marketplace/unpublish", {"name": "cache_probe", "version": "3.1.4"}).status_code == 200
+    assert "cache_probe" not in [a["name"] for a in stack.get("/marketplace/list").json()["apps"]]
