@@ -1,0 +1,585 @@
+/* exec: the worker pool. Jobs wait in one FIFO list; each worker takes the next unclaimed file of the oldest
+ * job, so one large job uses every worker and small jobs behind it still start soon. A file's result is
+ * saved as soon as it is done (jobs.h), the record at most every PROGRESS_SAVE_MS and at every state change,
+ * and one progress event per file goes out. The worker that finishes a job's last file ends the job. */
+#include "runner.h"
+
+#include "fileops.h"
+#include "ib_doc.h"
+
+#include "ib_fs.h"
+#include "ib_log.h"
+#include "ib_settings.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PROGRESS_SAVE_MS 250
+
+enum { TODO = 0, INFLIGHT = 1, DONE = 2 };
+
+struct job {
+    char id[JOB_ID_LEN + 1];
+    pthread_mutex_t mu; /* rec, file_results and counters below it */
+    json_t *rec;
+    json_t *file_results;
+    size_t nrecords, nerrors;
+    double last_save;
+    solution *sol;
+    job_input *inputs;
+    size_t n;
+    int lock_fd, in_dirfd, out_dirfd;
+    int sync;
+    /* scheduling state, under pool.mu */
+    unsigned char *state;
+    size_t ndone, inflight, next_scan;
+    int cancelled, timed_out, finished, holders, started;
+    pthread_cond_t cv; /* sync waiters, with pool.mu */
+    job *next;
+};
+
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t work;
+    job *head, *tail;
+    size_t njobs, busy;
+    pthread_t *threads;
+    size_t nthreads;
+    int stopping;
+    /* the notifier: webhooks and emails of ended jobs, off the workers' path */
+    pthread_t notifier;
+    pthread_cond_t notify_cv;
+    json_t *notify_queue;
+} pool = {.mu = PTHREAD_MUTEX_INITIALIZER, .work = PTHREAD_COND_INITIALIZER, .notify_cv = PTHREAD_COND_INITIALIZER};
+
+void job_inputs_free(job_input *inputs, size_t n)
+{
+    for (size_t i = 0; inputs && i < n; i++) {
+        free(inputs[i].name);
+        free(inputs[i].bytes);
+        free(inputs[i].error);
+    }
+    free(inputs);
+}
+
+static void job_free(job *j)
+{
+    json_decref(j->rec);
+    json_decref(j->file_results);
+    solution_release(j->sol);
+    job_inputs_free(j->inputs, j->n);
+    free(j->state);
+    job_unlock(j->lock_fd);
+    if (j->in_dirfd >= 0) close(j->in_dirfd);
+    if (j->out_dirfd >= 0) close(j->out_dirfd);
+    pthread_mutex_destroy(&j->mu);
+    pthread_cond_destroy(&j->cv);
+    free(j);
+}
+
+void exec_load(size_t *busy, size_t *queued, size_t *jobs)
+{
+    pthread_mutex_lock(&pool.mu);
+    *busy = pool.busy;
+    *jobs = pool.njobs;
+    size_t q = 0;
+    for (job *j = pool.head; j; j = j->next) q += j->n - j->ndone - j->inflight;
+    *queued = q;
+    pthread_mutex_unlock(&pool.mu);
+}
+
+/* --- records ------------------------------------------------------------------------------------------- */
+
+static void set_progress(job *j, size_t done, const char *msg)
+{
+    json_object_set_new(j->rec, "index", json_integer((json_int_t)done));
+    json_object_set_new(j->rec, "total", json_integer((json_int_t)j->n));
+    json_object_set_new(j->rec, "curMsg", json_string(msg));
+    json_object_set_new(j->rec, "curProgress", json_real(j->n ? (double)done / (double)j->n : 1.0));
+    json_object_set_new(j->rec, "run_summary", json_pack("{s:I, s:I, s:I}", "numFiles", (json_int_t)j->n,
+                                                          "numRecords", (json_int_t)j->nrecords, "numRuntimeErrors",
+                                                          (json_int_t)j->nerrors));
+}
+
+static void save_record(job *j, int force)
+{
+    double now = job_now();
+    if (!force && (now - j->last_save) * 1000 < PROGRESS_SAVE_MS) return;
+    j->last_save = now;
+    if (job_save(j->rec) < 0) ib_error(j->id, "job record cannot be saved: %s", strerror(errno));
+}
+
+void exec_fail_record(json_t *rec, const char *msg)
+{
+    json_object_set_new(rec, "status", json_string("FAILED"));
+    json_object_set_new(rec, "msg", json_string(msg));
+    json_object_set_new(rec, "curMsg", json_string(msg));
+    json_object_set_new(rec, "finish_timestamp", json_real(job_now()));
+    if (job_save(rec) < 0) ib_error(NULL, "job record cannot be saved: %s", strerror(errno));
+    events_job(rec);
+    const char *id = json_string_value(json_object_get(rec, "job_id"));
+    if (id) job_mark_inactive(id);
+    json_decref(rec);
+}
+
+/* --- the notifier ------------------------------------------------------------------------------------- */
+
+static void notify_one(json_t *rec)
+{
+    const json_t *settings = json_object_get(rec, "settings");
+    const json_t *hook = json_object_get(settings, "webhook_config");
+    const json_t *emails = json_object_get(settings, "notification_emails");
+    json_t *out = json_object();
+    if (json_is_object(hook)) {
+        const char *st = json_string_value(json_object_get(rec, "status"));
+        json_t *event = json_object();
+        json_object_set_new(event, "status", json_string(st && !strcmp(st, "COMPLETE") ? "OK" : "ERROR"));
+        if (json_object_get(rec, "msg")) json_object_set(event, "msg", json_object_get(rec, "msg"));
+        json_object_set(event, "job_id", json_object_get(rec, "job_id"));
+        json_object_set(event, "input_folder", json_object_get(rec, "input_folder"));
+        json_object_set(event, "output_folder", json_object_get(rec, "output_folder"));
+        json_t *res = notify_webhook(&runner_notify, hook, event);
+        if (!json_is_true(json_object_get(res, "delivered")))
+            ib_warn(json_string_value(json_object_get(rec, "job_id")), "webhook not delivered: %s",
+                    json_string_value(json_object_get(res, "error")) ?: "?");
+        json_object_set_new(out, "webhook", res);
+        json_decref(event);
+    }
+    if (emails && !json_is_null(emails)) {
+        json_t *status = job_cur_status(rec);
+        json_object_set(status, "job_id", json_object_get(rec, "job_id"));
+        json_object_set(status, "output_folder", json_object_get(rec, "output_folder"));
+        json_object_set(status, "msg", json_object_get(rec, "msg"));
+        json_object_set_new(out, "emails", notify_emails(&runner_notify, emails, status));
+        json_decref(status);
+    }
+    /* The record is final and no runner writes it any more; add the outcome to the latest version. */
+    json_t *latest = job_load(json_string_value(json_object_get(rec, "job_id")));
+    if (latest) {
+        json_object_set(latest, "notifications", out);
+        job_save(latest);
+        json_decref(latest);
+    }
+    json_decref(out);
+}
+
+static void *notifier_main(void *arg)
+{
+    pthread_mutex_lock(&pool.mu);
+    for (;;) {
+        while (!pool.stopping && json_array_size(pool.notify_queue) == 0) pthread_cond_wait(&pool.notify_cv, &pool.mu);
+        if (json_array_size(pool.notify_queue) == 0) break; /* stopping with nothing left */
+        json_t *rec = json_incref(json_array_get(pool.notify_queue, 0));
+        json_array_remove(pool.notify_queue, 0);
+        pthread_mutex_unlock(&pool.mu);
+        notify_one(rec);
+        json_decref(rec);
+        pthread_mutex_lock(&pool.mu);
+    }
+    pthread_mutex_unlock(&pool.mu);
+    return NULL;
+}
+
+/* --- ending a job ------------------------------------------------------------------------------------- */
+
+static void finish(job *j)
+{
+    pthread_mutex_lock(&j->mu);
+    job_status st = j->timed_out ? JOB_FAILED : j->cancelled ? JOB_CANCELLED : JOB_COMPLETE;
+    size_t done = 0;
+    json_t *finished = json_array();
+    size_t i;
+    json_t *r;
+    json_array_foreach(j->file_results, i, r) if (!json_is_null(r))
+    {
+        json_array_append(finished, r);
+        done++;
+    }
+    char msg[256];
+    if (st == JOB_COMPLETE)
+        snprintf(msg, sizeof msg, "Completed %zu/%zu files", done, j->n);
+    else if (st == JOB_CANCELLED)
+        snprintf(msg, sizeof msg, "Cancelled after %zu/%zu files", done, j->n);
+    else
+        snprintf(msg, sizeof msg, "Timed out after %zu/%zu files (limit %lld ms)", done, j->n, rcfg.sync_timeout_ms);
+    const char *kind = json_string_value(json_object_get(j->rec, "kind"));
+    json_t *first = json_array_get(finished, 0);
+    if (kind && strcmp(kind, "flow") != 0) {
+        /* copy/extract: one piece of work, and its failure is the job's */
+        const char *e = json_string_value(json_object_get(first, "error"));
+        if (e && st == JOB_COMPLETE) {
+            st = JOB_FAILED;
+            snprintf(msg, sizeof msg, "%s", e);
+        } else if (st == JOB_COMPLETE) {
+            snprintf(msg, sizeof msg, "Completed %s", kind);
+        }
+    } else if (work_write_batch(j->out_dirfd, j->id, j->sol->binary_path, finished) < 0 && st == JOB_COMPLETE) {
+        st = JOB_FAILED;
+        snprintf(msg, sizeof msg, "the results cannot be written to the output folder: %s", strerror(errno));
+    }
+    json_decref(finished);
+    set_progress(j, done, msg);
+    json_object_set_new(j->rec, "status", json_string(job_status_word(st)));
+    if (st != JOB_COMPLETE) json_object_set_new(j->rec, "msg", json_string(msg));
+    json_object_set_new(j->rec, "finish_timestamp", json_real(job_now()));
+    save_record(j, 1);
+    events_job(j->rec);
+    job_mark_inactive(j->id);
+    const json_t *settings = json_object_get(j->rec, "settings");
+    int wants_notice = json_object_get(settings, "webhook_config") || json_object_get(settings, "notification_emails");
+    json_t *rec_copy = wants_notice ? json_deep_copy(j->rec) : NULL;
+    pthread_mutex_unlock(&j->mu);
+    ib_info(j->id, "job %s: %s", job_status_word(st), msg);
+
+    pthread_mutex_lock(&pool.mu);
+    if (rec_copy) {
+        json_array_append_new(pool.notify_queue, rec_copy);
+        pthread_cond_signal(&pool.notify_cv);
+    }
+    j->finished = 1;
+    pthread_cond_broadcast(&j->cv);
+    int free_now = j->holders == 0;
+    pthread_mutex_unlock(&pool.mu);
+    if (free_now) job_free(j);
+}
+
+/* Removes j from the list; pool.mu held. */
+static void unlink_job(job *j)
+{
+    job **pp = &pool.head;
+    job *prev = NULL;
+    while (*pp && *pp != j) {
+        prev = *pp;
+        pp = &(*pp)->next;
+    }
+    if (!*pp) return;
+    *pp = j->next;
+    if (pool.tail == j) pool.tail = prev;
+    pool.njobs--;
+}
+
+/* --- one file ----------------------------------------------------------------------------------------- */
+
+static void run_file(job *j, size_t i)
+{
+    job_input *in = &j->inputs[i];
+    unsigned char *owned = NULL;
+    const void *bytes = in->bytes;
+    size_t len = in->len;
+    json_t *result;
+    size_t nrec = 0, nerr = 0;
+    const char *kind = json_string_value(json_object_get(j->rec, "kind"));
+    if (kind && strcmp(kind, "flow") != 0) {
+        char e[IB_MSG_MAX] = "";
+        int rc = fileops_run(j->rec, e, sizeof e);
+        result = json_pack("{s:s, s:I, s:[]}", "file_name", in->name, "file_index", (json_int_t)i, "records");
+        if (rc < 0) {
+            json_object_set_new(result, "error", json_string(e));
+            nerr = 1;
+        }
+    } else {
+        const char *out_show = json_string_value(json_object_get(j->rec, "output_folder"));
+        char why[512] = "";
+        if (in->error) {
+            snprintf(why, sizeof why, "%s", in->error);
+        } else if (!bytes) {
+            owned = (unsigned char *)ib_read_file_at(j->in_dirfd, in->name, (size_t)rcfg.max_file, &len);
+            bytes = owned;
+            if (!bytes)
+                snprintf(why, sizeof why, "%s: cannot be read: %s", in->name,
+                         errno == EFBIG ? "larger than the input file limit" : strerror(errno));
+        }
+        if (why[0])
+            result = work_file_error(j->sol, in->name, why, i, j->out_dirfd, out_show ? out_show : "", &nrec, &nerr);
+        else
+            result = work_run_file(j->sol, in->name, bytes, len, i,
+                                   json_object_get(json_object_get(j->rec, "settings"), "runtime_config"),
+                                   j->out_dirfd, out_show ? out_show : "", &nrec, &nerr);
+    }
+    free(owned);
+    free(in->bytes); /* a run_sync input: its memory is not needed any more */
+    in->bytes = NULL;
+    if (job_file_save(j->id, i, result) < 0) ib_error(j->id, "file result cannot be saved: %s", strerror(errno));
+    pthread_mutex_lock(&j->mu);
+    json_array_set_new(j->file_results, i, result);
+    j->nrecords += nrec;
+    j->nerrors += nerr;
+    pthread_mutex_unlock(&j->mu);
+}
+
+static void mark_running(job *j)
+{
+    pthread_mutex_lock(&j->mu);
+    json_object_set_new(j->rec, "status", json_string("RUNNING"));
+    json_object_set_new(j->rec, "runner", json_string(rcfg.instance));
+    if (!json_object_get(j->rec, "started")) json_object_set_new(j->rec, "started", json_real(job_now()));
+    save_record(j, 1);
+    events_job(j->rec);
+    pthread_mutex_unlock(&j->mu);
+}
+
+static void progress(job *j, size_t done)
+{
+    char msg[128];
+    snprintf(msg, sizeof msg, "Completed %zu/%zu files", done, j->n);
+    pthread_mutex_lock(&j->mu);
+    set_progress(j, done, msg);
+    save_record(j, 0);
+    events_job(j->rec);
+    pthread_mutex_unlock(&j->mu);
+}
+
+/* Next todo index of j, or n. pool.mu held. */
+static size_t claim(job *j)
+{
+    while (j->next_scan < j->n && j->state[j->next_scan] != TODO) j->next_scan++;
+    return j->next_scan;
+}
+
+static void *worker_main(void *arg)
+{
+    pthread_mutex_lock(&pool.mu);
+    while (!pool.stopping) {
+        job *j = pool.head;
+        size_t i = 0;
+        for (; j; j = j->next) {
+            if (j->cancelled) continue;
+            if ((i = claim(j)) < j->n) break;
+        }
+        if (!j) {
+            pthread_cond_wait(&pool.work, &pool.mu);
+            continue;
+        }
+        /* A cancel (from any runner) takes effect at the next file boundary. */
+        if (job_cancel_requested(j->id)) {
+            j->cancelled = 1;
+            if (j->inflight == 0) {
+                unlink_job(j);
+                pthread_mutex_unlock(&pool.mu);
+                finish(j);
+                pthread_mutex_lock(&pool.mu);
+            }
+            continue;
+        }
+        j->state[i] = INFLIGHT;
+        j->inflight++;
+        pool.busy++;
+        int first = !j->started;
+        j->started = 1;
+        pthread_mutex_unlock(&pool.mu);
+
+        if (first) mark_running(j);
+        run_file(j, i);
+
+        pthread_mutex_lock(&pool.mu);
+        j->state[i] = DONE;
+        j->ndone++;
+        j->inflight--;
+        pool.busy--;
+        size_t done = j->ndone;
+        int ended = j->ndone == j->n || ((j->cancelled || j->timed_out) && j->inflight == 0);
+        if (ended) unlink_job(j);
+        pthread_mutex_unlock(&pool.mu);
+        if (ended)
+            finish(j);
+        else
+            progress(j, done);
+        pthread_mutex_lock(&pool.mu);
+    }
+    pthread_mutex_unlock(&pool.mu);
+    ib_doc_thread_cleanup();
+    return NULL;
+}
+
+/* --- submitting and waiting ---------------------------------------------------------------------------- */
+
+static job *make_job(json_t *rec, solution *sol, job_input *inputs, size_t n, int lock_fd, int in_dirfd,
+                     int out_dirfd, int sync)
+{
+    job *j = calloc(1, sizeof *j);
+    if (!j) return NULL;
+    j->state = calloc(n ? n : 1, 1);
+    j->file_results = json_array();
+    if (!j->state || !j->file_results) {
+        free(j->state);
+        json_decref(j->file_results);
+        free(j);
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) json_array_append_new(j->file_results, json_null());
+    snprintf(j->id, sizeof j->id, "%s", json_string_value(json_object_get(rec, "job_id")));
+    pthread_mutex_init(&j->mu, NULL);
+    pthread_cond_init(&j->cv, NULL);
+    j->rec = rec;
+    j->sol = sol;
+    j->inputs = inputs;
+    j->n = n;
+    j->lock_fd = lock_fd;
+    j->in_dirfd = in_dirfd;
+    j->out_dirfd = out_dirfd;
+    j->sync = sync;
+    j->holders = sync ? 1 : 0;
+    return j;
+}
+
+static job *enqueue(job *j)
+{
+    pthread_mutex_lock(&pool.mu);
+    if (pool.stopping || pool.njobs >= (size_t)rcfg.max_jobs) {
+        pthread_mutex_unlock(&pool.mu);
+        return NULL;
+    }
+    if (pool.tail)
+        pool.tail->next = j;
+    else
+        pool.head = j;
+    pool.tail = j;
+    pool.njobs++;
+    int empty = j->n == 0 || j->ndone == j->n;
+    if (empty) unlink_job(j);
+    pthread_cond_broadcast(&pool.work);
+    pthread_mutex_unlock(&pool.mu);
+    if (empty) finish(j); /* nothing (left) to do: end it now */
+    return j;
+}
+
+job *exec_submit(json_t *rec, solution *sol, job_input *inputs, size_t n, int lock_fd, int in_dirfd, int out_dirfd,
+                 int sync)
+{
+    job *j = make_job(rec, sol, inputs, n, lock_fd, in_dirfd, out_dirfd, sync);
+    if (!j) return NULL;
+    set_progress(j, 0, "Queued");
+    save_record(j, 1);
+    events_job(j->rec);
+    if (enqueue(j)) return j;
+    /* Queue full: hand everything back untouched. */
+    j->rec = NULL;
+    j->sol = NULL;
+    j->inputs = NULL;
+    j->lock_fd = j->in_dirfd = j->out_dirfd = -1;
+    job_free(j);
+    return NULL;
+}
+
+job *exec_resume(json_t *rec, solution *sol, job_input *inputs, size_t n, int lock_fd, int in_dirfd, int out_dirfd,
+                 const json_t *done_results)
+{
+    job *j = make_job(rec, sol, inputs, n, lock_fd, in_dirfd, out_dirfd, 0);
+    if (!j) return NULL;
+    for (size_t i = 0; i < n; i++) {
+        json_t *r = json_array_get(done_results, i);
+        if (!r || json_is_null(r)) continue;
+        json_array_set(j->file_results, i, r);
+        j->state[i] = DONE;
+        j->ndone++;
+        j->nrecords += json_array_size(json_object_get(r, "records"));
+        if (json_object_get(r, "error")) j->nerrors++;
+    }
+    j->started = 1;
+    json_object_set_new(rec, "runner", json_string(rcfg.instance));
+    json_object_set_new(rec, "resumed", json_integer(json_integer_value(json_object_get(rec, "resumed")) + 1));
+    char msg[128];
+    snprintf(msg, sizeof msg, "Resumed by %s at %zu/%zu files", rcfg.instance, j->ndone, n);
+    set_progress(j, j->ndone, msg);
+    json_object_set_new(rec, "status", json_string("RUNNING"));
+    save_record(j, 1);
+    events_job(rec);
+    if (enqueue(j)) return j;
+    j->rec = NULL;
+    j->sol = NULL;
+    j->inputs = NULL;
+    j->lock_fd = j->in_dirfd = j->out_dirfd = -1;
+    job_free(j);
+    return NULL;
+}
+
+json_t *exec_wait(job *j, long long timeout_ms)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += timeout_ms / 1000;
+    deadline.tv_nsec += (timeout_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&pool.mu);
+    while (!j->finished)
+        if (pthread_cond_timedwait(&j->cv, &pool.mu, &deadline) == ETIMEDOUT) break;
+    json_t *out = NULL;
+    if (j->finished) {
+        out = json_deep_copy(j->rec);
+        json_object_set(out, "file_results", j->file_results);
+    } else {
+        /* Stop at the next file boundary; the job ends FAILED ("timed out") by itself. */
+        j->timed_out = 1;
+        j->cancelled = 1;
+        if (j->inflight == 0) {
+            unlink_job(j);
+            j->holders--;
+            pthread_mutex_unlock(&pool.mu);
+            finish(j);
+            return NULL;
+        }
+    }
+    j->holders--;
+    int free_now = j->finished && j->holders == 0;
+    pthread_mutex_unlock(&pool.mu);
+    if (free_now) job_free(j);
+    return out;
+}
+
+/* --- start and stop ------------------------------------------------------------------------------------ */
+
+int exec_start(char *err, size_t errsz)
+{
+    pool.notify_queue = json_array();
+    pool.threads = calloc((size_t)rcfg.pool, sizeof *pool.threads);
+    if (!pool.threads || !pool.notify_queue) return snprintf(err, errsz, "out of memory"), -1;
+    for (; pool.nthreads < (size_t)rcfg.pool; pool.nthreads++)
+        if (pthread_create(&pool.threads[pool.nthreads], NULL, worker_main, NULL) != 0) {
+            snprintf(err, errsz, "cannot start worker threads");
+            return -1;
+        }
+    if (pthread_create(&pool.notifier, NULL, notifier_main, NULL) != 0) {
+        snprintf(err, errsz, "cannot start the notifier thread");
+        return -1;
+    }
+    return 0;
+}
+
+void exec_stop(void)
+{
+    pthread_mutex_lock(&pool.mu);
+    pool.stopping = 1;
+    pthread_cond_broadcast(&pool.work);
+    pthread_cond_broadcast(&pool.notify_cv);
+    pthread_mutex_unlock(&pool.mu);
+    for (size_t i = 0; i < pool.nthreads; i++) pthread_join(pool.threads[i], NULL);
+    if (pool.notify_queue) pthread_join(pool.notifier, NULL);
+    free(pool.threads);
+    pool.threads = NULL;
+    /* Jobs still queued keep their records as they are: their locks close with them, and the next runner to
+     * look (or this one, restarted) resumes them. */
+    pthread_mutex_lock(&pool.mu);
+    job *j = pool.head;
+    pool.head = pool.tail = NULL;
+    pool.njobs = 0;
+    pthread_mutex_unlock(&pool.mu);
+    while (j) {
+        job *next = j->next;
+        pthread_mutex_lock(&pool.mu);
+        j->finished = 1;
+        pthread_cond_broadcast(&j->cv);
+        int free_now = j->holders == 0;
+        pthread_mutex_unlock(&pool.mu);
+        if (free_now) job_free(j);
+        j = next;
+    }
+    json_decref(pool.notify_queue);
+    pool.notify_queue = NULL;
+}

@@ -1,0 +1,13 @@
+/* fileops: the work of files/copy and files/extract jobs (see fileops.c). */
+#ifndef RUNNER_FILEOPS_H
+#define RUNNER_FILEOPS_H
+
+#include "runner.h"
+
+/* Checks a copy/extract request before its job is created: both paths the caller's, the source there, the
+ * destination not. */
+ib_code fileops_check(const char *kind, const json_t *args, const ib_caller *who, ib_reply *rep);
+/* Does the work of a copy/extract job record ({kind, user, args}). 0, or -1 with a message. */
+int fileops_run(const json_t *rec, char *err, size_t errsz);
+
+#endif

@@ -1,0 +1,357 @@
+/* jobs: job records on the shared data root (see jobs.h for the layout and why). */
+#include "jobs.h"
+
+#include "ib_fs.h"
+#include "ib_path.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <uuid/uuid.h>
+
+static int jobs_fd = -1, active_fd = -1, users_fd = -1;
+
+static const char *const status_words[] = {"QUEUED", "RUNNING", "COMPLETE", "FAILED", "CANCELLED"};
+
+const char *job_status_word(job_status s)
+{
+    return (s >= JOB_QUEUED && s <= JOB_CANCELLED) ? status_words[s] : "FAILED";
+}
+
+int job_status_parse(const char *word, job_status *out)
+{
+    for (int i = 0; word && i <= JOB_CANCELLED; i++)
+        if (!strcmp(word, status_words[i])) {
+            *out = (job_status)i;
+            return 0;
+        }
+    return -1;
+}
+
+int job_status_final(job_status s)
+{
+    return s == JOB_COMPLETE || s == JOB_FAILED || s == JOB_CANCELLED;
+}
+
+double job_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int open_sub(int parent, const char *name)
+{
+    if (mkdirat(parent, name, 0755) < 0 && errno != EEXIST) return -1;
+    return openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+}
+
+int jobs_init(const char *jobs_dir)
+{
+    if (ib_mkdirs(jobs_dir, 0755) < 0) return -1;
+    jobs_fd = open(jobs_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (jobs_fd < 0) return -1;
+    active_fd = open_sub(jobs_fd, "active");
+    users_fd = open_sub(jobs_fd, "users");
+    return active_fd < 0 || users_fd < 0 ? -1 : 0;
+}
+
+void jobs_fini(void)
+{
+    if (jobs_fd >= 0) close(jobs_fd);
+    if (active_fd >= 0) close(active_fd);
+    if (users_fd >= 0) close(users_fd);
+    jobs_fd = active_fd = users_fd = -1;
+}
+
+void job_id_new(char out[JOB_ID_LEN + 1])
+{
+    uuid_t u;
+    uuid_generate_random(u);
+    uuid_unparse_lower(u, out);
+}
+
+int job_id_valid(const char *id)
+{
+    uuid_t u;
+    return id && strlen(id) == JOB_ID_LEN && uuid_parse(id, u) == 0;
+}
+
+int job_save(const json_t *rec)
+{
+    const char *id = json_string_value(json_object_get(rec, "job_id"));
+    if (!job_id_valid(id)) return errno = EINVAL, -1;
+    char *text = json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS);
+    if (!text) return errno = ENOMEM, -1;
+    char name[64];
+    snprintf(name, sizeof name, "%s.json", id);
+    int rc = ib_write_atomic(jobs_fd, name, text, strlen(text));
+    free(text);
+    return rc;
+}
+
+static json_t *load_json_at(int dirfd, const char *name)
+{
+    size_t len;
+    char *text = ib_read_file_at(dirfd, name, 64u << 20, &len);
+    if (!text) return NULL;
+    json_t *j = json_loadb(text, len, 0, NULL);
+    free(text);
+    if (!j) errno = EINVAL;
+    return j;
+}
+
+json_t *job_load(const char *id)
+{
+    if (!job_id_valid(id)) return errno = EINVAL, NULL;
+    char name[64];
+    snprintf(name, sizeof name, "%s.json", id);
+    return load_json_at(jobs_fd, name);
+}
+
+json_t *job_load_for(const char *id, const ib_caller *who, ib_reply *rep)
+{
+    if (!job_id_valid(id)) {
+        ib_fail(rep, IB_BAD_REQUEST, "job_id '%.80s' is not a job id (a UUID like 5eb7df69-7506-41b3-bd3a-eb69d8b8a36d)",
+                id ? id : "");
+        return NULL;
+    }
+    json_t *rec = job_load(id);
+    if (!rec) {
+        if (errno == ENOENT)
+            ib_fail(rep, IB_NOT_FOUND, "job_id '%s' is not a known job", id);
+        else
+            ib_fail(rep, IB_INTERNAL, "job '%s' cannot be read: %s", id, strerror(errno));
+        return NULL;
+    }
+    const char *owner = json_string_value(json_object_get(rec, "user"));
+    if (!ib_caller_is_admin(who) && (!owner || !who || !who->user || strcmp(owner, who->user) != 0)) {
+        json_decref(rec);
+        ib_fail(rep, IB_FORBIDDEN, "job '%s' belongs to another user", id);
+        return NULL;
+    }
+    return rec;
+}
+
+int job_lock(const char *id)
+{
+    char name[64];
+    snprintf(name, sizeof name, "%s.lock", id);
+    int fd = openat(jobs_fd, name, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0) return -1;
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
+void job_unlock(int fd)
+{
+    if (fd >= 0) close(fd); /* closing drops the flock */
+}
+
+int job_mark_active(const char *id, const char *user)
+{
+    int fd = openat(active_fd, id, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return -1;
+    close(fd);
+    if (!ib_user_name_ok(user)) return 0;
+    int ufd = open_sub(users_fd, user);
+    if (ufd < 0) return -1;
+    fd = openat(ufd, id, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    close(ufd);
+    if (fd < 0) return -1;
+    close(fd);
+    return 0;
+}
+
+void job_mark_inactive(const char *id)
+{
+    unlinkat(active_fd, id, 0);
+}
+
+json_t *jobs_active(void)
+{
+    json_t *ids = json_array();
+    int fd = dup(active_fd);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        if (fd >= 0) close(fd);
+        return ids;
+    }
+    rewinddir(d);
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (job_id_valid(e->d_name)) json_array_append_new(ids, json_string(e->d_name));
+    closedir(d);
+    return ids;
+}
+
+static int by_created_desc(const void *a, const void *b)
+{
+    double ca = json_number_value(json_object_get(*(json_t *const *)a, "created"));
+    double cb = json_number_value(json_object_get(*(json_t *const *)b, "created"));
+    return ca < cb ? 1 : ca > cb ? -1 : 0;
+}
+
+json_t *jobs_of_user(const char *user, size_t limit)
+{
+    json_t *out = json_array();
+    if (!ib_user_name_ok(user)) return out;
+    int ufd = openat(users_fd, user, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    DIR *d = ufd >= 0 ? fdopendir(ufd) : NULL;
+    if (!d) {
+        if (ufd >= 0) close(ufd);
+        return out;
+    }
+    size_t n = 0, cap = 64;
+    json_t **recs = malloc(cap * sizeof *recs);
+    struct dirent *e;
+    while (recs && (e = readdir(d))) {
+        if (!job_id_valid(e->d_name)) continue;
+        json_t *rec = job_load(e->d_name);
+        if (!rec) continue;
+        if (n == cap) {
+            json_t **bigger = realloc(recs, 2 * cap * sizeof *recs);
+            if (!bigger) {
+                json_decref(rec);
+                break;
+            }
+            recs = bigger;
+            cap *= 2;
+        }
+        recs[n++] = rec;
+    }
+    closedir(d);
+    if (!recs) return out;
+    qsort(recs, n, sizeof *recs, by_created_desc);
+    for (size_t i = 0; i < n; i++) {
+        if (i < limit) json_array_append(out, recs[i]);
+        json_decref(recs[i]);
+    }
+    free(recs);
+    return out;
+}
+
+static int files_dir(const char *id, int create)
+{
+    char name[64];
+    snprintf(name, sizeof name, "%s.d", id);
+    if (create && mkdirat(jobs_fd, name, 0755) < 0 && errno != EEXIST) return -1;
+    return openat(jobs_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+}
+
+int job_file_save(const char *id, size_t index, const json_t *file_result)
+{
+    int dfd = files_dir(id, 1);
+    if (dfd < 0) return -1;
+    char name[32];
+    snprintf(name, sizeof name, "%zu.json", index);
+    char *text = json_dumps(file_result, JSON_COMPACT);
+    int rc = text ? ib_write_atomic(dfd, name, text, strlen(text)) : -1;
+    free(text);
+    close(dfd);
+    return rc;
+}
+
+json_t *job_files_load(const char *id, size_t total)
+{
+    json_t *out = json_array();
+    int dfd = files_dir(id, 0);
+    for (size_t i = 0; i < total; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "%zu.json", i);
+        json_t *r = dfd >= 0 ? load_json_at(dfd, name) : NULL;
+        json_array_append_new(out, r ? r : json_null());
+    }
+    if (dfd >= 0) close(dfd);
+    return out;
+}
+
+int job_doc_save(const char *id, const char *what, const json_t *doc)
+{
+    int dfd = files_dir(id, 1);
+    if (dfd < 0) return -1;
+    char name[64];
+    snprintf(name, sizeof name, "%s.json", what);
+    char *text = json_dumps(doc, JSON_COMPACT);
+    int rc = text ? ib_write_atomic(dfd, name, text, strlen(text)) : -1;
+    free(text);
+    close(dfd);
+    return rc;
+}
+
+json_t *job_doc_load(const char *id, const char *what)
+{
+    int dfd = files_dir(id, 0);
+    if (dfd < 0) return NULL;
+    char name[64];
+    snprintf(name, sizeof name, "%s.json", what);
+    json_t *j = load_json_at(dfd, name);
+    close(dfd);
+    return j;
+}
+
+int job_cancel_request(const char *id)
+{
+    char name[64];
+    snprintf(name, sizeof name, "%s.cancel", id);
+    return ib_write_atomic(jobs_fd, name, "cancel\n", 7);
+}
+
+int job_cancel_requested(const char *id)
+{
+    char name[64];
+    snprintf(name, sizeof name, "%s.cancel", id);
+    return faccessat(jobs_fd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+json_t *job_cur_status(const json_t *rec)
+{
+    json_t *s = json_object();
+    static const char *const keys[] = {"index", "total", "curMsg", "status", "curProgress", "finish_timestamp",
+                                       "run_summary"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        json_t *v = json_object_get(rec, keys[i]);
+        if (v) json_object_set(s, keys[i], v);
+    }
+    return s;
+}
+
+json_t *job_status_reply(const json_t *rec)
+{
+    job_status st = JOB_QUEUED;
+    job_status_parse(json_string_value(json_object_get(rec, "status")), &st);
+    json_t *d = json_object();
+    json_object_set(d, "job_id", json_object_get(rec, "job_id"));
+    json_object_set_new(d, "state", json_string(job_status_final(st) ? "DONE" : "PENDING"));
+    json_t *cur = job_cur_status(rec);
+    char *text = json_dumps(cur, JSON_COMPACT);
+    json_decref(cur);
+    json_object_set_new(d, "cur_status", json_string(text ? text : "{}"));
+    free(text);
+    if (job_status_final(st)) {
+        json_t *res = json_object();
+        if (st == JOB_COMPLETE) {
+            json_object_set_new(res, "status", json_string("OK"));
+        } else {
+            json_object_set_new(res, "status", json_string("ERROR"));
+            const char *msg = json_string_value(json_object_get(rec, "msg"));
+            json_object_set_new(res, "msg", json_string(msg ? msg : job_status_word(st)));
+        }
+        json_t *out = json_object_get(rec, "output_folder");
+        if (out) json_object_set(res, "output_folder", out);
+        json_object_set_new(d, "results", json_pack("[o]", res));
+    }
+    return d;
+}

@@ -1,0 +1,73 @@
+/* jobs: the job records under <data>/jobs, shared by every runner instance, so any runner answers for any job
+ * and a restart loses nothing. One JSON record per job (<id>.json), replaced atomically at each change;
+ * per-file results in <id>.d/<index>.json as each file finishes (so a resumed job never redoes or loses a
+ * finished file); a cancel marker <id>.cancel; an index of unfinished jobs (active/<id>) and one per user
+ * (users/<user>/<id>). The runner that owns a job holds flock on <id>.lock from creation to the end: the kernel
+ * drops it when that runner dies, which is how the others find orphaned jobs. */
+#ifndef RUNNER_JOBS_H
+#define RUNNER_JOBS_H
+
+#include "ib_err.h"
+
+#include <jansson.h>
+
+#define JOB_ID_LEN 36
+
+typedef enum job_status { JOB_QUEUED, JOB_RUNNING, JOB_COMPLETE, JOB_FAILED, JOB_CANCELLED } job_status;
+
+const char *job_status_word(job_status s);
+int job_status_parse(const char *word, job_status *out);
+int job_status_final(job_status s);
+
+/* Opens (creating) the jobs folder. 0 or -1 with errno. */
+int jobs_init(const char *jobs_dir);
+void jobs_fini(void);
+
+/* A new random (v4) UUID, lower case. */
+void job_id_new(char out[JOB_ID_LEN + 1]);
+/* 1 when id has the UUID shape (so it can be used as a file name). */
+int job_id_valid(const char *id);
+
+/* Writes the record atomically (its "job_id" names it). 0 or -1 with errno. */
+int job_save(const json_t *rec);
+/* Loads a record; NULL with errno (ENOENT unknown). */
+json_t *job_load(const char *id);
+
+/* Loads the record for `who`, answering the API's errors: malformed id -> 400, unknown -> 404, another
+ * user's job (caller not admin) -> 403. NULL then, with rep filled. */
+json_t *job_load_for(const char *id, const ib_caller *who, ib_reply *rep);
+
+/* Takes the job's owner lock: returns the fd holding it, or -1 (errno EWOULDBLOCK: someone owns it). */
+int job_lock(const char *id);
+void job_unlock(int fd);
+
+/* Index of unfinished jobs and per-user index. */
+int job_mark_active(const char *id, const char *user);
+void job_mark_inactive(const char *id);
+/* Ids of unfinished jobs (a new list of strings). */
+json_t *jobs_active(void);
+/* The user's jobs (records, newest first, at most `limit`). */
+json_t *jobs_of_user(const char *user, size_t limit);
+
+/* Per-file results. */
+int job_file_save(const char *id, size_t index, const json_t *file_result);
+/* A list of `total` items: each finished file's result or null. */
+json_t *job_files_load(const char *id, size_t total);
+
+/* Other per-job documents written once (e.g. "inputs": the list of input names, kept out of the record so
+ * progress saves stay small). */
+int job_doc_save(const char *id, const char *what, const json_t *doc);
+json_t *job_doc_load(const char *id, const char *what);
+
+int job_cancel_request(const char *id);
+int job_cancel_requested(const char *id);
+
+/* The public status object of a record (what cur_status holds): index, total, curMsg, status, curProgress,
+ * finish_timestamp, run_summary. New reference. */
+json_t *job_cur_status(const json_t *rec);
+/* The jobs/status reply data for a record: job_id, state, cur_status (as a JSON string), results once final. */
+json_t *job_status_reply(const json_t *rec);
+
+double job_now(void); /* Unix time, seconds with fraction */
+
+#endif

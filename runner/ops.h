@@ -1,0 +1,13 @@
+/* ops: the runner's op table (see ops.c). */
+#ifndef RUNNER_OPS_H
+#define RUNNER_OPS_H
+
+#include "ib_daemon.h"
+#include "runner.h"
+
+extern const ib_op runner_ops[];
+extern const size_t runner_nops;
+
+int ops_resume(json_t *rec, int lock_fd, char *err, size_t errsz);
+
+#endif

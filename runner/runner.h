@@ -1,0 +1,107 @@
+/* runner: the runner daemon's shared state and the pieces its files hand each other. ops.c answers the
+ * requests, exec.c runs jobs on the worker pool, solutions.c loads and caches compiled flows, work.c calls
+ * the engine for one file, events.c publishes progress and heartbeats and finds orphaned jobs. */
+#ifndef RUNNER_H
+#define RUNNER_H
+
+#include "ib_err.h"
+#include "ib_flow.h"
+#include "jobs.h"
+#include "notify.h"
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stddef.h>
+
+typedef struct runner_cfg {
+    char *instance;
+    long long pool;          /* file workers */
+    long long max_jobs;      /* unfinished jobs this runner holds */
+    long long max_files;     /* files in one job */
+    long long max_file;      /* bytes of one input file */
+    long long sync_timeout_ms;
+    long long heartbeat_ms;
+    int resume;              /* resume orphaned jobs (else fail them) */
+    char *sendmail;
+    char *mail_from;
+    long long webhook_retries;
+    long long webhook_backoff_ms;
+} runner_cfg;
+
+extern runner_cfg rcfg;
+extern int runner_drive_fd; /* <data>/drive */
+extern int runner_data_fd;  /* <data> */
+extern notify_cfg runner_notify;
+
+/* --- solutions.c ------------------------------------------------------------------------------------ */
+typedef struct solution {
+    char digest[65];   /* sha256 of the .ibflowbin bytes: the cache key */
+    char name[65];
+    char version[64];
+    char binary_path[4400]; /* shown in replies (drive form, or installed/<name>/<version>/<name>.ibflowbin) */
+    ib_flow *flow;
+    int refs;
+} solution;
+
+/* Resolves the solution a run names: `name`+`version` (installed) or `solution_path` (an .ibsolution on the
+ * drive, verified like a publish). Exactly one of the two forms, else 400. NULL with rep filled. */
+solution *solution_resolve(const json_t *args, const ib_caller *who, ib_reply *rep);
+/* Loads the solution a job record names again (resume). */
+solution *solution_from_record(const json_t *rec, char *err, size_t errsz);
+/* The record form of a resolved solution. */
+json_t *solution_record(const solution *s, const json_t *args);
+void solution_release(solution *s);
+void solutions_fini(void);
+
+/* --- work.c: the engine on one file ------------------------------------------------------------------- */
+/* Runs the flow on one file's bytes, writing its records' .ibdoc files below out_dirfd (whose drive form is
+ * out_show). Returns the file's result {file_name, file_index, records:[...], error?}; *nrecords and *nerrors
+ * count records and failed fields or unreadable files. Never NULL. */
+json_t *work_run_file(const solution *sol, const char *file_name, const void *bytes, size_t len, size_t file_index,
+                      const json_t *runtime_config, int out_dirfd, const char *out_show, size_t *nrecords,
+                      size_t *nerrors);
+/* The result of a file that could not even be had (bad base64, unreadable): one record with `why`. */
+json_t *work_file_error(const solution *sol, const char *file_name, const char *why, size_t file_index,
+                        int out_dirfd, const char *out_show, size_t *nrecords, size_t *nerrors);
+/* Writes batch.ibflowresults (job_id, binary_path, results per input file) into out_dirfd. 0 or -1. */
+int work_write_batch(int out_dirfd, const char *job_id, const char *binary_path, const json_t *file_results);
+/* Flattens file results into the run_sync "records" list (new reference). */
+json_t *work_records(const json_t *file_results);
+
+/* --- exec.c: jobs on the pool ------------------------------------------------------------------------- */
+typedef struct job job;
+
+/* An input: a file under the job's input folder (name relative to it), or bytes in memory (run_sync). */
+typedef struct job_input {
+    char *name;
+    unsigned char *bytes; /* NULL: read name below the input folder; else owned */
+    size_t len;
+    char *error;          /* set: the file could not be decoded; becomes a record error */
+} job_input;
+
+int exec_start(char *err, size_t errsz);
+void exec_stop(void);
+/* Hands a new or resumed job to the pool; takes ownership of rec, sol, inputs (array of n) and the lock fd,
+ * and of the folder fds. Returns the job (borrowed; valid until it ends) or NULL when the queue is full
+ * (nothing taken then). `sync`: the caller will exec_wait for it. */
+job *exec_submit(json_t *rec, solution *sol, job_input *inputs, size_t n, int lock_fd, int in_dirfd, int out_dirfd,
+                 int sync);
+/* Resumes an orphaned job: like exec_submit, with the results of the files that were already finished (a list of
+ * n items, null for a file still to do; borrowed). */
+job *exec_resume(json_t *rec, solution *sol, job_input *inputs, size_t n, int lock_fd, int in_dirfd, int out_dirfd,
+                 const json_t *done_results);
+/* Ends a job that cannot run (e.g. its runner was lost and it cannot be resumed): FAILED with msg, saved,
+ * published, unindexed. Takes rec. */
+void exec_fail_record(json_t *rec, const char *msg);
+void job_inputs_free(job_input *inputs, size_t n);
+/* Waits for a sync job to end or for timeout_ms; returns the final record (new reference) or NULL on timeout
+ * (the job is then cancelled and ends FAILED). Releases the caller's hold on the job either way. */
+json_t *exec_wait(job *j, long long timeout_ms);
+/* Load of this runner, for heartbeats. */
+void exec_load(size_t *busy, size_t *queued, size_t *jobs);
+/* Publishes a job's status event (events.c implements). */
+void events_job(const json_t *rec);
+int events_start(char *err, size_t errsz);
+void events_stop(void);
+
+#endif

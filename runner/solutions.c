@@ -1,0 +1,294 @@
+/* solutions: the compiled flows runs use. An installed solution is read from installed/<name>/<version>/, an
+ * unpublished one from its .ibsolution on the drive, verified like a publish. Either way the flow is decoded
+ * once per content digest and kept in a small cache, so repeated runs cost one hash of the file. */
+#include "runner.h"
+
+#include "ib_fs.h"
+#include "ib_manifest.h"
+#include "ib_path.h"
+#include "ib_semver.h"
+#include "ib_settings.h"
+#include "ib_sha256.h"
+#include "ib_zip.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CACHE_SIZE 32
+#define MAX_FLOWBIN (32u << 20)
+
+static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
+static solution *cache[CACHE_SIZE];
+static unsigned long long cache_tick[CACHE_SIZE], tick;
+
+void solution_release(solution *s)
+{
+    if (!s) return;
+    pthread_mutex_lock(&cache_mu);
+    int last = --s->refs == 0;
+    pthread_mutex_unlock(&cache_mu);
+    if (last) {
+        ib_flow_free(s->flow);
+        free(s);
+    }
+}
+
+void solutions_fini(void)
+{
+    for (int i = 0; i < CACHE_SIZE; i++) {
+        solution *s = cache[i];
+        cache[i] = NULL;
+        solution_release(s);
+    }
+}
+
+static solution *cache_get(const char *digest)
+{
+    solution *found = NULL;
+    pthread_mutex_lock(&cache_mu);
+    for (int i = 0; i < CACHE_SIZE && !found; i++)
+        if (cache[i] && !strcmp(cache[i]->digest, digest)) {
+            found = cache[i];
+            found->refs++;
+            cache_tick[i] = ++tick;
+        }
+    pthread_mutex_unlock(&cache_mu);
+    return found;
+}
+
+/* Puts s into the cache (taking one reference for it) and returns s with the caller's reference. */
+static solution *cache_put(solution *s)
+{
+    pthread_mutex_lock(&cache_mu);
+    int slot = 0;
+    for (int i = 0; i < CACHE_SIZE; i++) {
+        if (cache[i] && !strcmp(cache[i]->digest, s->digest)) { /* raced with another loader: keep theirs */
+            solution *theirs = cache[i];
+            theirs->refs++;
+            pthread_mutex_unlock(&cache_mu);
+            ib_flow_free(s->flow);
+            free(s);
+            return theirs;
+        }
+        if (!cache[i] || cache_tick[i] < cache_tick[slot]) slot = i;
+        if (!cache[i]) break;
+    }
+    solution *evicted = cache[slot];
+    cache[slot] = s;
+    cache_tick[slot] = ++tick;
+    s->refs = 2;
+    pthread_mutex_unlock(&cache_mu);
+    solution_release(evicted);
+    return s;
+}
+
+static solution *from_flowbin(const char *digest, const char *bytes, size_t len, const char *name,
+                              const char *version, const char *binary_path, char *err, size_t errsz)
+{
+    solution *s = cache_get(digest);
+    if (s) return s;
+    ib_flow *flow = ib_flow_decode(bytes, len, err, errsz);
+    if (!flow) return NULL;
+    s = calloc(1, sizeof *s);
+    if (!s) {
+        ib_flow_free(flow);
+        snprintf(err, errsz, "out of memory");
+        return NULL;
+    }
+    snprintf(s->digest, sizeof s->digest, "%s", digest);
+    snprintf(s->name, sizeof s->name, "%s", name);
+    snprintf(s->version, sizeof s->version, "%s", version);
+    snprintf(s->binary_path, sizeof s->binary_path, "%s", binary_path);
+    s->flow = flow;
+    return cache_put(s);
+}
+
+/* The highest installed version of name, for version "latest". */
+static int latest_installed(const char *name, char *out, size_t outsz)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/installed/%s", ib_set.data, name);
+    DIR *d = opendir(path);
+    if (!d) return -1;
+    struct dirent *e;
+    out[0] = '\0';
+    ib_semver best, v;
+    while ((e = readdir(d))) {
+        if (ib_semver_parse(e->d_name, &v) < 0) continue;
+        if (!out[0] || ib_semver_cmp(&v, &best) > 0) {
+            best = v;
+            snprintf(out, outsz, "%.63s", e->d_name);
+        }
+    }
+    closedir(d);
+    return out[0] ? 0 : -1;
+}
+
+static solution *installed(const char *name, const char *version_in, ib_reply *rep)
+{
+    if (!ib_solution_name_ok(name)) {
+        ib_fail(rep, IB_BAD_REQUEST, "'name' '%.80s' is not a solution name", name);
+        return NULL;
+    }
+    char version[64];
+    ib_semver sv;
+    if (!strcmp(version_in, "latest")) {
+        if (latest_installed(name, version, sizeof version) < 0) {
+            ib_fail(rep, IB_NOT_FOUND, "solution '%s' is not installed", name);
+            return NULL;
+        }
+    } else if (ib_semver_parse(version_in, &sv) < 0) {
+        ib_fail(rep, IB_BAD_REQUEST, "'version' '%.80s' is not a semantic version (or \"latest\")", version_in);
+        return NULL;
+    } else {
+        snprintf(version, sizeof version, "%s", version_in);
+    }
+    char rel[512], shown[600];
+    snprintf(rel, sizeof rel, "installed/%s/%s/%s.ibflowbin", name, version, name);
+    size_t len;
+    char *bytes = ib_read_file_at(runner_data_fd, rel, MAX_FLOWBIN, &len);
+    if (!bytes) {
+        if (errno == ENOENT || errno == ENOTDIR)
+            ib_fail(rep, IB_NOT_FOUND, "solution '%s' version '%s' is not installed", name, version);
+        else
+            ib_fail(rep, IB_INTERNAL, "installed solution '%s' %s cannot be read: %s", name, version, strerror(errno));
+        return NULL;
+    }
+    char digest[IB_SHA256_HEX], err[IB_MSG_MAX];
+    ib_sha256_hex(bytes, len, digest);
+    snprintf(shown, sizeof shown, "/%s", rel);
+    solution *s = from_flowbin(digest, bytes, len, name, version, shown, err, sizeof err);
+    free(bytes);
+    if (!s) ib_fail(rep, IB_INTERNAL, "installed solution '%s' %s is damaged: %s", name, version, err);
+    return s;
+}
+
+static solution *from_archive(const char *path, const ib_caller *who, ib_reply *rep)
+{
+    ib_dpath p;
+    char shown[IB_PATH_MAX + 2], err[IB_MSG_MAX];
+    if (ib_dpath_parse(path, who, "solution_path", &p, rep) != IB_OK) return NULL;
+    int fd = ib_drive_openat(runner_drive_fd, &p, O_RDONLY, 0);
+    if (fd < 0) {
+        ib_drive_errno_reply(errno, "solution_path", &p, rep);
+        return NULL;
+    }
+    char digest[IB_SHA256_HEX];
+    if (ib_sha256_fd(fd, digest) < 0) {
+        close(fd);
+        ib_fail(rep, IB_BAD_REQUEST, "solution_path: '%s' cannot be read: %s", ib_dpath_show(&p, shown, sizeof shown),
+                strerror(errno));
+        return NULL;
+    }
+    solution *s = cache_get(digest);
+    if (s) {
+        close(fd);
+        return s;
+    }
+    ib_zip_limits limits = {1ull << 30, 100000};
+    zip_t *za = ib_zip_open_verified(fd, &limits, err, sizeof err);
+    close(fd);
+    ib_dpath_show(&p, shown, sizeof shown);
+    if (!za) {
+        ib_fail(rep, IB_BAD_REQUEST, "solution_path: '%s' is not a valid .ibsolution: %s", shown, err);
+        return NULL;
+    }
+    size_t len;
+    json_t *manifest = NULL;
+    char *bytes = ib_zip_read_entry(za, "package.json", 1 << 20, &len, err, sizeof err);
+    if (bytes) manifest = ib_manifest_parse(bytes, len, "package.json", err, sizeof err);
+    free(bytes);
+    bytes = NULL;
+    if (manifest) {
+        const char *name = json_string_value(json_object_get(manifest, "name"));
+        char entry[128], bpath[4300];
+        snprintf(entry, sizeof entry, "%s.ibflowbin", name);
+        bytes = ib_zip_read_entry(za, entry, MAX_FLOWBIN, &len, err, sizeof err);
+        snprintf(bpath, sizeof bpath, "%s/%s", shown, entry);
+        if (bytes) {
+            /* keyed by the archive's digest: the hash we already paid for */
+            ib_flow *flow = ib_flow_decode(bytes, len, err, sizeof err);
+            if (flow) {
+                s = calloc(1, sizeof *s);
+                if (s) {
+                    snprintf(s->digest, sizeof s->digest, "%s", digest);
+                    snprintf(s->name, sizeof s->name, "%s", name);
+                    snprintf(s->version, sizeof s->version, "%s",
+                             json_string_value(json_object_get(manifest, "version")));
+                    snprintf(s->binary_path, sizeof s->binary_path, "%s", bpath);
+                    s->flow = flow;
+                    s = cache_put(s);
+                } else {
+                    ib_flow_free(flow);
+                }
+            }
+        }
+    }
+    free(bytes);
+    json_decref(manifest);
+    zip_discard(za);
+    if (!s) ib_fail(rep, IB_BAD_REQUEST, "solution_path: '%s' is not a valid .ibsolution: %s", shown, err);
+    return s;
+}
+
+solution *solution_resolve(const json_t *args, const ib_caller *who, ib_reply *rep)
+{
+    const char *name = json_string_value(json_object_get(args, "name"));
+    const char *version = json_string_value(json_object_get(args, "version"));
+    const char *path = json_string_value(json_object_get(args, "solution_path"));
+    if ((name || version) && path) {
+        ib_fail(rep, IB_BAD_REQUEST,
+                "give either 'name' and 'version' (an installed solution) or 'solution_path', not both");
+        return NULL;
+    }
+    if (path) return from_archive(path, who, rep);
+    if (name && !version) {
+        ib_fail(rep, IB_BAD_REQUEST, "'version' is required with 'name'");
+        return NULL;
+    }
+    if (version && !name) {
+        ib_fail(rep, IB_BAD_REQUEST, "'name' is required with 'version'");
+        return NULL;
+    }
+    if (!name) {
+        ib_fail(rep, IB_BAD_REQUEST,
+                "give either 'name' and 'version' (an installed solution) or 'solution_path' (an .ibsolution file)");
+        return NULL;
+    }
+    return installed(name, version, rep);
+}
+
+json_t *solution_record(const solution *s, const json_t *args)
+{
+    json_t *r = json_pack("{s:s, s:s, s:s, s:s}", "name", s->name, "version", s->version, "digest", s->digest,
+                          "binary_path", s->binary_path);
+    const char *path = json_string_value(json_object_get(args, "solution_path"));
+    if (path) json_object_set_new(r, "solution_path", json_string(path));
+    return r;
+}
+
+solution *solution_from_record(const json_t *rec, char *err, size_t errsz)
+{
+    const json_t *sr = json_object_get(rec, "solution");
+    ib_reply rep;
+    ib_reply_init(&rep);
+    /* The path was checked for its owner when the job was created; resolve it for that owner again. */
+    ib_caller who = {json_string_value(json_object_get(rec, "user")), "user", NULL};
+    json_t *args = json_object();
+    if (json_object_get(sr, "solution_path")) {
+        json_object_set(args, "solution_path", json_object_get(sr, "solution_path"));
+    } else {
+        json_object_set(args, "name", json_object_get(sr, "name"));
+        json_object_set(args, "version", json_object_get(sr, "version"));
+    }
+    solution *s = solution_resolve(args, &who, &rep);
+    json_decref(args);
+    if (!s) snprintf(err, errsz, "%s", rep.msg);
+    ib_reply_clear(&rep);
+    return s;
+}
