@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole ibsol stack on this machine:
-#   deploy/local.sh up       install missing packages, build, start (the README's first command)
+#   deploy/local.sh up       install missing packages, build, start, install the example solution
+#                            (the README's first command)
 #   deploy/local.sh start    start every daemon in the background; returns once /healthz answers 200
 #   deploy/local.sh stop     stop them by their recorded pids
 #   deploy/local.sh status   show which daemons run and what /healthz says
@@ -115,6 +116,14 @@ up)
   "$top/deploy/install-deps.sh"
   "$top/deploy/build.sh" "$bin"
   start_all
+  "$top/deploy/example.sh"
+  cat <<MSG
+first runs (the README walks through them):
+  curl -s -H "Authorization: Bearer $token" $url/api/v1/solution/run_sync -d '{"name": "invoice_demo", "version": "1.0.0",
+    "files": [{"file_name": "a.txt", "file_content": "$(base64 -w0 "$top/docs/example-solution/demo_data/invoice-1001.txt")"}]}'
+  curl -s -H "Authorization: Bearer $token" $url/solution/run -d '{"name": "invoice_demo", "version": "1.0.0",
+    "input_folder": "/admin/examples/invoice_demo/input"}'
+MSG
   ;;
 start) start_all ;;
 stop) stop_all ;;

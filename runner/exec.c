@@ -315,6 +315,7 @@ static void mark_running(job *j)
 {
     pthread_mutex_lock(&j->mu);
     json_object_set_new(j->rec, "status", json_string("RUNNING"));
+    json_object_set_new(j->rec, "curMsg", json_string("Running"));
     json_object_set_new(j->rec, "runner", json_string(rcfg.instance));
     if (!json_object_get(j->rec, "started")) json_object_set_new(j->rec, "started", json_real(job_now()));
     save_record(j, 1);
