@@ -81,6 +81,7 @@ static int runner_start(void **state, char *err, size_t errsz)
 
 static void runner_stop(void *state)
 {
+    notify_abort(); /* a webhook in its backoff must not hold the shutdown for minutes */
     events_stop();
     exec_stop();
     solutions_fini();

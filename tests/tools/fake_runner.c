@@ -1,0 +1,175 @@
+/* fake_runner: a stand-in runner for the gateway's black-box tests of progress events. It serves jobs.status
+ * (and ping) on the runner socket from a JSON file of fake jobs, and publishes heartbeats and, when a trigger
+ * file <trigger_dir>/<job_id> appears, that job's scripted events, on a PUB socket dialing the gateway's SUB.
+ */
+#include "ib_daemon.h"
+#include "ib_events.h"
+#include "ib_log.h"
+
+#include <nng/protocol/pubsub0/pub.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Jobs file: {"<job_id>": {"user": U, "state": "PENDING"|"DONE", "cur_status": {...}, "results": [...]?,
+ *                          "script": [event body, ...]}} */
+static char *jobs_path, *trigger_dir, *instance;
+static long long heartbeat_ms, event_gap_ms;
+
+static const ib_cfg fake_cfg[] = {
+    {"fake_jobs", IB_CFG_STR, "", 0, 0, &jobs_path, "JSON file of fake jobs"},
+    {"fake_trigger_dir", IB_CFG_STR, "", 0, 0, &trigger_dir,
+     "folder where a file named after a job plays its script"},
+    {"fake_instance", IB_CFG_STR, "fake-1", 0, 0, &instance, "instance name in heartbeats"},
+    {"fake_heartbeat_ms", IB_CFG_INT, "200", 10, 60000, &heartbeat_ms, "heartbeat interval"},
+    {"fake_event_gap_ms", IB_CFG_INT, "30", 0, 60000, &event_gap_ms, "pause between scripted events"},
+};
+
+static nng_socket pub;
+static pthread_t thread;
+static atomic_int stop_flag;
+static int thread_started;
+
+static json_t *load_jobs(void)
+{
+    json_t *j = jobs_path[0] ? json_load_file(jobs_path, 0, NULL) : NULL;
+    if (json_is_object(j)) return j;
+    json_decref(j);
+    return json_object();
+}
+
+static int id_ok(const char *id)
+{
+    if (!*id || strlen(id) > 63) return 0;
+    for (; *id; id++)
+        if (!((*id >= '0' && *id <= '9') || (*id >= 'a' && *id <= 'z') || (*id >= 'A' && *id <= 'Z') ||
+              *id == '-' || *id == '_'))
+            return 0;
+    return 1;
+}
+
+static ib_code op_status(void *state, const ib_request *req, ib_reply *rep)
+{
+    (void)state;
+    const char *id = ib_arg_str(req->args, "job_id");
+    if (!id_ok(id)) return ib_fail(rep, IB_BAD_REQUEST, "'job_id' is not a job id: '%.80s'", id);
+    json_t *all = load_jobs();
+    json_t *job = json_object_get(all, id);
+    ib_code code = IB_OK;
+    if (!job) {
+        code = ib_fail(rep, IB_NOT_FOUND, "no job '%s'", id);
+    } else if (!ib_caller_is_admin(&req->who) &&
+               (!json_string_value(json_object_get(job, "user")) ||
+                strcmp(json_string_value(json_object_get(job, "user")), req->who.user) != 0)) {
+        code = ib_fail(rep, IB_FORBIDDEN, "job '%s' belongs to another user", id);
+    } else {
+        json_t *d = ib_reply_data(rep);
+        json_object_set_new(d, "job_id", json_string(id));
+        json_object_set(d, "state", json_object_get(job, "state"));
+        char *cur = json_dumps(json_object_get(job, "cur_status"), JSON_COMPACT);
+        json_object_set_new(d, "cur_status", json_string(cur ? cur : "{}"));
+        free(cur);
+        if (json_object_get(job, "results")) json_object_set(d, "results", json_object_get(job, "results"));
+    }
+    json_decref(all);
+    return code;
+}
+
+static void publish(const char *topic, const json_t *body)
+{
+    nng_msg *msg;
+    if (nng_msg_alloc(&msg, 0) != 0) return;
+    if (ib_event_encode(msg, topic, body) != 0 || nng_sendmsg(pub, msg, 0) != 0) nng_msg_free(msg);
+}
+
+static void sleep_ms(long long ms)
+{
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static void play_triggers(void)
+{
+    if (!trigger_dir[0]) return;
+    json_t *all = load_jobs();
+    const char *id;
+    json_t *job;
+    json_object_foreach(all, id, job)
+    {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/%s", trigger_dir, id);
+        if (access(path, F_OK) != 0) continue;
+        unlink(path);
+        char topic[128];
+        snprintf(topic, sizeof topic, "%s%s", IB_TOPIC_JOB, id);
+        size_t i;
+        json_t *ev;
+        json_array_foreach(json_object_get(job, "script"), i, ev)
+        {
+            publish(topic, ev);
+            sleep_ms(event_gap_ms);
+        }
+        ib_info(NULL, "played the script of %s", id);
+    }
+    json_decref(all);
+}
+
+static void *pub_main(void *arg)
+{
+    (void)arg;
+    char topic[128];
+    snprintf(topic, sizeof topic, "%s%s", IB_TOPIC_RUNNER, instance);
+    while (!atomic_load(&stop_flag)) {
+        json_t *hb = json_pack("{s:s, s:i, s:i, s:i, s:i, s:[]}", "instance", instance, "pid", (int)getpid(),
+                               "pool", 2, "busy", 1, "queued", 3, "jobs");
+        publish(topic, hb);
+        json_decref(hb);
+        play_triggers();
+        sleep_ms(heartbeat_ms);
+    }
+    return NULL;
+}
+
+static int fake_start(void **state, char *err, size_t errsz)
+{
+    (void)state;
+    int rv = nng_pub0_open(&pub);
+    if (rv == 0) rv = nng_socket_set_ms(pub, NNG_OPT_RECONNMINT, 50);
+    if (rv == 0) rv = nng_socket_set_ms(pub, NNG_OPT_RECONNMAXT, 500);
+    if (rv == 0) rv = nng_dial(pub, ib_set.events_url, NULL, NNG_FLAG_NONBLOCK);
+    if (rv != 0) {
+        snprintf(err, errsz, "IBSOL_EVENTS_URL: cannot dial '%s': %s", ib_set.events_url, nng_strerror(rv));
+        return -1;
+    }
+    thread_started = pthread_create(&thread, NULL, pub_main, NULL) == 0;
+    return 0;
+}
+
+static void fake_stop(void *state)
+{
+    (void)state;
+    atomic_store(&stop_flag, 1);
+    if (thread_started) pthread_join(thread, NULL);
+    nng_close(pub);
+}
+
+int main(int argc, char **argv)
+{
+    static const ib_op ops[] = {{IB_OP_JOBS_STATUS, op_status}};
+    static const ib_daemon_def def = {
+        .name = "runner",
+        .about = "fake runner for tests: jobs.status from a file, scripted progress events",
+        .service = IB_SVC_RUNNER,
+        .ops = ops,
+        .nops = 1,
+        .cfg = fake_cfg,
+        .ncfg = sizeof fake_cfg / sizeof fake_cfg[0],
+        .start = fake_start,
+        .stop = fake_stop,
+    };
+    return ib_daemon_main(&def, argc, argv);
+}
