@@ -365,7 +365,10 @@ static ib_node *parse_expr(parser *p, int depth)
     case T_IDENT:
         if (!(n = new_node(p, IB_NODE_NAME, &t))) return NULL;
         n->len = t.end - t.start;
-        if (!(n->text = strndup(p->s + t.start, n->len))) goto fail_oom;
+        /* not strndup: the source need not be NUL-terminated (strict string checks read to the NUL) */
+        if (!(n->text = malloc(n->len + 1))) goto fail_oom;
+        memcpy(n->text, p->s + t.start, n->len);
+        n->text[n->len] = '\0';
         if (next_token(p) < 0) goto fail;
         if (p->cur.kind == T_LPAREN) {
             n->kind = IB_NODE_CALL;
