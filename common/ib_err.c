@@ -77,3 +77,14 @@ int ib_caller_is_admin(const ib_caller *c)
 {
     return c && c->role && strcmp(c->role, "admin") == 0;
 }
+
+int ib_errf(char *err, size_t errsz, const char *fmt, ...)
+{
+    if (err && errsz) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errsz, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}

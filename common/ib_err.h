@@ -56,4 +56,7 @@ typedef struct ib_caller {
 
 int ib_caller_is_admin(const ib_caller *c);
 
+/* For modules that report with (err, errsz): formats the message (when err is not NULL) and returns -1. */
+int ib_errf(char *err, size_t errsz, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 #endif

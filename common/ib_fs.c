@@ -19,7 +19,7 @@
 /* Keeps temporary names within NAME_MAX whatever the final name's length. */
 #define TMP_NAME_KEEP 200
 
-static int write_all(int fd, const void *data, size_t len)
+int ib_write_all(int fd, const void *data, size_t len)
 {
     const char *p = data;
     while (len > 0) {
@@ -35,7 +35,7 @@ static int write_all(int fd, const void *data, size_t len)
 }
 
 /* fsync of a folder needs a readable fd; callers may hold an O_PATH one. */
-static int fsync_dir(int dirfd)
+int ib_fsync_dir(int dirfd)
 {
     if (fsync(dirfd) == 0) return 0;
     if (errno != EBADF) return -1;
@@ -97,7 +97,7 @@ int ib_commit_tmp(int dirfd, int fd, const char *tmpname, const char *name)
         ib_discard_tmp(dirfd, -1, tmpname);
         return -1;
     }
-    return fsync_dir(dirfd);
+    return ib_fsync_dir(dirfd);
 }
 
 int ib_write_atomic(int dirfd, const char *name, const void *data, size_t len)
@@ -105,7 +105,7 @@ int ib_write_atomic(int dirfd, const char *name, const void *data, size_t len)
     char tmp[256 + 32];
     int fd = ib_open_tmp(dirfd, name, tmp, sizeof tmp);
     if (fd < 0) return -1;
-    if (write_all(fd, data, len) != 0) {
+    if (ib_write_all(fd, data, len) != 0) {
         ib_discard_tmp(dirfd, fd, tmp);
         return -1;
     }

@@ -31,6 +31,11 @@ int ib_mkdirs_at(int dirfd, const char *rel, mode_t mode);
  * -1. */
 int ib_remove_tree_at(int dirfd, const char *name);
 
+/* write(2) until all of data is written (EINTR retried). 0 or -1/errno. */
+int ib_write_all(int fd, const void *data, size_t len);
+/* fsync of a folder, also through an O_PATH fd. 0 or -1/errno. */
+int ib_fsync_dir(int dirfd);
+
 /* Plain-path conveniences for the data root (trusted, server-owned paths). */
 int ib_mkdirs(const char *path, mode_t mode);
 char *ib_path_join(const char *a, const char *b); /* malloc'd "a/b" */

@@ -8,16 +8,9 @@
 
 #include "ib_semver.h"
 
-__attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errsz, const char *fmt, ...)
-{
-    if (err && errsz) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errsz, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
+#include "ib_err.h"
+
+#define fail ib_errf /* fail(err, errsz, fmt, ...): message, then -1 */
 
 int ib_solution_name_ok(const char *name)
 {

@@ -20,16 +20,9 @@
 #define TOKEN_MIN 16
 #define TOKEN_RANDOM_BYTES 32 /* 64 hex characters */
 
-__attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errsz, const char *fmt, ...)
-{
-    if (err && errsz) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errsz, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
+#include "ib_err.h"
+
+#define fail ib_errf /* fail(err, errsz, fmt, ...): message, then -1 */
 
 static int token_chars_ok(const char *t)
 {

@@ -26,16 +26,9 @@
 #define IO_BLOCK (64 * 1024)
 #define SHOW_MAX 200
 
-__attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errsz, const char *fmt, ...)
-{
-    if (err && errsz) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errsz, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
+#include "ib_err.h"
+
+#define fail ib_errf /* fail(err, errsz, fmt, ...): message, then -1 */
 
 /* A name fit for a message: control characters as '?', cut at SHOW_MAX bytes. */
 static const char *show(const char *name, char *buf, size_t bufsz)
@@ -716,45 +709,48 @@ char *ib_zip_read_entry(zip_t *za, const char *name, size_t max, size_t *len, ch
 
 static int write_sink(void *arg, const void *data, size_t len)
 {
-    int fd = *(int *)arg;
-    const char *p = data;
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return -1;
+    return ib_write_all(*(int *)arg, data, len);
+}
+
+/* First pass of an extraction: every name checked, every folder made (once per run of entries in one folder:
+ * sorted archives name a folder many times in a row). is_file[i] says which entries are files. */
+static int prepare_extract(zip_t *za, zip_int64_t n, int dst_dirfd, unsigned char *is_file, char *err,
+                           size_t errsz)
+{
+    char sb[SHOW_MAX + 4], tmp[IB_PATH_MAX], made[IB_PATH_MAX] = "";
+    for (zip_int64_t i = 0; i < n; i++) {
+        const char *nm = zip_get_name(za, (zip_uint64_t)i, ZIP_FL_ENC_RAW);
+        const char *why = nm ? entry_problem(nm, tmp, sizeof tmp) : "has no readable name";
+        if (why) return fail(err, errsz, "archive entry '%s' %s", show(nm ? nm : "", sb, sizeof sb), why);
+        /* Folders (a directory entry, or the path of a file) are made below dst only, none followed. */
+        size_t dlen = is_dir_name(nm) ? strlen(nm) - 1 : (size_t)(strrchr(nm, '/') ? strrchr(nm, '/') - nm : 0);
+        memcpy(tmp, nm, dlen);
+        tmp[dlen] = '\0';
+        if (dlen && strcmp(tmp, made) != 0) {
+            if (ib_mkdirs_at(dst_dirfd, tmp, 0755) != 0)
+                return fail(err, errsz, "archive entry '%s': folder '%s' cannot be created: %s",
+                            show(nm, sb, sizeof sb), tmp, strerror(errno));
+            snprintf(made, sizeof made, "%s", tmp);
         }
-        p += n;
-        len -= (size_t)n;
+        is_file[i] = !is_dir_name(nm);
     }
     return 0;
 }
 
 int ib_zip_extract(zip_t *za, int dst_dirfd, char *err, size_t errsz)
 {
-    char sb[SHOW_MAX + 4], tmp[IB_PATH_MAX];
+    char sb[SHOW_MAX + 4];
     zip_int64_t n = zip_get_num_entries(za, 0);
-    unsigned char *buf = malloc(IO_BLOCK);
-    if (!buf) return fail(err, errsz, "out of memory");
+    unsigned char *buf = malloc(IO_BLOCK), *is_file = calloc((size_t)(n > 0 ? n : 1), 1);
     int rc = -1;
+    if (!buf || !is_file) {
+        fail(err, errsz, "out of memory");
+        goto out;
+    }
+    if (prepare_extract(za, n, dst_dirfd, is_file, err, errsz) < 0) goto out;
     for (zip_int64_t i = 0; i < n; i++) {
+        if (!is_file[i]) continue;
         const char *nm = zip_get_name(za, (zip_uint64_t)i, ZIP_FL_ENC_RAW);
-        const char *why = nm ? entry_problem(nm, tmp, sizeof tmp) : "has no readable name";
-        if (why) {
-            fail(err, errsz, "archive entry '%s' %s", show(nm ? nm : "", sb, sizeof sb), why);
-            goto out;
-        }
-        /* Folders (a directory entry, or the path of a file) are made below dst only, none followed. */
-        size_t dlen =
-            is_dir_name(nm) ? strlen(nm) - 1 : (size_t)(strrchr(nm, '/') ? strrchr(nm, '/') - nm : 0);
-        memcpy(tmp, nm, dlen);
-        tmp[dlen] = '\0';
-        if (dlen && ib_mkdirs_at(dst_dirfd, tmp, 0755) != 0) {
-            fail(err, errsz, "archive entry '%s': folder '%s' cannot be created: %s", show(nm, sb, sizeof sb),
-                 tmp, strerror(errno));
-            goto out;
-        }
-        if (is_dir_name(nm)) continue;
         zip_stat_t st;
         if (zip_stat_index(za, (zip_uint64_t)i, ZIP_FL_ENC_RAW, &st) != 0 || !(st.valid & ZIP_STAT_SIZE)) {
             fail(err, errsz, "archive entry '%s' has no size: %s", show(nm, sb, sizeof sb), zip_strerror(za));
@@ -788,6 +784,7 @@ int ib_zip_extract(zip_t *za, int dst_dirfd, char *err, size_t errsz)
     rc = 0;
 out:
     free(buf);
+    free(is_file);
     return rc;
 }
 
@@ -859,7 +856,7 @@ static void *px_worker(void *arg)
 
 int ib_zip_extract_parallel(int fd, int dst_dirfd, int nthreads, char *err, size_t errsz)
 {
-    char sb[SHOW_MAX + 4], tmp[IB_PATH_MAX], made[IB_PATH_MAX] = "", self[64];
+    char self[64];
     snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
     int zerr = 0, dfd = open(self, O_RDONLY | O_CLOEXEC);
     zip_t *za = dfd >= 0 ? zip_fdopen(dfd, ZIP_RDONLY, &zerr) : NULL;
@@ -879,27 +876,7 @@ int ib_zip_extract_parallel(int fd, int dst_dirfd, int nthreads, char *err, size
         goto out;
     }
     /* Names are checked and every folder made first, by one thread; then the files go to several. */
-    for (zip_int64_t i = 0; i < n; i++) {
-        const char *nm = zip_get_name(za, (zip_uint64_t)i, ZIP_FL_ENC_RAW);
-        const char *why = nm ? entry_problem(nm, tmp, sizeof tmp) : "has no readable name";
-        if (why) {
-            fail(err, errsz, "archive entry '%s' %s", show(nm ? nm : "", sb, sizeof sb), why);
-            goto out;
-        }
-        size_t dlen = is_dir_name(nm) ? strlen(nm) - 1 : (size_t)(strrchr(nm, '/') ? strrchr(nm, '/') - nm : 0);
-        memcpy(tmp, nm, dlen);
-        tmp[dlen] = '\0';
-        /* sorted archives name one folder many times in a row: make it once */
-        if (dlen && strcmp(tmp, made) != 0) {
-            if (ib_mkdirs_at(dst_dirfd, tmp, 0755) != 0) {
-                fail(err, errsz, "archive entry '%s': folder '%s' cannot be created: %s", show(nm, sb, sizeof sb), tmp,
-                     strerror(errno));
-                goto out;
-            }
-            snprintf(made, sizeof made, "%s", tmp);
-        }
-        is_file[i] = !is_dir_name(nm);
-    }
+    if (prepare_extract(za, n, dst_dirfd, is_file, err, errsz) < 0) goto out;
     px_shared sh = {.fd = fd, .dst = dst_dirfd, .n = n, .is_file = is_file, .err = err, .errsz = errsz};
     pthread_mutex_init(&sh.mu, NULL);
     if (nthreads < 1) nthreads = 1;

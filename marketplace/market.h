@@ -45,7 +45,6 @@ int mk_rename_noreplace(int olddirfd, const char *oldname, int newdirfd, const c
 /* Takes dirfd/name out of sight by renaming it to a temporary name, then removes it: a reader sees it whole
  * or not at all. 0, or -1 with errno (ENOENT when it was not there). */
 int mk_retire(int dirfd, const char *name);
-int mk_fsync_dir(int dirfd);
 
 /* Removes temporaries left by a crash: only those older than an hour, as a second daemon sharing the data
  * root may be working on younger ones. */

@@ -352,7 +352,7 @@ static ib_code store_version(int namefd, staged *s, json_t *manifest, const char
         ib_remove_tree_at(namefd, tmp);
         return internal(rep, req, "the version cannot be stored", err);
     }
-    mk_fsync_dir(namefd);
+    ib_fsync_dir(namefd);
     ib_info(req->rid, "published %s %s sha256 %s (%lld bytes) by %s", name, version, digest, size,
             req->who.user);
     return IB_OK;
@@ -458,7 +458,7 @@ static ib_code unpack(int verfd, const char *name, const char *version, const ch
         if (e != EEXIST && e != ENOTEMPTY) rc = internal(rep, req, "the solution cannot be installed", e);
         goto out;
     }
-    mk_fsync_dir(instfd);
+    ib_fsync_dir(instfd);
     ib_info(req->rid, "installed %s %s for %s", name, version, req->who.user);
 out:
     if (tfd >= 0) close(tfd);

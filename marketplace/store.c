@@ -227,22 +227,12 @@ int mk_retire(int dirfd, const char *name)
         if (errno != EEXIST) return -1;
         if (attempt == 99) return -1;
     }
-    mk_fsync_dir(dirfd);
+    ib_fsync_dir(dirfd);
     if (ib_remove_tree_at(dirfd, tmp) != 0)
         ib_warn(NULL, "'%s' was taken out of use but cannot be removed: %s", tmp, strerror(errno));
     return 0;
 }
 
-int mk_fsync_dir(int dirfd)
-{
-    int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return -1;
-    int rc = fsync(fd);
-    int e = errno;
-    close(fd);
-    errno = e;
-    return rc;
-}
 
 static int is_temp_name(const char *n)
 {

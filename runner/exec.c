@@ -448,6 +448,17 @@ static job *enqueue(job *j)
     return j;
 }
 
+/* The queue was full: frees the job but none of what the caller handed over (it still owns all of it). */
+static job *hand_back(job *j)
+{
+    j->rec = NULL;
+    j->sol = NULL;
+    j->inputs = NULL;
+    j->lock_fd = j->in_dirfd = j->out_dirfd = -1;
+    job_free(j);
+    return NULL;
+}
+
 job *exec_submit(json_t *rec, solution *sol, job_input *inputs, size_t n, int lock_fd, int in_dirfd, int out_dirfd,
                  int sync)
 {
@@ -456,14 +467,7 @@ job *exec_submit(json_t *rec, solution *sol, job_input *inputs, size_t n, int lo
     set_progress(j, 0, "Queued");
     save_record(j, 1);
     events_job(j->rec);
-    if (enqueue(j)) return j;
-    /* Queue full: hand everything back untouched. */
-    j->rec = NULL;
-    j->sol = NULL;
-    j->inputs = NULL;
-    j->lock_fd = j->in_dirfd = j->out_dirfd = -1;
-    job_free(j);
-    return NULL;
+    return enqueue(j) ? j : hand_back(j);
 }
 
 job *exec_resume(json_t *rec, solution *sol, job_input *inputs, size_t n, int lock_fd, int in_dirfd, int out_dirfd,
@@ -489,13 +493,7 @@ job *exec_resume(json_t *rec, solution *sol, job_input *inputs, size_t n, int lo
     json_object_set_new(rec, "status", json_string("RUNNING"));
     save_record(j, 1);
     events_job(rec);
-    if (enqueue(j)) return j;
-    j->rec = NULL;
-    j->sol = NULL;
-    j->inputs = NULL;
-    j->lock_fd = j->in_dirfd = j->out_dirfd = -1;
-    job_free(j);
-    return NULL;
+    return enqueue(j) ? j : hand_back(j);
 }
 
 json_t *exec_wait(job *j, long long timeout_ms)
