@@ -93,6 +93,10 @@ typedef struct writer {
     const char *bad; /* the file that failed while libzip read it */
     char *err;
     size_t errsz;
+    /* parallel compression: the part archives the output is copied from (open until it is closed) */
+    struct zip *parts[8];
+    char part_paths[8][IB_PATH_MAX + 64];
+    int nparts;
 } writer;
 
 static int skipped_name(const char *name)
@@ -328,6 +332,163 @@ static int add_to_zip(zip_t *za, int rootfd, const wentry *e, int level, const c
     return 0;
 }
 
+
+/* ---- parallel compression ----
+ * Deflate is the cost of packaging. Entries are compressed on several threads into part archives beside the
+ * output, then copied into the output in sorted order without recompressing (zip_source_zip of a whole entry
+ * copies its compressed bytes). An entry's compressed bytes do not depend on which part held it, so the output
+ * is the same whatever the number of threads. */
+
+#ifndef PARALLEL_MIN_BYTES /* below this the threads cost more than they save */
+#define PARALLEL_MIN_BYTES (4u << 20)
+#endif
+#define MAX_PARTS 8
+
+typedef struct part_job {
+    const writer *w;
+    int rootfd, level;
+    char path[IB_PATH_MAX + 64];
+    const unsigned char *owner; /* owner[i]: the part entry i goes to */
+    int me;
+    const char *bad;
+    char err[IB_MSG_MAX];
+    int rc;
+} part_job;
+
+static void *part_main(void *arg)
+{
+    part_job *pj = arg;
+    int zerr = 0;
+    pj->rc = -1;
+    zip_t *za = zip_open(pj->path, ZIP_CREATE | ZIP_TRUNCATE, &zerr);
+    if (!za) {
+        fail(pj->err, sizeof pj->err, "a part of the archive cannot be created (libzip error %d)", zerr);
+        return NULL;
+    }
+    for (size_t i = 0; i < pj->w->n; i++)
+        if (pj->owner[i] == pj->me &&
+            add_to_zip(za, pj->rootfd, &pj->w->v[i], pj->level, &pj->bad, pj->err, sizeof pj->err) != 0) {
+            zip_discard(za);
+            return NULL;
+        }
+    if (zip_close(za) != 0) {
+        if (pj->bad)
+            fail(pj->err, sizeof pj->err, "content folder file '%s' cannot be archived: %s (was it changed meanwhile?)",
+                 pj->bad, zip_strerror(za));
+        else
+            fail(pj->err, sizeof pj->err, "a part of the archive cannot be written: %s", zip_strerror(za));
+        zip_discard(za);
+        return NULL;
+    }
+    pj->rc = 0;
+    return NULL;
+}
+
+/* Compresses w's entries on nparts threads and adds them, in order, to za. 0 or -1 with a message. */
+static int add_parallel(zip_t *za, writer *w, int rootfd, int level, const char *out_path, int nparts, char *err,
+                        size_t errsz)
+{
+    part_job pj[MAX_PARTS];
+    zip_t *parts[MAX_PARTS] = {0};
+    pthread_t th[MAX_PARTS];
+    unsigned char *owner = malloc(w->n);
+    zip_uint64_t *index = malloc(w->n * sizeof *index);
+    uint64_t load[MAX_PARTS] = {0};
+    int rc = -1, started = 0;
+    if (!owner || !index) {
+        free(owner);
+        free(index);
+        return fail(err, errsz, "out of memory");
+    }
+    /* Largest first to the least loaded part balances the threads; ties go to the lowest part. */
+    size_t *order = malloc(w->n * sizeof *order);
+    if (!order) {
+        free(owner);
+        free(index);
+        return fail(err, errsz, "out of memory");
+    }
+    for (size_t i = 0; i < w->n; i++) order[i] = i;
+    for (size_t i = 1; i < w->n; i++) /* insertion sort by size, descending: n is bounded by max_entries */
+        for (size_t j = i; j > 0 && w->v[order[j]].size > w->v[order[j - 1]].size; j--) {
+            size_t t = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = t;
+        }
+    for (size_t k = 0; k < w->n; k++) {
+        int best = 0;
+        for (int p = 1; p < nparts; p++)
+            if (load[p] < load[best]) best = p;
+        owner[order[k]] = (unsigned char)best;
+        load[best] += w->v[order[k]].size + 1;
+    }
+    free(order);
+    for (int p = 0; p < nparts; p++) {
+        pj[p] = (part_job){.w = w, .rootfd = rootfd, .level = level, .owner = owner, .me = p};
+        snprintf(pj[p].path, sizeof pj[p].path, "%s.part%d.tmp-%d", out_path, p, (int)getpid());
+    }
+    for (; started < nparts; started++)
+        if (pthread_create(&th[started], NULL, part_main, &pj[started]) != 0) break;
+    for (int p = started; p < nparts; p++) part_main(&pj[p]); /* no thread to be had: do it here */
+    for (int p = 0; p < started; p++) pthread_join(th[p], NULL);
+    for (int p = 0; p < nparts; p++)
+        if (pj[p].rc != 0) {
+            fail(err, errsz, "%s", pj[p].err);
+            w->bad = NULL;
+            goto out;
+        }
+    int zerr = 0;
+    for (int p = 0; p < nparts; p++)
+        if (!(parts[p] = zip_open(pj[p].path, ZIP_RDONLY, &zerr))) {
+            fail(err, errsz, "a part of the archive cannot be read back (libzip error %d)", zerr);
+            goto out;
+        }
+    /* part p holds its entries in the writer's (sorted) order */
+    zip_uint64_t next[MAX_PARTS] = {0};
+    for (size_t i = 0; i < w->n; i++) index[i] = next[owner[i]]++;
+    char sb[SHOW_MAX + 4];
+    for (size_t i = 0; i < w->n; i++) {
+        zip_source_t *src = zip_source_zip(za, parts[owner[i]], index[i], 0, 0, -1);
+        zip_int64_t idx = src ? zip_file_add(za, w->v[i].name, src, ZIP_FL_ENC_GUESS) : -1;
+        if (idx < 0) {
+            if (src) zip_source_free(src);
+            fail(err, errsz, "archive entry '%s' cannot be added: %s", show(w->v[i].name, sb, sizeof sb),
+                 zip_strerror(za));
+            goto out;
+        }
+        zip_uint64_t e = (zip_uint64_t)idx;
+        if (zip_file_set_dostime(za, e, 0, DOS_DATE_1980_01_01, 0) != 0 ||
+            zip_file_set_external_attributes(za, e, 0, ZIP_OPSYS_UNIX, ENTRY_ATTRS) != 0 ||
+            zip_file_extra_field_delete(za, e, ZIP_EXTRA_FIELD_ALL, ZIP_FL_CENTRAL | ZIP_FL_LOCAL) != 0) {
+            fail(err, errsz, "archive entry '%s' cannot be set up: %s", show(w->v[i].name, sb, sizeof sb),
+                 zip_strerror(za));
+            goto out;
+        }
+    }
+    /* the output is written from the parts at zip_close: they must stay open until then */
+    rc = 0;
+out:
+    free(owner);
+    free(index);
+    if (rc != 0)
+        for (int p = 0; p < nparts; p++) {
+            if (parts[p]) zip_discard(parts[p]);
+            unlink(pj[p].path);
+        }
+    else
+        for (int p = 0; p < nparts; p++) w->parts[p] = parts[p], snprintf(w->part_paths[p], sizeof w->part_paths[p], "%s", pj[p].path);
+    w->nparts = rc == 0 ? nparts : 0;
+    return rc;
+}
+
+static void drop_parts(writer *w)
+{
+    for (int p = 0; p < w->nparts; p++) {
+        zip_discard(w->parts[p]);
+        unlink(w->part_paths[p]);
+    }
+    w->nparts = 0;
+}
+
 /* libzip renames its temporary file into place but does not fsync; do it so a crash leaves old or new bytes.
  */
 static void sync_path(const char *path)
@@ -400,8 +561,14 @@ int ib_zip_write_dir(int src_dirfd, const ib_zip_extra *extras, size_t nextras, 
         zip_error_fini(&ze);
         goto out;
     }
-    for (size_t i = 0; i < w.n; i++)
-        if (add_to_zip(za, rootfd, &w.v[i], level, &w.bad, err, errsz) != 0) goto out;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int nparts = cores > MAX_PARTS ? MAX_PARTS : cores < 1 ? 1 : (int)cores;
+    if (nparts > 1 && w.n > 1 && w.total >= PARALLEL_MIN_BYTES) {
+        if (add_parallel(za, &w, rootfd, level, out_path, nparts, err, errsz) != 0) goto out;
+    } else {
+        for (size_t i = 0; i < w.n; i++)
+            if (add_to_zip(za, rootfd, &w.v[i], level, &w.bad, err, errsz) != 0) goto out;
+    }
     if (zip_close(za) != 0) {
         if (w.bad)
             fail(err, errsz, "content folder file '%s' cannot be archived: %s (was it changed meanwhile?)",
@@ -415,6 +582,7 @@ int ib_zip_write_dir(int src_dirfd, const ib_zip_extra *extras, size_t nextras, 
     rc = 0;
 out:
     if (za) zip_discard(za);
+    drop_parts(&w);
     if (rootfd >= 0) close(rootfd);
     for (size_t i = 0; i < w.n; i++)
         if (!w.v[i].extra) free(w.v[i].name);

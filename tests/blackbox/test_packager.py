@@ -203,3 +203,28 @@ def test_example_solution_packages(stack):
     r = create(stack, "/admin/example", "/admin/example-build")
     assert r.status_code == 200, r.text
     assert r.json()["ibsolution_path"] == "/admin/example-build/invoice_demo-1.0.0.ibsolution"
+
+
+def test_large_package_compressed_on_several_threads_is_reproducible(stack):
+    """Past a few MB the packager deflates on several threads into part archives and copies them into place:
+    the result must still be one valid, reproducible archive, with no part left behind."""
+    import random
+    rnd = random.Random(7)
+    words = ["".join(rnd.choice("abcdefghijklmnop") for _ in range(rnd.randint(2, 9))) for _ in range(400)]
+    extra = {"data/%d/f%02d.txt" % (i % 3, i): " ".join(rnd.choice(words) for _ in range(rnd.randint(20000, 40000)))
+             for i in range(30)}
+    content = write_content(stack, "admin", "bigsol", extra=extra)
+    r1 = create(stack, content, "/admin/bigout")
+    assert r1.status_code == 200, r1.text
+    disk = os.path.join(stack.data, "drive/admin/bigout/invoice_demo-1.2.3.ibsolution")
+    first = open(disk, "rb").read()
+    assert len(first) > 1 << 20
+    r2 = create(stack, content, "/admin/bigout")
+    assert r2.json()["sha256"] == r1.json()["sha256"] == hashlib.sha256(first).hexdigest()
+    assert os.listdir(os.path.dirname(disk)) == ["invoice_demo-1.2.3.ibsolution"]
+    z = zipfile.ZipFile(io.BytesIO(first))
+    assert z.testzip() is None
+    names = z.namelist()
+    assert names == sorted(names)
+    for rel, text in extra.items():
+        assert z.read(rel).decode() == text
