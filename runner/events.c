@@ -87,6 +87,14 @@ static void adopt_orphans(void)
         const char *kind = json_string_value(json_object_get(rec, "kind"));
         int can_resume = rcfg.resume && kind && !strcmp(kind, "flow") && !json_is_true(json_object_get(rec, "sync"));
         char err[IB_MSG_MAX] = "";
+        if (can_resume && !exec_has_room()) {
+            /* This runner is at its job limit: leave the orphan as it is, for a later beat here or another
+             * runner with room. Taking it now could only end it FAILED, losing the files still to do. */
+            ib_debug(id, "runner '%s' was lost; no room to resume its job here yet", lost_name);
+            json_decref(rec);
+            job_unlock(fd);
+            continue;
+        }
         if (can_resume) {
             ib_warn(id, "runner '%s' was lost; resuming its job here", lost_name);
             if (ops_resume(rec, fd, err, sizeof err) == 0) continue;
@@ -114,6 +122,7 @@ static void *beat_main(void *arg)
         pthread_mutex_unlock(&beat_mu);
         heartbeat();
         adopt_orphans();
+        exec_sweep_cancels();
         pthread_mutex_lock(&beat_mu);
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);

@@ -81,6 +81,14 @@ static void job_free(job *j)
     free(j);
 }
 
+int exec_has_room(void)
+{
+    pthread_mutex_lock(&pool.mu);
+    int room = !pool.stopping && pool.njobs < (size_t)rcfg.max_jobs;
+    pthread_mutex_unlock(&pool.mu);
+    return room;
+}
+
 void exec_load(size_t *busy, size_t *queued, size_t *jobs)
 {
     pthread_mutex_lock(&pool.mu);
@@ -247,8 +255,8 @@ static void finish(job *j)
     if (free_now) job_free(j);
 }
 
-/* Removes j from the list; pool.mu held. */
-static void unlink_job(job *j)
+/* Removes j from the list; pool.mu held. 0 when it was not there any more: whoever removed it ends it. */
+static int unlink_job(job *j)
 {
     job **pp = &pool.head;
     job *prev = NULL;
@@ -256,10 +264,11 @@ static void unlink_job(job *j)
         prev = *pp;
         pp = &(*pp)->next;
     }
-    if (!*pp) return;
+    if (!*pp) return 0;
     *pp = j->next;
     if (pool.tail == j) pool.tail = prev;
     pool.njobs--;
+    return 1;
 }
 
 /* --- one file ----------------------------------------------------------------------------------------- */
@@ -328,6 +337,14 @@ static void progress(job *j, size_t done)
     char msg[128];
     snprintf(msg, sizeof msg, "Completed %zu/%zu files", done, j->n);
     pthread_mutex_lock(&j->mu);
+    /* With more than one worker, another worker may have ended the job since this one's file was counted: its
+     * final record and event stand, an older count must not be published (or saved) after them. */
+    job_status st = JOB_RUNNING;
+    job_status_parse(json_string_value(json_object_get(j->rec, "status")), &st);
+    if (job_status_final(st)) {
+        pthread_mutex_unlock(&j->mu);
+        return;
+    }
     set_progress(j, done, msg);
     save_record(j, 0);
     events_job(j->rec);
@@ -383,17 +400,46 @@ static void *worker_main(void *arg)
         pool.busy--;
         size_t done = j->ndone;
         int ended = j->ndone == j->n || ((j->cancelled || j->timed_out) && j->inflight == 0);
-        if (ended) unlink_job(j);
-        pthread_mutex_unlock(&pool.mu);
         if (ended)
-            finish(j);
+            unlink_job(j);
         else
+            j->holders++; /* another worker may end (and free) j while this one reports progress: hold it */
+        pthread_mutex_unlock(&pool.mu);
+        if (ended) {
+            finish(j);
+            pthread_mutex_lock(&pool.mu);
+        } else {
             progress(j, done);
-        pthread_mutex_lock(&pool.mu);
+            pthread_mutex_lock(&pool.mu);
+            if (--j->holders == 0 && j->finished) {
+                pthread_mutex_unlock(&pool.mu);
+                job_free(j);
+                pthread_mutex_lock(&pool.mu);
+            }
+        }
     }
     pthread_mutex_unlock(&pool.mu);
     ib_doc_thread_cleanup();
     return NULL;
+}
+
+/* Workers look for a cancel only in the job they take their next file from, so a cancelled job waiting behind
+ * a long one would stay QUEUED until its turn. The heartbeat calls this to end such jobs (any job with no file
+ * in flight) at once. */
+void exec_sweep_cancels(void)
+{
+    pthread_mutex_lock(&pool.mu);
+    for (;;) {
+        job *j = pool.head;
+        while (j && (j->cancelled || j->inflight > 0 || !job_cancel_requested(j->id))) j = j->next;
+        if (!j) break;
+        j->cancelled = 1;
+        unlink_job(j);
+        pthread_mutex_unlock(&pool.mu);
+        finish(j);
+        pthread_mutex_lock(&pool.mu);
+    }
+    pthread_mutex_unlock(&pool.mu);
 }
 
 /* --- submitting and waiting ---------------------------------------------------------------------------- */
@@ -517,8 +563,9 @@ json_t *exec_wait(job *j, long long timeout_ms)
         /* Stop at the next file boundary; the job ends FAILED ("timed out") by itself. */
         j->timed_out = 1;
         j->cancelled = 1;
-        if (j->inflight == 0) {
-            unlink_job(j);
+        /* Only while it is still listed: a worker that took its last file off the list is ending it right now
+         * (finish() has not set `finished` yet), and ending it twice would free it twice. */
+        if (j->inflight == 0 && unlink_job(j)) {
             j->holders--;
             pthread_mutex_unlock(&pool.mu);
             finish(j);

@@ -97,6 +97,10 @@ void job_inputs_free(job_input *inputs, size_t n);
 /* Waits for a sync job to end or for timeout_ms; returns the final record (new reference) or NULL on timeout
  * (the job is then cancelled and ends FAILED). Releases the caller's hold on the job either way. */
 json_t *exec_wait(job *j, long long timeout_ms);
+/* Ends this runner's jobs that were cancelled while no file of theirs was in flight (e.g. still queued). */
+void exec_sweep_cancels(void);
+/* 1 when this runner can take one more job now (below max_jobs, not stopping). */
+int exec_has_room(void);
 /* Load of this runner, for heartbeats. */
 void exec_load(size_t *busy, size_t *queued, size_t *jobs);
 /* Publishes a job's status event (events.c implements). */

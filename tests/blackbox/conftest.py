@@ -63,18 +63,25 @@ class Stack:
         self.logs = {}
         self.session = requests.Session()
 
-    def start(self, name, *args, env=None):
-        log = open(os.path.join(self.root, "%s.log" % name), "ab")
+    def start(self, name, *args, env=None, key=None):
+        """Starts daemon `name`; `key` (default: the name) tracks it, so that several runners can be told apart
+        ("r1", "r2"). Its log is <root>/<key>.log, appended to when the same key is started again."""
+        key = key or name
+        log = open(os.path.join(self.root, "%s.log" % key), "ab")
         e = dict(self.env)
         if env:
             e.update(env)
         p = subprocess.Popen([binary(name), *args], env=e, stdout=log, stderr=subprocess.STDOUT)
-        self.procs[name] = p
-        self.logs[name] = log.name
+        log.close()  # the child has its own copy
+        self.procs[key] = p
+        self.logs[key] = log.name
         return p
 
-    def stop(self, name, sig=signal.SIGTERM):
-        p = self.procs.pop(name)
+    def stop(self, key, sig=signal.SIGTERM):
+        """Stops a daemon by its key and returns its exit code; it is no longer tracked, so shutdown does not
+        judge its exit code (a SIGKILLed process's -9 is expected). Its log is still checked for sanitizer
+        reports."""
+        p = self.procs.pop(key)
         p.send_signal(sig)
         rc = p.wait(timeout=30)
         return rc
