@@ -4,6 +4,7 @@
 #include "ib_log.h"
 #include "ib_settings.h"
 
+#include <ctype.h>
 #include <nng/protocol/reqrep0/req.h>
 #include <stdio.h>
 #include <string.h>
@@ -15,14 +16,18 @@ int ib_client_open(ib_client *c, ib_service svc, const char *url, int listen, ch
     snprintf(c->url, sizeof c->url, "%s", url);
     int rv = nng_req0_open(&c->sock);
     if (rv == 0) rv = nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, (size_t)ib_set.max_msg);
-    /* A slow request (a 100 MB package) must never run twice: resend only when a peer is lost. */
+    /* A slow request (a 100 MB package) must never run twice: no timed resend. (A peer lost mid-request
+     * fails the request, which the caller sees as unavailable.) */
     if (rv == 0) rv = nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
     if (rv == 0) rv = nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 50);
     if (rv == 0) rv = nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 1000);
     if (rv == 0) rv = listen ? nng_listen(c->sock, url, NULL, 0) : nng_dial(c->sock, url, NULL, NNG_FLAG_NONBLOCK);
     if (rv != 0) {
-        snprintf(err, errsz, "%s socket %s '%s': %s", ib_service_name(svc), listen ? "cannot listen on" : "cannot dial",
-                 url, nng_strerror(rv));
+        /* Named by its setting, as a daemon's own socket is (ib_daemon.c): IBSOL_RUNNER_URL etc. */
+        char setting[32];
+        int n = snprintf(setting, sizeof setting, "IBSOL_%s_URL", ib_service_name(svc));
+        for (int i = 6; i < n - 4; i++) setting[i] = (char)toupper((unsigned char)setting[i]);
+        snprintf(err, errsz, "%s: cannot %s '%s': %s", setting, listen ? "listen on" : "dial", url, nng_strerror(rv));
         nng_close(c->sock);
         return -1;
     }

@@ -73,7 +73,11 @@ static void *worker(void *arg)
         ib_reply rep;
         ib_reply_init(&rep);
         char err[256];
-        if (ib_request_decode(nng_msg_body(msg), nng_msg_len(msg), &req, err, sizeof err) < 0) {
+        int decoded = ib_request_decode(nng_msg_body(msg), nng_msg_len(msg), &req, err, sizeof err);
+        /* The request's bytes are not needed once decoded: a 64 MB run_sync must not be held twice. */
+        nng_msg_free(msg);
+        msg = NULL;
+        if (decoded < 0) {
             ib_warn(NULL, "malformed request: %s", err);
             ib_fail(&rep, IB_BAD_REQUEST, "malformed request: %s", err);
             req.rid[0] = '\0';
@@ -85,7 +89,10 @@ static void *worker(void *arg)
         }
         ib_log(rep.code == IB_OK ? IB_LOG_INFO : IB_LOG_WARN, req.rid, "op=%s user=%s code=%s %.1fms%s%s", req.op,
                req.user, ib_code_word(rep.code), now_ms() - t0, rep.code == IB_OK ? "" : " msg=", rep.msg);
-        nng_msg_clear(msg);
+        if (nng_msg_alloc(&msg, 0) != 0) {
+            ib_reply_clear(&rep);
+            continue; /* no memory for a reply: the requester times out */
+        }
         if (ib_reply_encode(msg, &rep) < 0) {
             nng_msg_clear(msg);
             ib_reply_clear(&rep);

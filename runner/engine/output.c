@@ -103,15 +103,18 @@ int ib_out_write_json(int out_dirfd, const char *folder, const char *name, const
             return -1;
         }
     }
-    char *text = json_dumps(j, JSON_INDENT(1) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12));
-    int rv = -1;
-    if (!text)
-        snprintf(err, errsz, "%s: cannot encode JSON", name);
-    else if (ib_write_atomic(dfd, name, text, strlen(text)) < 0)
+    /* Streamed to a temporary file, never held whole as text: an .ibdoc of a long document is tens of MB. */
+    char tmp[320];
+    int rv = -1, fd = ib_open_tmp(dfd, name, tmp, sizeof tmp);
+    if (fd < 0)
+        snprintf(err, errsz, "%s%s%s: %s", folder ? folder : "", folder ? "/" : "", name, strerror(errno));
+    else if (json_dumpfd(j, fd, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12)) != 0) {
+        snprintf(err, errsz, "%s: cannot be written: %s", name, strerror(errno));
+        ib_discard_tmp(dfd, fd, tmp);
+    } else if (ib_commit_tmp(dfd, fd, tmp, name) < 0)
         snprintf(err, errsz, "%s%s%s: %s", folder ? folder : "", folder ? "/" : "", name, strerror(errno));
     else
         rv = 0;
-    free(text);
     if (dfd != out_dirfd) close(dfd);
     return rv;
 }
