@@ -130,7 +130,10 @@ void exec_fail_record(json_t *rec, const char *msg)
     if (job_save(rec) < 0) ib_error(NULL, "job record cannot be saved: %s", strerror(errno));
     events_job(rec);
     const char *id = json_string_value(json_object_get(rec, "job_id"));
-    if (id) job_mark_inactive(id);
+    if (id) {
+        job_mark_inactive(id);
+        job_markers_remove(id);
+    }
     json_decref(rec);
 }
 
@@ -237,6 +240,7 @@ static void finish(job *j)
     save_record(j, 1);
     events_job(j->rec);
     job_mark_inactive(j->id);
+    job_markers_remove(j->id);
     const json_t *settings = json_object_get(j->rec, "settings");
     int wants_notice = json_object_get(settings, "webhook_config") || json_object_get(settings, "notification_emails");
     json_t *rec_copy = wants_notice ? json_deep_copy(j->rec) : NULL;

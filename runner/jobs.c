@@ -355,3 +355,12 @@ json_t *job_status_reply(const json_t *rec)
     }
     return d;
 }
+
+void job_markers_remove(const char *id)
+{
+    char name[64];
+    snprintf(name, sizeof name, "%s.cancel", id);
+    unlinkat(jobs_fd, name, 0);
+    snprintf(name, sizeof name, "%s.lock", id);
+    unlinkat(jobs_fd, name, 0);
+}

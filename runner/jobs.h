@@ -59,6 +59,10 @@ json_t *job_files_load(const char *id, size_t total);
 int job_doc_save(const char *id, const char *what, const json_t *doc);
 json_t *job_doc_load(const char *id, const char *what);
 
+/* After the job's final save: removes its lock and cancel marker (the lock is still held by the caller until it
+ * closes it; a janitor only looks at unfinished jobs, and this one no longer is). */
+void job_markers_remove(const char *id);
+
 int job_cancel_request(const char *id);
 int job_cancel_requested(const char *id);
 
