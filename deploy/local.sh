@@ -12,7 +12,10 @@ set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 export IBSOL_DATA=${IBSOL_DATA:-./var}
-mkdir -p "$IBSOL_DATA"
+if ! err=$(mkdir -p "$IBSOL_DATA" 2>&1); then
+  echo "ibsol: IBSOL_DATA: cannot create data root '$IBSOL_DATA': ${err##*: }" >&2
+  exit 1
+fi
 IBSOL_DATA=$(cd "$IBSOL_DATA" && pwd)
 export IBSOL_DATA
 export IBSOL_HTTP_PORT=${IBSOL_HTTP_PORT:-8080}
@@ -36,7 +39,8 @@ names() {
 
 alive() { [[ -f "$run/$1.pid" ]] && kill -0 "$(cat "$run/$1.pid")" 2>/dev/null; }
 
-healthz() { curl -s -o /dev/null -w '%{http_code}' "$url/healthz" 2>/dev/null || true; }
+# bounded: something else on the port that never answers must not hang start
+healthz() { curl -s --max-time 2 -o /dev/null -w '%{http_code}' "$url/healthz" 2>/dev/null || true; }
 
 fail_with_log() {
   echo "ibsol: $1 did not come up; its log ($logs/$1.log) ends with:" >&2
@@ -56,7 +60,11 @@ start_all() {
       exit 1
     fi
   done
-  mkdir -p "$run" "$logs"
+  # the logs live in the data root: a data root that is not writable is reported here, naming the setting
+  if ! err=$(mkdir -p "$run" "$logs" 2>&1) || [[ ! -w $IBSOL_DATA ]]; then
+    echo "ibsol: IBSOL_DATA: data root '$IBSOL_DATA' is not writable${err:+: ${err##*: }}" >&2
+    exit 1
+  fi
   for n in $(names); do
     if alive "$n"; then
       echo "ibsol: $n is already running (pid $(cat "$run/$n.pid")); stop first" >&2
@@ -71,6 +79,9 @@ start_all() {
   for _ in $(seq 1 150); do
     for n in $(names); do alive "$n" || fail_with_log "$n"; done
     if [[ $(healthz) == 200 ]]; then
+      # the answer may come from another server on the port while our gateway has just failed to bind it
+      sleep 0.2
+      for n in $(names); do alive "$n" || fail_with_log "$n"; done
       token=$(awk '$3 == "admin" && $1 !~ /^#/ {print $1; exit}' "$IBSOL_DATA/tokens")
       cat <<MSG
 ibsol is up at $url  (data root $IBSOL_DATA, $IBSOL_RUNNERS runners, logs in $logs)
@@ -82,7 +93,7 @@ MSG
     fi
     sleep 0.2
   done
-  echo "ibsol: /healthz did not answer 200 within 30 s: $(curl -s "$url/healthz" || true)" >&2
+  echo "ibsol: /healthz did not answer 200 within 30 s: $(curl -s --max-time 2 "$url/healthz" || true)" >&2
   fail_with_log gateway
 }
 
@@ -107,7 +118,7 @@ status_all() {
   for n in $(names); do
     if alive "$n"; then echo "$n: running (pid $(cat "$run/$n.pid"))"; else echo "$n: stopped"; rc=3; fi
   done
-  echo "healthz: $(curl -s "$url/healthz" 2>/dev/null || echo 'no answer')"
+  echo "healthz: $(curl -s --max-time 2 "$url/healthz" 2>/dev/null || echo 'no answer')"
   return $rc
 }
 

@@ -33,6 +33,15 @@ static const ib_cfg gateway_cfg[] = {
 
 int gw_http_start(const char *host, long long port, long long threads, char *err, size_t errsz);
 
+/* A tokens-file error names its setting first, as every start error does. */
+static int tokens_error(char *err, size_t errsz)
+{
+    char why[1024];
+    snprintf(why, sizeof why, "%s", err);
+    snprintf(err, errsz, "IBSOL_TOKENS: %s", why);
+    return -1;
+}
+
 static int gateway_start(void **state, char *err, size_t errsz)
 {
     char path[4096];
@@ -42,10 +51,10 @@ static int gateway_start(void **state, char *err, size_t errsz)
         gw.tokens_path = strdup(ib_data_path("tokens", path, sizeof path));
         char token[128];
         int made = ib_tokens_bootstrap(gw.tokens_path, token, sizeof token, err, errsz);
-        if (made < 0) return -1;
+        if (made < 0) return tokens_error(err, errsz);
         if (made == 1) ib_info(NULL, "created %s with an admin token for user 'admin'", gw.tokens_path);
     }
-    if (ib_tokens_load(gw.tokens_path, &gw.tokens, err, errsz) < 0) return -1;
+    if (ib_tokens_load(gw.tokens_path, &gw.tokens, err, errsz) < 0) return tokens_error(err, errsz);
     pthread_rwlock_init(&gw.tokens_lock, NULL);
     gw.drive_fd = ib_drive_open_root(ib_data_path("drive", path, sizeof path));
     if (gw.drive_fd < 0) {
