@@ -2,6 +2,7 @@
 #include "ib_client.h"
 
 #include "ib_log.h"
+#include "ib_pipes.h"
 #include "ib_settings.h"
 
 #include <ctype.h>
@@ -21,6 +22,7 @@ int ib_client_open(ib_client *c, ib_service svc, const char *url, int listen, ch
     if (rv == 0) rv = nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
     if (rv == 0) rv = nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 50);
     if (rv == 0) rv = nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 1000);
+    if (rv == 0) rv = ib_pipes_watch(c->sock, 0); /* before any pipe exists: none is missed */
     if (rv == 0) rv = listen ? nng_listen(c->sock, url, NULL, 0) : nng_dial(c->sock, url, NULL, NNG_FLAG_NONBLOCK);
     if (rv != 0) {
         /* Named by its setting, as a daemon's own socket is (ib_daemon.c): IBSOL_RUNNER_URL etc. */
@@ -41,8 +43,25 @@ void ib_client_close(ib_client *c)
     c->open = 0;
 }
 
+static ib_code call_once(ib_client *c, const char *op, const ib_caller *who, const json_t *args, int timeout_ms,
+                         ib_reply *rep, int *lost);
+
 ib_code ib_client_call(ib_client *c, const char *op, const ib_caller *who, const json_t *args, int timeout_ms,
                        ib_reply *rep)
+{
+    /* A read that lost its connection (the peer died or was dropped mid-request) is sent again: another peer,
+     * or the same one back, answers it. Anything that changes state is never sent twice. */
+    int tries = ib_op_retry_safe(op) ? 3 : 1;
+    for (;;) {
+        int lost = 0;
+        ib_code code = call_once(c, op, who, args, timeout_ms, rep, &lost);
+        if (!lost || --tries == 0) return code;
+        ib_warn(who ? who->rid : NULL, "%s %s: connection lost; sending it again", ib_service_name(c->service), op);
+    }
+}
+
+static ib_code call_once(ib_client *c, const char *op, const ib_caller *who, const json_t *args, int timeout_ms,
+                         ib_reply *rep, int *lost)
 {
     ib_reply_clear(rep);
     const char *svc = ib_service_name(c->service);
@@ -79,6 +98,7 @@ ib_code ib_client_call(ib_client *c, const char *op, const ib_caller *who, const
     nng_aio_wait(aio);
     if ((rv = nng_aio_result(aio)) != 0) {
         ib_warn(rid, "%s %s: no reply: %s", svc, op, nng_strerror(rv));
+        *lost = rv == NNG_ECONNRESET || rv == NNG_ECONNSHUT || rv == NNG_ECLOSED;
         if (rv == NNG_ETIMEDOUT)
             ib_fail(rep, IB_TIMEOUT, "the %s did not answer %s within %lld ms", svc, op,
                     (long long)(timeout_ms > 0 ? timeout_ms : ib_set.request_timeout_ms));

@@ -3,6 +3,7 @@
 #include "ib_daemon.h"
 
 #include "ib_log.h"
+#include "ib_pipes.h"
 
 #include <nng/protocol/reqrep0/rep.h>
 #include <pthread.h>
@@ -18,6 +19,13 @@ typedef struct server {
     void *state;
     nng_socket sock;
 } server;
+
+static nng_socket daemon_sock = NNG_SOCKET_INITIALIZER;
+
+size_t ib_daemon_addrs(char (*out)[64], size_t max)
+{
+    return nng_socket_id(daemon_sock) > 0 ? ib_pipes_addrs(daemon_sock, out, max) : 0;
+}
 
 static double now_ms(void)
 {
@@ -118,8 +126,10 @@ static int open_socket(server *s, char *err, size_t errsz)
     if (rv == 0) rv = nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ, (size_t)ib_set.max_msg);
     if (rv == 0) rv = nng_socket_set_ms(s->sock, NNG_OPT_RECONNMINT, 50);
     if (rv == 0) rv = nng_socket_set_ms(s->sock, NNG_OPT_RECONNMAXT, 1000);
+    if (rv == 0 && ib_set.dials[svc]) rv = ib_pipes_watch(s->sock, 1);
     if (rv == 0)
         rv = ib_set.dials[svc] ? nng_dial(s->sock, url, NULL, NNG_FLAG_NONBLOCK) : nng_listen(s->sock, url, NULL, 0);
+    if (rv == 0) daemon_sock = s->sock;
     if (rv != 0) {
         char setting[64];
         snprintf(setting, sizeof setting, "IBSOL_%s_URL", svc == IB_SVC_PACKAGER      ? "PACKAGER"

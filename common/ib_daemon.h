@@ -38,4 +38,8 @@ typedef struct ib_daemon_def {
  * could not start, with the reason logged naming the setting). */
 int ib_daemon_main(const ib_daemon_def *def, int argc, char **argv);
 
+/* The local tcp addresses of this daemon's service connections (a dialing daemon's heartbeats carry them, so
+ * the gateway can drop the connections of a daemon it no longer hears from; see ib_pipes.h). */
+size_t ib_daemon_addrs(char (*out)[64], size_t max);
+
 #endif

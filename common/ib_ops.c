@@ -36,21 +36,21 @@ static const ib_field_spec f_copy[] = {{"src_path", IB_A_STRING, 1}, {"dst_path"
 #define CATALOG_STAMP "run/catalog.stamp"
 
 static const ib_op_spec op_specs[] = {
-    {IB_OP_SOLUTION_CREATE, IB_SVC_PACKAGER, f_create, NULL, NULL},
-    {IB_OP_MARKET_PUBLISH, IB_SVC_MARKETPLACE, f_publish, NULL, CATALOG_STAMP},
-    {IB_OP_MARKET_INSTALL, IB_SVC_MARKETPLACE, f_name_version, NULL, CATALOG_STAMP},
-    {IB_OP_MARKET_UNINSTALL, IB_SVC_MARKETPLACE, f_name_version, NULL, CATALOG_STAMP},
-    {IB_OP_MARKET_UNPUBLISH, IB_SVC_MARKETPLACE, f_name_version, NULL, CATALOG_STAMP},
-    {IB_OP_MARKET_LIST, IB_SVC_MARKETPLACE, f_none, CATALOG_STAMP, NULL},
-    {IB_OP_MARKET_INFO, IB_SVC_MARKETPLACE, f_info, CATALOG_STAMP, NULL},
-    {IB_OP_SOLUTION_RUN, IB_SVC_RUNNER, f_run, NULL, NULL},
-    {IB_OP_SOLUTION_RUN_SYNC, IB_SVC_RUNNER, f_run_sync, NULL, NULL},
-    {IB_OP_JOBS_STATUS, IB_SVC_RUNNER, f_job, NULL, NULL},
-    {IB_OP_JOBS_RESULTS, IB_SVC_RUNNER, f_job, NULL, NULL},
-    {IB_OP_JOBS_CANCEL, IB_SVC_RUNNER, f_job, NULL, NULL},
-    {IB_OP_JOBS_LIST, IB_SVC_RUNNER, f_none, NULL, NULL},
-    {IB_OP_FILES_COPY, IB_SVC_RUNNER, f_copy, NULL, NULL},
-    {IB_OP_FILES_EXTRACT, IB_SVC_RUNNER, f_copy, NULL, NULL},
+    {IB_OP_SOLUTION_CREATE, IB_SVC_PACKAGER, f_create, NULL, NULL, 0},
+    {IB_OP_MARKET_PUBLISH, IB_SVC_MARKETPLACE, f_publish, NULL, CATALOG_STAMP, 0},
+    {IB_OP_MARKET_INSTALL, IB_SVC_MARKETPLACE, f_name_version, NULL, CATALOG_STAMP, 0},
+    {IB_OP_MARKET_UNINSTALL, IB_SVC_MARKETPLACE, f_name_version, NULL, CATALOG_STAMP, 0},
+    {IB_OP_MARKET_UNPUBLISH, IB_SVC_MARKETPLACE, f_name_version, NULL, CATALOG_STAMP, 0},
+    {IB_OP_MARKET_LIST, IB_SVC_MARKETPLACE, f_none, CATALOG_STAMP, NULL, 1},
+    {IB_OP_MARKET_INFO, IB_SVC_MARKETPLACE, f_info, CATALOG_STAMP, NULL, 1},
+    {IB_OP_SOLUTION_RUN, IB_SVC_RUNNER, f_run, NULL, NULL, 0},
+    {IB_OP_SOLUTION_RUN_SYNC, IB_SVC_RUNNER, f_run_sync, NULL, NULL, 0},
+    {IB_OP_JOBS_STATUS, IB_SVC_RUNNER, f_job, NULL, NULL, 1},
+    {IB_OP_JOBS_RESULTS, IB_SVC_RUNNER, f_job, NULL, NULL, 1},
+    {IB_OP_JOBS_CANCEL, IB_SVC_RUNNER, f_job, NULL, NULL, 0},
+    {IB_OP_JOBS_LIST, IB_SVC_RUNNER, f_none, NULL, NULL, 1},
+    {IB_OP_FILES_COPY, IB_SVC_RUNNER, f_copy, NULL, NULL, 0},
+    {IB_OP_FILES_EXTRACT, IB_SVC_RUNNER, f_copy, NULL, NULL, 0},
 };
 
 const ib_op_spec *ib_op_find(const char *op)
@@ -101,6 +101,13 @@ ib_code ib_args_check(const ib_op_spec *spec, const json_t *args, ib_reply *rep)
             return ib_fail(rep, IB_BAD_REQUEST, "'%s' must not be empty", f->name);
     }
     return IB_OK;
+}
+
+int ib_op_retry_safe(const char *op)
+{
+    if (op && !strcmp(op, IB_OP_PING)) return 1;
+    const ib_op_spec *spec = ib_op_find(op);
+    return spec && spec->retry_safe;
 }
 
 const char *ib_arg_str(const json_t *args, const char *name)

@@ -55,7 +55,12 @@ typedef struct ib_op_spec {
      * the daemon skeleton). */
     const char *cached_by;
     const char *touches;
+    /* Reads only: when the service's connection is lost mid-request, the client may send it again. */
+    int retry_safe;
 } ib_op_spec;
+
+/* Whether op may be sent again after a lost connection (ping and the read-only ops). */
+int ib_op_retry_safe(const char *op);
 
 /* Rewrites a stamp file (atomically: a new inode each time). 0 or -1. */
 int ib_stamp_touch(const char *stamp);

@@ -3,6 +3,8 @@
  * for /metrics, and feeds jobs/events, a Server-Sent Events stream of one job's progress until it ends. */
 #include "gw.h"
 
+#include "ib_pipes.h"
+
 #include "ib_events.h"
 #include "ib_log.h"
 #include "ib_settings.h"
@@ -18,7 +20,7 @@
 #define ID_MAX 64        /* job ids, with the NUL */
 #define INSTANCE_MAX 256 /* runner instance names, with the NUL */
 #define MAX_RUNNERS 64
-#define RUNNER_WINDOW_MS 6000.0 /* attached = heard within 3 heartbeat intervals of 2 s */
+#define RUNNER_WINDOW_MS 6000.0 /* attached = heard within 3 heartbeat intervals (2 s unless the runner says) */
 #define MAX_JOBS 8192           /* jobs tracked for the gauges (final ones leave at once) */
 #define JOB_BUCKETS 4096
 #define JOB_STALE_MS 3600000.0 /* a job no event or heartbeat mentioned for an hour: its runner is gone */
@@ -61,6 +63,10 @@ typedef struct runner_slot {
     char instance[INSTANCE_MAX];
     double seen;
     long long busy, queued;
+    char addrs[4][IB_ADDR_MAX]; /* its connections' local addresses, from its heartbeat */
+    int naddrs;
+    int dropped; /* its connections were closed after it fell silent */
+    double window; /* 3 of its heartbeat intervals, ms */
 } runner_slot;
 
 typedef struct job_slot {
@@ -217,6 +223,15 @@ static void on_heartbeat(const char *instance, const json_t *body, double now)
         snprintf(slot->instance, INSTANCE_MAX, "%s", instance);
     }
     slot->seen = now;
+    slot->dropped = 0;
+    long long beat = int_field(body, "heartbeat_ms");
+    slot->window = beat > 0 ? (3.0 * (double)beat > 1000 ? 3.0 * (double)beat : 1000) : RUNNER_WINDOW_MS;
+    slot->naddrs = 0;
+    size_t k;
+    const json_t *a;
+    json_array_foreach(json_object_get(body, "addrs"), k, a) if (json_is_string(a) && slot->naddrs < 4 &&
+                                                                 json_string_length(a) < IB_ADDR_MAX)
+        snprintf(slot->addrs[slot->naddrs++], IB_ADDR_MAX, "%s", json_string_value(a));
     slot->busy = int_field(body, "busy");
     slot->queued = int_field(body, "queued");
     /* A heartbeat that lists its jobs keeps them from expiring while a long file runs without events. */
@@ -234,7 +249,7 @@ static int attached_count(double now)
 {
     int n = 0;
     for (int i = 0; i < MAX_RUNNERS; i++)
-        if (runners[i].instance[0] && now - runners[i].seen < RUNNER_WINDOW_MS) n++;
+        if (runners[i].instance[0] && now - runners[i].seen < runners[i].window) n++;
     return n;
 }
 
@@ -273,6 +288,23 @@ static void on_job_event(const char *id, const json_t *body, double now)
     free(json);
 }
 
+/* A runner we no longer hear from may be cut off with its tcp connections still "up": requests sent there
+ * would wait for their timeout. Close them, so the REQ socket sends to the runners that answer; a runner that
+ * is alive redials and is used again. Called under mu. */
+static void drop_silent(double now)
+{
+    for (int i = 0; i < MAX_RUNNERS; i++) {
+        runner_slot *r = &runners[i];
+        if (!r->instance[0] || r->dropped || now - r->seen < r->window) continue;
+        r->dropped = 1;
+        int closed = 0;
+        for (int k = 0; k < r->naddrs; k++) closed += ib_pipes_close_addr(gw.svc[IB_SVC_RUNNER].sock, r->addrs[k]);
+        if (closed)
+            ib_warn(NULL, "runner '%s' silent for %.0f s: closed %d connection(s) to it", r->instance,
+                    (now - r->seen) / 1000, closed);
+    }
+}
+
 static void *recv_main(void *arg)
 {
     (void)arg;
@@ -280,6 +312,12 @@ static void *recv_main(void *arg)
         nng_msg *msg;
         int rv = nng_recvmsg(sub, &msg, 0);
         if (rv == NNG_ECLOSED) break;
+        if (rv == NNG_ETIMEDOUT) { /* a quiet second: still look for silent runners */
+            pthread_mutex_lock(&mu);
+            drop_silent(now_ms());
+            pthread_mutex_unlock(&mu);
+            continue;
+        }
         if (rv != 0) continue;
         char topic[INSTANCE_MAX + 16];
         json_t *body = NULL;
@@ -298,6 +336,7 @@ static void *recv_main(void *arg)
             const char *inst = topic + strlen(IB_TOPIC_RUNNER);
             if (*inst && strlen(inst) < INSTANCE_MAX) on_heartbeat(inst, body, now);
         }
+        drop_silent(now);
         pthread_mutex_unlock(&mu);
         json_decref(body);
     }
@@ -314,6 +353,7 @@ int gw_events_start(char *err, size_t errsz)
     pthread_mutex_unlock(&mu);
     int rv = nng_sub0_open(&sub);
     if (rv == 0) rv = nng_socket_set_size(sub, NNG_OPT_RECVMAXSZ, 64 * 1024);
+    if (rv == 0) rv = nng_socket_set_ms(sub, NNG_OPT_RECVTIMEO, 1000); /* drop_silent runs at least every second */
     if (rv == 0) rv = nng_socket_set(sub, NNG_OPT_SUB_SUBSCRIBE, IB_TOPIC_JOB, strlen(IB_TOPIC_JOB));
     if (rv == 0) rv = nng_socket_set(sub, NNG_OPT_SUB_SUBSCRIBE, IB_TOPIC_RUNNER, strlen(IB_TOPIC_RUNNER));
     if (rv != 0) {
@@ -388,22 +428,22 @@ size_t gw_events_metrics(char *out, size_t cap)
     long long counts[ST_COUNT] = {0};
     for (int i = 0; i < MAX_JOBS; i++)
         if (jobs[i].id[0]) counts[jobs[i].status]++;
-    EMIT("# HELP ibsol_runners_attached Runner instances heard from within the last %.0f s.\n"
+    EMIT("# HELP ibsol_runners_attached Runner instances heard from within 3 of their heartbeat intervals.\n"
          "# TYPE ibsol_runners_attached gauge\n"
          "ibsol_runners_attached %d\n",
-         RUNNER_WINDOW_MS / 1000, attached_count(now));
+         attached_count(now));
     EMIT("# HELP ibsol_runner_busy Jobs running on a runner instance (last heartbeat).\n"
          "# TYPE ibsol_runner_busy gauge\n");
     char label[2 * INSTANCE_MAX];
     for (int i = 0; i < MAX_RUNNERS; i++)
-        if (runners[i].instance[0] && now - runners[i].seen < RUNNER_WINDOW_MS) {
+        if (runners[i].instance[0] && now - runners[i].seen < runners[i].window) {
             label_value(runners[i].instance, label, sizeof label);
             EMIT("ibsol_runner_busy{instance=\"%s\"} %lld\n", label, runners[i].busy);
         }
     EMIT("# HELP ibsol_runner_queued Jobs waiting on a runner instance (last heartbeat).\n"
          "# TYPE ibsol_runner_queued gauge\n");
     for (int i = 0; i < MAX_RUNNERS; i++)
-        if (runners[i].instance[0] && now - runners[i].seen < RUNNER_WINDOW_MS) {
+        if (runners[i].instance[0] && now - runners[i].seen < runners[i].window) {
             label_value(runners[i].instance, label, sizeof label);
             EMIT("ibsol_runner_queued{instance=\"%s\"} %lld\n", label, runners[i].queued);
         }

@@ -4,6 +4,7 @@
  * a message naming the lost runner. */
 #include "runner.h"
 
+#include "ib_daemon.h"
 #include "ib_events.h"
 #include "ib_log.h"
 #include "ib_settings.h"
@@ -53,9 +54,15 @@ static void heartbeat(void)
 {
     size_t busy, queued, jobs;
     exec_load(&busy, &queued, &jobs);
-    json_t *body = json_pack("{s:s, s:i, s:I, s:I, s:I, s:I}", "instance", rcfg.instance, "pid", (int)getpid(),
-                             "pool", (json_int_t)rcfg.pool, "busy", (json_int_t)busy, "queued", (json_int_t)queued,
-                             "jobs", (json_int_t)jobs);
+    json_t *body = json_pack("{s:s, s:i, s:I, s:I, s:I, s:I, s:I}", "instance", rcfg.instance, "pid",
+                             (int)getpid(), "pool", (json_int_t)rcfg.pool, "busy", (json_int_t)busy, "queued",
+                             (json_int_t)queued, "jobs", (json_int_t)jobs, "heartbeat_ms",
+                             (json_int_t)rcfg.heartbeat_ms);
+    char addrs[8][64];
+    size_t naddrs = ib_daemon_addrs(addrs, 8);
+    json_t *list = json_array();
+    for (size_t i = 0; i < naddrs; i++) json_array_append_new(list, json_string(addrs[i]));
+    json_object_set_new(body, "addrs", list);
     char topic[300];
     snprintf(topic, sizeof topic, "%s%s", IB_TOPIC_RUNNER, rcfg.instance);
     publish(topic, body);

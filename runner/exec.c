@@ -1,5 +1,6 @@
 /* exec: the worker pool. Jobs wait in one FIFO list; each worker takes the next unclaimed file of the oldest
- * job, so one large job uses every worker and small jobs behind it still start soon. A file's result is
+ * run_sync job, else of the oldest job, so a waiting caller is served first and one large job uses every
+ * worker. A file's result is
  * saved as soon as it is done (jobs.h), the record at most every PROGRESS_SAVE_MS and at every state change,
  * and one progress event per file goes out. The worker that finishes a job's last file ends the job. */
 #include "runner.h"
@@ -366,12 +367,15 @@ static void *worker_main(void *arg)
 {
     pthread_mutex_lock(&pool.mu);
     while (!pool.stopping) {
-        job *j = pool.head;
+        /* run_sync first: someone is waiting on the line for it, while batch jobs are polled. Then the
+         * oldest job with a file left. */
+        job *j = NULL;
         size_t i = 0;
-        for (; j; j = j->next) {
-            if (j->cancelled) continue;
-            if ((i = claim(j)) < j->n) break;
-        }
+        for (int pass = 0; pass < 2 && !j; pass++)
+            for (j = pool.head; j; j = j->next) {
+                if (j->cancelled || (pass == 0 && !j->sync)) continue;
+                if ((i = claim(j)) < j->n) break;
+            }
         if (!j) {
             pthread_cond_wait(&pool.work, &pool.mu);
             continue;

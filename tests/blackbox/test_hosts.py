@@ -23,8 +23,8 @@ ends COMPLETE with every file, and during the cut the other runner keeps answeri
 (for every job, including the cut-off runner's, since records live on the shared data root). When the link
 comes back the cut runner is heard again (ibsol_runners_attached back to 2).
 
-KNOWN BUG, reported as an xfail at the end of the test: the gateway keeps sending about half of the requests
-to the cut runner's TCP connection, where they wait for IBSOL_REQUEST_TIMEOUT_MS (see the end of the test)."""
+When the link is cut the gateway stops hearing the runner's heartbeats and closes its connections to it
+(their addresses come with the heartbeats), so every call after that goes to the runner that answers."""
 import base64
 import json
 import os
@@ -369,6 +369,12 @@ def test_hosts_over_tcp_and_a_cut_runner(hosts):
     assert at_cut["status"] == "RUNNING", ("the cut came too late: the job had ended", at_cut)
     print("\ncut %s at %.1f s, owner of job %s; %s should keep serving" % (owner, cut_at - t0, jobs[0], other))
 
+    # The gateway stops hearing the cut runner within 3 heartbeats (500 ms each) and closes its connections, so
+    # the calls that follow all go to the runner that answers.
+    wait_for("the gateway to count one runner attached during the cut",
+             lambda: (lambda n: (n == 1, n))(metric(client, "ibsol_runners_attached")), 15, stack)
+    print("the gateway dropped %s at %.1f s after the cut" % (owner, time.time() - cut_at))
+
     # During the cut every call should be answered by the other runner: status of every job (the cut runner's
     # too: records live on the shared volume) and run_sync. A call the gateway sends to the cut runner gets no
     # answer; the client gives up on it after CUT_CALL_S and the test records it.
@@ -409,9 +415,6 @@ def test_hosts_over_tcp_and_a_cut_runner(hosts):
         until_served("run_sync #%d" % i, lambda: run_sync_invoice(client, timeout=SYNC_CALL_S), check_sync)
     print("during the cut: served %s; unanswered %s" % (served, unanswered))
 
-    # the gateway stops hearing the cut runner (heartbeats every 500 ms, a 6 s window)
-    wait_for("the gateway to count one runner attached during the cut",
-             lambda: (lambda n: (n == 1, n))(metric(client, "ibsol_runners_attached")), 15, stack)
 
     # Every job ends with every file. The cut runner still holds its jobs' owner locks on the shared volume, so
     # the other runner cannot adopt them: the cut runner finishes them itself through the volume.
@@ -444,10 +447,4 @@ def test_hosts_over_tcp_and_a_cut_runner(hosts):
     print("both runners attached again at %.1f s" % (time.time() - t0))
     assert time.time() - t0 < TEST_DEADLINE_S
 
-    if unanswered:
-        # KNOWN BUG (remove this branch once fixed): the gateway keeps sending a share of the requests to the
-        # cut runner's connection; nng's TCP pipe stays "up" (the kernel buffers the bytes and retransmits for
-        # ~15 min), so those requests wait for IBSOL_REQUEST_TIMEOUT_MS although the gateway stopped hearing the
-        # runner's heartbeats.
-        pytest.xfail("gateway keeps routing to a runner whose host was cut off: %d of %d calls during the cut "
-                     "unanswered: %s" % (len(unanswered), len(unanswered) + len(served), unanswered))
+    assert not unanswered, ("calls the gateway sent to the cut runner after it dropped it", unanswered, served)
