@@ -1,6 +1,7 @@
-/* bare_civetweb: the anchor for the gateway benchmark. The least a civetweb JSON endpoint can do: one handler
- * that checks "Authorization: Bearer <token>" and answers a fixed JSON body (head and body in one mg_write,
- * with Content-Length), civetweb configured like the gateway (tcp_nodelay, keep-alive, 32 threads).
+/* bare_civetweb: the anchor for the gateway benchmarks. The least a civetweb JSON endpoint can do: one handler
+ * that checks "Authorization: Bearer <token>", reads the request body if there is one (POST benchmarks), and
+ * answers a fixed JSON body (head and body in one mg_write, with Content-Length), civetweb configured like
+ * the gateway (tcp_nodelay, keep-alive, 32 threads).
  *
  *   gcc -O2 tests/bench/bare_civetweb.c -lcivetweb -o bare_civetweb
  *   ./bare_civetweb PORT TOKEN BODY_FILE      (serves until SIGTERM/SIGINT)
@@ -36,6 +37,9 @@ static char *make_reply(int status, const char *text, const char *body, size_t b
 static int handle(struct mg_connection *conn, void *cbdata)
 {
     (void)cbdata;
+    char sink[16384];
+    while (mg_read(conn, sink, sizeof sink) > 0) {
+    }
     const char *h = mg_get_header(conn, "Authorization");
     if (h && strncasecmp(h, "Bearer ", 7) == 0 && strcmp(h + 7, token) == 0) {
         mg_write(conn, reply_ok, reply_ok_len);

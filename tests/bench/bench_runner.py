@@ -1,0 +1,430 @@
+#!/usr/bin/python3
+"""Benchmarks of the runner issue, each figure against an anchor measured side by side in the same run:
+
+  1. POST solution/run_sync of a one-page plain-text invoice, 5-field program, under wrk -t2 -c16:
+     req/s, p50, p99   vs  a bare civetweb JSON handler (bare_civetweb.c) answering the same reply to the same
+     POST. Target: req/s ratio >= 0.25.
+  2. The same with a one-page PDF invoice: req/s, p50, p99 (no target).
+  3. solution/run over a folder of 1,000 one-to-three-page invoice PDFs, 10-field program, 2 runners, polled
+     with jobs/status until DONE   vs  the same folder through `pdftotext -layout` plus Python `re` (the common
+     alternative, one file after another). Target: wall-time ratio <= 0.5. Printed for scale as well: that
+     alternative on 2 processes (the machine's cores), and the folder split into two jobs of 500.
+  4. The same run with 1 runner: the speed-up of 2 runners over 1.
+
+Pools (2 cores): 1 runner runs with IBSOL_POOL=2, 2 runners with IBSOL_POOL=1 each, so every configuration has
+as many file workers as cores. Every job's records are checked against the invoices' true values.
+Run through tests/bench/run.sh runner (it builds first). Starts its own stack on scratch addresses with a
+temporary data root, stops every daemon it started, removes its folders. Exits 0 whether or not a target is
+met, 1 when a step cannot run.
+"""
+import argparse
+import base64
+import json
+import multiprocessing
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import requests
+
+import invoices
+from bench_engine import wait_quiet
+from bench_foundation import (TOKEN, Stack, StepError, free_port, log, ok, parse_wrk, retrying, run_cmd, verdict,
+                              wait_port)
+
+SYNC_SOL, RUN_SOL, VERSION = "bench_sync5", "bench_run10", "1.0.0"
+NFILES = 1000
+
+
+class RunnerStack(Stack):
+    """The foundation benchmark's stack, with the runners started separately so their number and pools can
+    change between measurements (same gateway, same data root)."""
+
+    SERVICES = {"packager": "packager/ibsol-packager", "marketplace": "marketplace/ibsol-marketplace",
+                "gateway": "gateway/ibsol-gateway"}
+
+    def __init__(self, bindir, root):
+        super().__init__(bindir, root)
+        self.runners = {}
+        self.layout = ""
+
+    def spawn(self, name, rel, extra):
+        exe = os.path.join(self.bindir, rel)
+        if not os.access(exe, os.X_OK):
+            raise StepError("%s is missing: the build did not produce it" % exe)
+        logf = open(os.path.join(self.logdir, name + ".log"), "ab")
+        p = subprocess.Popen([exe], env=dict(self.env, **extra), stdout=logf, stderr=subprocess.STDOUT)
+        logf.close()
+        return p
+
+    def start(self):
+        for name, rel in self.SERVICES.items():
+            self.procs[name] = self.spawn(name, rel, {"IBSOL_INSTANCE": name})
+        self.wait(lambda h: all(h.get("services", {}).get(n) == "up" for n in ("packager", "marketplace")))
+
+    def wait(self, cond, timeout=30):
+        deadline, last = time.time() + timeout, ""
+        while time.time() < deadline:
+            for name, p in list(self.procs.items()) + list(self.runners.items()):
+                if p.poll() is not None:
+                    raise StepError("%s exited with %s:\n%s" % (name, p.returncode, self.log_tail(name)))
+            try:
+                r = self.session.get(self.url + "/healthz", timeout=5)
+                last = r.text
+                if cond(r.json()):
+                    return
+            except (requests.ConnectionError, ValueError) as e:
+                last = str(e)
+            time.sleep(0.1)
+        raise StepError("stack not ready in %d s: %s" % (timeout, last))
+
+    def set_runners(self, pools):
+        """Stops the runners and starts len(pools) new ones, runner i with IBSOL_POOL=pools[i]."""
+        self.stop_runners()
+        for i, pool in enumerate(pools):
+            name = "runner%d" % (i + 1)
+            self.runners[name] = self.spawn(name, "runner/ibsol-runner",
+                                            {"IBSOL_INSTANCE": "bench-" + name, "IBSOL_POOL": str(pool)})
+        self.wait(lambda h: h.get("status") == "OK" and h.get("runners", 0) >= len(pools))
+        time.sleep(0.5)  # every runner's request socket attached too, not only its heartbeat
+        self.layout = "%d runner%s, IBSOL_POOL=%s" % (len(pools), "s" if len(pools) > 1 else "",
+                                                      "+".join(str(p) for p in pools))
+        log("runners: %s" % self.layout)
+
+    def ran_by(self, job_id):
+        """The runner whose log says it completed job_id (the gateway hands each job to one runner)."""
+        for name in self.runners:
+            if ("rid=%s job COMPLETE" % job_id) in self.log_tail(name, 1 << 16):
+                return name
+        return "?"
+
+    def stop_runners(self):
+        for p in self.runners.values():
+            p.send_signal(signal.SIGTERM)
+        for name, p in self.runners.items():
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                log("%s did not stop on SIGTERM in 15 s; killing pid %d" % (name, p.pid))
+                p.kill()
+                p.wait()
+        self.runners = {}
+
+    def stop(self):
+        self.stop_runners()
+        super().stop()
+
+
+def install(st, name, refiner):
+    folder = os.path.join(st.data, "drive", "admin", "bench", "src", name)
+    invoices.write_solution(folder, name, VERSION, refiner)
+    rep = ok(st.post("/api/v1/solution/create", {"content_folder": "/admin/bench/src/" + name,
+                                                  "output_folder": "/admin/bench/build"}), "solution/create")
+    ok(st.post("/api/v1/marketplace/publish", {"ibsolution_path": rep["ibsolution_path"]}), "marketplace/publish")
+    ok(st.post("/api/v1/marketplace/install", {"name": name, "version": VERSION}), "marketplace/install")
+
+
+# ---- run_sync under wrk ----------------------------------------------------------------------------------------
+
+def run_wrk_post(url, body_file, duration, lua):
+    p = run_cmd(["wrk", "-t2", "-c16", "-d%ds" % duration, "--latency", "--timeout", "10s", "-s", lua,
+                 "-H", "Authorization: Bearer " + TOKEN, url, "--", body_file])
+    return parse_wrk(p.stdout.decode())
+
+
+def sync_body(scratch, tag, file_name, data):
+    body = {"name": SYNC_SOL, "version": VERSION,
+            "files": [{"file_name": file_name, "file_content": base64.b64encode(data).decode()}]}
+    path = os.path.join(scratch, "run_sync_%s.json" % tag)
+    with open(path, "w") as f:
+        json.dump(body, f)
+    return body, path
+
+
+def check_sync(st, body, truth, what):
+    r = st.post("/api/v1/solution/run_sync", body)
+    rep = ok(r, what)
+    recs = rep.get("records", [])
+    want = {k: truth[k] for k in ("invoice_no", "vendor", "issued", "total", "item_count")}
+    if len(recs) != 1 or invoices.diff(invoices.record_fields(recs[0]), want):
+        raise StepError("%s extracted wrong values: %s" % (what, invoices.diff(
+            invoices.record_fields(recs[0]) if recs else {}, want)))
+    return r.content
+
+
+def bench_sync(st, scratch, tag, file_name, data, truth, bare_bin, lua, duration, runs):
+    body, body_file = sync_body(scratch, tag, file_name, data)
+    reply = check_sync(st, body, truth, "run_sync (%s)" % tag)
+    url = st.url + "/api/v1/solution/run_sync"
+    bare_proc = None
+    if bare_bin:
+        reply_file = os.path.join(scratch, "reply_%s.json" % tag)
+        with open(reply_file, "wb") as f:
+            f.write(reply)
+        port = free_port()
+        logf = open(os.path.join(scratch, "bare_civetweb.log"), "ab")
+        bare_proc = subprocess.Popen([bare_bin, str(port), TOKEN, reply_file], stdout=logf,
+                                     stderr=subprocess.STDOUT)
+        logf.close()
+    ib, bare = [], []
+    try:
+        if bare_proc:
+            wait_port(port, bare_proc)
+            bare_url = "http://127.0.0.1:%d/api/v1/solution/run_sync" % port
+            chk = requests.post(bare_url, data=open(body_file, "rb").read(),
+                                headers={"Authorization": "Bearer " + TOKEN}, timeout=5)
+            if chk.status_code != 200 or chk.content != reply:
+                raise StepError("bare_civetweb answered %d with a different body" % chk.status_code)
+        for i in range(runs):
+            ib.append(run_wrk_post(url, body_file, duration, lua))
+            msg = "run_sync %s run %d: ibsol %.0f req/s, p50 %.2f ms, p99 %.2f ms" % (
+                tag, i + 1, ib[-1]["rps"], ib[-1]["p50"], ib[-1]["p99"])
+            if bare_proc:
+                bare.append(run_wrk_post(bare_url, body_file, duration, lua))
+                msg += "; bare civetweb %.0f req/s" % bare[-1]["rps"]
+            log(msg)
+    finally:
+        if bare_proc:
+            bare_proc.send_signal(signal.SIGTERM)
+            try:
+                bare_proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                bare_proc.kill()
+                bare_proc.wait()
+    return {"ib": ib, "bare": bare, "bytes": len(data), "body_bytes": os.path.getsize(body_file),
+            "layout": st.layout}
+
+
+# ---- solution/run over a folder --------------------------------------------------------------------------------
+
+def wait_done(st, job_id, timeout=900):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        body = ok(st.get("/api/v1/jobs/status?job_id=" + job_id), "jobs/status")
+        if body.get("state") == "DONE":
+            return body
+        time.sleep(0.05)
+    raise StepError("job %s did not end in %d s" % (job_id, timeout))
+
+
+def run_folders(st, folders, tag):
+    """Starts one job per input folder at once and waits for all; returns (seconds, [job ids], [out folders])."""
+    jobs, outs = [], []
+    t0 = time.perf_counter()
+    for k, inp in enumerate(folders):
+        out = "/admin/bench/out/%s-%d" % (tag, k)
+        rep = ok(st.post("/api/v1/solution/run", {"name": RUN_SOL, "version": VERSION, "input_folder": inp,
+                                                   "settings": {"output_folder": out}}), "solution/run")
+        jobs.append(rep["job_id"])
+        outs.append(out)
+    for j in jobs:
+        wait_done(st, j)
+    dt = time.perf_counter() - t0
+    for j in jobs:
+        stat = ok(st.get("/api/v1/jobs/status?job_id=" + j), "jobs/status")
+        cur = json.loads(stat["cur_status"]) if isinstance(stat.get("cur_status"), str) else stat.get("cur_status")
+        if not cur or cur.get("status") != "COMPLETE":
+            raise StepError("job %s ended %s" % (j, cur))
+    return dt, jobs, outs
+
+
+def check_jobs(st, jobs, truth_by_name):
+    got = {}
+    for j in jobs:
+        for rec in ok(st.get("/api/v1/jobs/results?job_id=" + j, timeout=120), "jobs/results")["records"]:
+            got[os.path.basename(rec["file_name"])] = invoices.record_fields(rec)
+    bad = [n for n, want in truth_by_name.items() if invoices.diff(got.get(n, {}), want)]
+    if bad:
+        raise StepError("solution/run extracted wrong values on %d of %d files, e.g. %s: %s" % (
+            len(bad), len(truth_by_name), bad[0], invoices.diff(got.get(bad[0], {}), truth_by_name[bad[0]])))
+
+
+def clean_outputs(st, outs):
+    for out in outs:
+        shutil.rmtree(os.path.join(st.data, "drive", out.lstrip("/")), ignore_errors=True)
+    os.sync()  # the next run does not pay for this one's writeback
+
+
+def _alt_one(path):
+    return path, invoices.py_extract(invoices.pdftotext(path))
+
+
+def alternative(paths, procs=1):
+    if procs == 1:
+        return invoices.alternative(paths)
+    # The workers must not inherit main()'s SIGTERM handler: Pool.terminate() stops them with SIGTERM.
+    with multiprocessing.Pool(procs, initializer=signal.signal, initargs=(signal.SIGTERM, signal.SIG_DFL)) as pool:
+        return dict(pool.map(_alt_one, paths, chunksize=8))
+
+
+def bench_folder(st, folders, tag, truth_by_name, runs, alt_paths=None, alt_truth=None):
+    """runs x (the job(s) on the folders[, the alternative one file after another and on 2 processes])."""
+    t_ib, t_alt, t_alt2, placement = [], [], [], []
+    for i in range(runs):
+        dt, jobs, outs = run_folders(st, folders, "%s-%d" % (tag, i))
+        check_jobs(st, jobs, truth_by_name)
+        clean_outputs(st, outs)
+        t_ib.append(dt)
+        msg = "solution/run %s (%s) run %d: %.2f s" % (tag, st.layout, i + 1, dt)
+        if len(jobs) > 1:
+            ran = [st.ran_by(j) for j in jobs]
+            placement.append(len(set(ran)))
+            msg += " (jobs ran on %s)" % ", ".join(ran)
+        if alt_paths:
+            t0 = time.perf_counter()
+            alt = alternative(alt_paths)
+            t_alt.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            alt2 = alternative(alt_paths, 2)
+            t_alt2.append(time.perf_counter() - t0)
+            for res in (alt, alt2):
+                bad = [p for p in alt_paths if invoices.diff(res[p], alt_truth[p])]
+                if bad:
+                    raise StepError("pdftotext + re extracted wrong values on %d files, e.g. %s" % (len(bad), bad[0]))
+            msg += "; pdftotext+re %.2f s, on 2 processes %.2f s" % (t_alt[-1], t_alt2[-1])
+        log(msg)
+    return {"ib": t_ib, "anchor": t_alt, "anchor2": t_alt2, "layout": st.layout, "placement": placement}
+
+
+# ---- main ------------------------------------------------------------------------------------------------------
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bin", required=True, help="release build folder (build-bench)")
+    ap.add_argument("--bare", required=True, help="the bare_civetweb executable")
+    ap.add_argument("--gen", required=True, help="the gen_pdf executable")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--wrk-seconds", type=int, default=6)
+    ap.add_argument("--files", type=int, default=NFILES)
+    ap.add_argument("--cache", help="folder of generated invoices shared with bench_engine.py (kept)")
+    ap.add_argument("--tries", type=int, default=int(os.environ.get("IBSOL_BENCH_TRIES", "1")),
+                    help="attempts per step when an endpoint fails (60 s apart)")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary folder (for profiling)")
+    args = ap.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    lua = os.path.join(os.path.dirname(os.path.abspath(__file__)), "post.lua")
+
+    root = tempfile.mkdtemp(prefix="ibsol-bench-runner-", dir=os.environ.get("IBSOL_BENCH_TMP", "/tmp"))
+    scratch = os.path.join(root, "scratch")
+    os.makedirs(scratch)
+    cache = args.cache or os.path.join(root, "invoices")
+    st = RunnerStack(os.path.abspath(args.bin), root)
+    results, failures = {}, []
+    try:
+        t0 = time.time()
+        docs = invoices.generate(args.gen, cache, args.files)
+        log("%d invoices, %d pages in %.1f s (seed %d)" % (len(docs), sum(n for _, _, n in docs), time.time() - t0,
+                                                           invoices.SEED))
+        # The input folder: hard links to the cached invoices; two halves for the two-job variant.
+        names = {}
+        for k, (path, truth, _) in enumerate(docs):
+            half = "h%d" % (k * 2 // len(docs))
+            for d in ("all", half):
+                dst = os.path.join(st.data, "drive", "admin", "bench", "in", d, os.path.basename(path))
+                os.makedirs(os.path.dirname(dst), exist_ok=True)
+                try:
+                    os.link(path, dst)
+                except OSError:
+                    shutil.copyfile(path, dst)
+            names[os.path.basename(path)] = truth
+        alt_paths = [p for p, _, _ in docs]
+        alt_truth = {p: t for p, t, _ in docs}
+        text, text_truth = invoices.text_invoice()
+        one_page = next((p, t) for p, t, n in docs if n == 1)
+
+        st.start()
+        log("stack up at %s (data root %s)" % (st.url, st.data))
+        retrying("install", lambda: (install(st, SYNC_SOL, invoices.REFINER5),
+                                     install(st, RUN_SOL, invoices.REFINER10)), args.tries)
+        log("load %.2f" % wait_quiet())
+
+        st.set_runners([1, 1])
+        for tag, fname, data, truth, bare in (
+                ("text", "invoice.txt", text, text_truth, args.bare),
+                ("pdf", os.path.basename(one_page[0]), open(one_page[0], "rb").read(), one_page[1], None)):
+            try:
+                results["sync_" + tag] = retrying("run_sync %s" % tag, lambda: bench_sync(
+                    st, scratch, tag, fname, data, truth, bare and os.path.abspath(bare), lua, args.wrk_seconds,
+                    args.runs), args.tries)
+            except (StepError, requests.RequestException) as e:
+                failures.append("run_sync (%s): %s" % (tag, e))
+
+        folders = ["/admin/bench/in/all"]
+        try:
+            results["run2"] = retrying("solution/run, 2 runners", lambda: bench_folder(
+                st, folders, "r2", names, args.runs, alt_paths, alt_truth), args.tries)
+            results["run2_split"] = bench_folder(st, ["/admin/bench/in/h0", "/admin/bench/in/h1"], "r2split",
+                                                 names, args.runs)
+            st.set_runners([2])
+            results["run1"] = bench_folder(st, folders, "r1", names, args.runs)
+        except (StepError, requests.RequestException) as e:
+            failures.append("solution/run: %s" % e)
+    except (StepError, requests.RequestException, RuntimeError) as e:
+        failures.append("setup: %s" % e)
+    finally:
+        st.stop()
+        if args.keep:
+            log("kept %s" % root)
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+
+    med = statistics.median
+    print()
+    print("ibsol runner benchmarks (%d runs each, medians; %d cores; load %.2f at the end)"
+          % (args.runs, os.cpu_count(), os.getloadavg()[0]))
+    print("-" * 100)
+    for tag, what in (("text", "one-page text invoice"), ("pdf", "one-page PDF invoice")):
+        c = results.get("sync_" + tag)
+        if not c:
+            continue
+        rps, p50, p99 = (med(w[k] for w in c["ib"]) for k in ("rps", "p50", "p99"))
+        line = "run_sync, 5 fields, %s (%d B; %s), wrk -t2 -c16 -d%ds: ibsol %.0f req/s, p50 %.2f ms, p99 %.2f ms" % (
+            what, c["bytes"], c["layout"], args.wrk_seconds, rps, p50, p99)
+        if c["bare"]:
+            brps = med(w["rps"] for w in c["bare"])
+            ratio = rps / brps if brps else float("nan")
+            line += ";\n    bare civetweb %.0f req/s (p50 %.2f ms), ratio %.3f (target >= 0.25) %s" % (
+                brps, med(w["p50"] for w in c["bare"]), ratio, verdict(ratio >= 0.25))
+        print(line)
+        print("    runs: ibsol %s req/s%s" % (" ".join("%.0f" % w["rps"] for w in c["ib"]), (
+            "; bare %s req/s" % " ".join("%.0f" % w["rps"] for w in c["bare"])) if c["bare"] else ""))
+        for who, ws in (("ibsol", c["ib"]), ("bare", c["bare"])):
+            for w in ws:
+                if w["non2xx"] or w["socket_errors"]:
+                    print("    %s: %d non-2xx replies %s" % (who, w["non2xx"], w["socket_errors"]))
+    if "run2" in results:
+        c = results["run2"]
+        ratio = med(c["ib"]) / med(c["anchor"])
+        print("solution/run, 10 fields, %d PDFs (%d pages), %s: %.2f s; pdftotext -layout + re %.2f s; ratio %.2f "
+              "(target <= 0.5) %s" % (args.files, sum(n for _, _, n in docs), c["layout"], med(c["ib"]),
+                                      med(c["anchor"]), ratio, verdict(ratio <= 0.5)))
+        print("    for scale: pdftotext + re on 2 processes %.2f s (ratio %.2f); runs: ibsol %s s; anchor %s s"
+              % (med(c["anchor2"]), med(c["ib"]) / med(c["anchor2"]), " ".join("%.2f" % t for t in c["ib"]),
+                 " ".join("%.2f" % t for t in c["anchor"])))
+    if "run1" in results:
+        c1 = results["run1"]
+        line = "solution/run, same folder, %s: %.2f s" % (c1["layout"], med(c1["ib"]))
+        if "run2" in results:
+            line += "; speed-up of 2 runners (%s) over 1: %.2fx (no target)" % (
+                results["run2"]["layout"], med(c1["ib"]) / med(results["run2"]["ib"]))
+        print(line)
+        if "run2_split" in results:
+            c = results["run2_split"]
+            print("    the folder as two jobs of %d (%s): %.2f s, speed-up over 1 runner %.2fx; runs %s s; "
+                  "runs with the jobs on two runners: %d of %d"
+                  % (args.files // 2, c["layout"], med(c["ib"]), med(c1["ib"]) / med(c["ib"]),
+                     " ".join("%.2f" % t for t in c["ib"]), sum(1 for n in c["placement"] if n == 2),
+                     len(c["placement"])))
+    for f in failures:
+        print("NOT MEASURED %s" % f)
+    print("-" * 100)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
