@@ -100,6 +100,31 @@ int ib_commit_tmp(int dirfd, int fd, const char *tmpname, const char *name)
     return ib_fsync_dir(dirfd);
 }
 
+int ib_replace_tmp(int dirfd, int fd, const char *tmpname, const char *name)
+{
+    if (fchmod(fd, 0644) != 0 || close(fd) != 0) {
+        ib_discard_tmp(dirfd, -1, tmpname);
+        return -1;
+    }
+    if (renameat(dirfd, tmpname, dirfd, name) != 0) {
+        ib_discard_tmp(dirfd, -1, tmpname);
+        return -1;
+    }
+    return 0;
+}
+
+int ib_write_replace(int dirfd, const char *name, const void *data, size_t len)
+{
+    char tmp[256 + 32];
+    int fd = ib_open_tmp(dirfd, name, tmp, sizeof tmp);
+    if (fd < 0) return -1;
+    if (ib_write_all(fd, data, len) != 0) {
+        ib_discard_tmp(dirfd, fd, tmp);
+        return -1;
+    }
+    return ib_replace_tmp(dirfd, fd, tmp, name);
+}
+
 int ib_write_atomic(int dirfd, const char *name, const void *data, size_t len)
 {
     char tmp[256 + 32];

@@ -19,6 +19,12 @@ int ib_open_tmp(int dirfd, const char *name, char *tmpname, size_t tmpsz);
 int ib_commit_tmp(int dirfd, int fd, const char *tmpname, const char *name);
 void ib_discard_tmp(int dirfd, int fd, const char *tmpname);
 
+/* Like ib_write_atomic and ib_commit_tmp, but without fsync: readers still see the old or the new bytes,
+ * never a mix, and the data reaches the disk with the next sync. For files a crash may lose and a later sync
+ * (syncfs before a job is declared done) makes durable. */
+int ib_write_replace(int dirfd, const char *name, const void *data, size_t len);
+int ib_replace_tmp(int dirfd, int fd, const char *tmpname, const char *name);
+
 /* Reads a whole file below dirfd (confined with ib_openat_beneath) into a NUL-terminated malloc'd buffer of at
  * most max bytes. Returns NULL with errno (EFBIG when larger than max). */
 char *ib_read_file_at(int dirfd, const char *rel, size_t max, size_t *len);

@@ -92,7 +92,12 @@ int job_save(const json_t *rec)
     if (!text) return errno = ENOMEM, -1;
     char name[64];
     snprintf(name, sizeof name, "%s.json", id);
-    int rc = ib_write_atomic(jobs_fd, name, text, strlen(text));
+    /* Progress saves need not survive a machine crash (the job is redone from its saved files); the first save
+     * and a final one must. */
+    job_status st = JOB_QUEUED;
+    job_status_parse(json_string_value(json_object_get(rec, "status")), &st);
+    int durable = job_status_final(st) || json_integer_value(json_object_get(rec, "index")) == 0;
+    int rc = durable ? ib_write_atomic(jobs_fd, name, text, strlen(text)) : ib_write_replace(jobs_fd, name, text, strlen(text));
     free(text);
     return rc;
 }
@@ -258,7 +263,8 @@ int job_file_save(const char *id, size_t index, const json_t *file_result)
     char name[32];
     snprintf(name, sizeof name, "%zu.json", index);
     char *text = json_dumps(file_result, JSON_COMPACT);
-    int rc = text ? ib_write_atomic(dfd, name, text, strlen(text)) : -1;
+    /* a runner that dies leaves this in the page cache for the runner that resumes; the job's end syncs it */
+    int rc = text ? ib_write_replace(dfd, name, text, strlen(text)) : -1;
     free(text);
     close(dfd);
     return rc;

@@ -5,6 +5,7 @@
 
 #include <cairo.h>
 #include <poppler.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -224,8 +225,36 @@ static bool has_text(const char *s)
     return false;
 }
 
+/* Poppler builds its global settings (fonts, encodings) when the first document opens and drops them when the
+ * last one closes: a runner opening one PDF after another paid that every time. One tiny document held for the
+ * process's life keeps them. */
+static PopplerDocument *keeper;
+static char keeper_pdf[512];
+
+static void keep_globals(void)
+{
+    static const char *const objs[] = {"<< /Type /Catalog /Pages 2 0 R >>", "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+                                       "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 10 10] >>"};
+    size_t n = (size_t)snprintf(keeper_pdf, sizeof keeper_pdf, "%%PDF-1.4\n"), off[3];
+    for (int i = 0; i < 3; i++) {
+        off[i] = n;
+        n += (size_t)snprintf(keeper_pdf + n, sizeof keeper_pdf - n, "%d 0 obj\n%s\nendobj\n", i + 1, objs[i]);
+    }
+    size_t xref = n;
+    n += (size_t)snprintf(keeper_pdf + n, sizeof keeper_pdf - n, "xref\n0 4\n0000000000 65535 f \n");
+    for (int i = 0; i < 3; i++)
+        n += (size_t)snprintf(keeper_pdf + n, sizeof keeper_pdf - n, "%010zu 00000 n \n", off[i]);
+    n += (size_t)snprintf(keeper_pdf + n, sizeof keeper_pdf - n,
+                          "trailer\n<< /Size 4 /Root 1 0 R >>\nstartxref\n%zu\n%%%%EOF\n", xref);
+    GBytes *gb = g_bytes_new_static(keeper_pdf, n);
+    keeper = poppler_document_new_from_bytes(gb, NULL, NULL);
+    g_bytes_unref(gb);
+}
+
 ib_doc *ib_doc_from_pdf(const void *bytes, size_t len, const ib_doc_opts *opts, char *err, size_t errsz)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, keep_globals);
     GError *gerr = NULL;
     /* Poppler reads the caller's bytes in place: no copy; the document is gone before we return. */
     GBytes *gb = g_bytes_new_static(bytes, len);
