@@ -235,8 +235,8 @@ static void finish(job *j)
     }
     json_decref(finished);
     /* Outputs and per-file results were written without fsync; make them durable once, before the record
-     * says the job is done. */
-    if (syncfs(j->out_dirfd >= 0 ? j->out_dirfd : runner_data_fd) != 0 && st == JOB_COMPLETE)
+     * says the job is done (not for run_sync: its caller gets the results in the reply). */
+    if (!j->sync && syncfs(j->out_dirfd >= 0 ? j->out_dirfd : runner_data_fd) != 0 && st == JOB_COMPLETE)
         ib_warn(j->id, "syncfs: %s", strerror(errno));
     set_progress(j, done, msg);
     json_object_set_new(j->rec, "status", json_string(job_status_word(st)));

@@ -93,10 +93,11 @@ int job_save(const json_t *rec)
     char name[64];
     snprintf(name, sizeof name, "%s.json", id);
     /* Progress saves need not survive a machine crash (the job is redone from its saved files); the first save
-     * and a final one must. */
+     * and a final one must. A run_sync job is never resumed and its caller has the results: no fsync at all. */
     job_status st = JOB_QUEUED;
     job_status_parse(json_string_value(json_object_get(rec, "status")), &st);
-    int durable = job_status_final(st) || json_integer_value(json_object_get(rec, "index")) == 0;
+    int durable = !json_is_true(json_object_get(rec, "sync")) &&
+                  (job_status_final(st) || json_integer_value(json_object_get(rec, "index")) == 0);
     int rc = durable ? ib_write_atomic(jobs_fd, name, text, strlen(text)) : ib_write_replace(jobs_fd, name, text, strlen(text));
     free(text);
     return rc;

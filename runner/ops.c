@@ -458,11 +458,9 @@ static ib_code run_sync_op(void *state, const ib_request *req, ib_reply *rep)
 
     /* Decode one file at a time and drop its base64 text right away: the request's memory stays ~1x. */
     job_input *inputs = calloc(n, sizeof *inputs);
-    json_t *names = json_array();
     for (size_t i = 0; inputs && i < n; i++) {
         json_t *f = json_array_get(files, i);
         inputs[i].name = strdup(json_string_value(json_object_get(f, "file_name")));
-        json_array_append_new(names, json_string(inputs[i].name));
         json_t *content = json_object_get(f, "file_content");
         size_t len = 0;
         unsigned char *bytes = b64_decode(json_string_value(content), json_string_length(content), &len);
@@ -487,9 +485,8 @@ static ib_code run_sync_op(void *state, const ib_request *req, ib_reply *rep)
     json_object_set_new(rec, "solution", solution_record(sol, req->args));
     json_object_set_new(rec, "output_folder", json_string(out_shown));
     json_object_set_new(rec, "settings", json_object());
-    if (!inputs || lock_fd < 0 || job_doc_save(id, "inputs", names) < 0 || job_save(rec) < 0 ||
-        job_mark_active(id, req->who.user) < 0) {
-        json_decref(names);
+    /* no list of inputs on disk: a run_sync is never resumed (its bytes were only in the request) */
+    if (!inputs || lock_fd < 0 || job_save(rec) < 0 || job_mark_active(id, req->who.user) < 0) {
         json_decref(rec);
         job_inputs_free(inputs, n);
         job_unlock(lock_fd);
@@ -497,7 +494,6 @@ static ib_code run_sync_op(void *state, const ib_request *req, ib_reply *rep)
         solution_release(sol);
         return ib_fail(rep, IB_INTERNAL, "the job could not be recorded: %s", strerror(errno));
     }
-    json_decref(names);
     char binary_path[sizeof sol->binary_path];
     snprintf(binary_path, sizeof binary_path, "%s", sol->binary_path);
     job *j = exec_submit(rec, sol, inputs, n, lock_fd, -1, out_fd, 1);
