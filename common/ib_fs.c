@@ -113,7 +113,7 @@ int ib_replace_tmp(int dirfd, int fd, const char *tmpname, const char *name)
     return 0;
 }
 
-int ib_write_replace(int dirfd, const char *name, const void *data, size_t len)
+static int write_via_tmp(int dirfd, const char *name, const void *data, size_t len, int durable)
 {
     char tmp[256 + 32];
     int fd = ib_open_tmp(dirfd, name, tmp, sizeof tmp);
@@ -122,19 +122,17 @@ int ib_write_replace(int dirfd, const char *name, const void *data, size_t len)
         ib_discard_tmp(dirfd, fd, tmp);
         return -1;
     }
-    return ib_replace_tmp(dirfd, fd, tmp, name);
+    return durable ? ib_commit_tmp(dirfd, fd, tmp, name) : ib_replace_tmp(dirfd, fd, tmp, name);
+}
+
+int ib_write_replace(int dirfd, const char *name, const void *data, size_t len)
+{
+    return write_via_tmp(dirfd, name, data, len, 0);
 }
 
 int ib_write_atomic(int dirfd, const char *name, const void *data, size_t len)
 {
-    char tmp[256 + 32];
-    int fd = ib_open_tmp(dirfd, name, tmp, sizeof tmp);
-    if (fd < 0) return -1;
-    if (ib_write_all(fd, data, len) != 0) {
-        ib_discard_tmp(dirfd, fd, tmp);
-        return -1;
-    }
-    return ib_commit_tmp(dirfd, fd, tmp, name);
+    return write_via_tmp(dirfd, name, data, len, 1);
 }
 
 /* Reads the regular file fd to its end into a NUL-terminated buffer; at most max bytes. Reads up to max+1
