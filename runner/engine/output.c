@@ -134,7 +134,7 @@ int ib_out_write_json(int out_dirfd, const char *folder, const char *name, const
     int rv = -1;
     if (ob.fd < 0)
         snprintf(err, errsz, "%s%s%s: %s", folder ? folder : "", folder ? "/" : "", name, strerror(errno));
-    else if (json_dump_callback(j, buffered, &ob, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12)) != 0 ||
+    else if (json_dump_callback(j, buffered, &ob, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(7)) != 0 ||
              out_flush(&ob) != 0) {
         snprintf(err, errsz, "%s: cannot be written: %s", name, strerror(errno));
         ib_discard_tmp(dfd, ob.fd, tmp);
