@@ -16,8 +16,9 @@
 #include <time.h>
 #include <unistd.h>
 
-/* ops.c: rebuilds an orphaned job's inputs and folders and resumes it; takes rec and lock_fd. */
+/* ops.c: rebuilds a job's inputs and folders and resumes it (lock_fd held) or helps with it; takes rec. */
 int ops_resume(json_t *rec, int lock_fd, char *err, size_t errsz);
+int ops_help(json_t *rec, char *err, size_t errsz);
 
 static nng_socket pub;
 static int pub_open;
@@ -122,19 +123,59 @@ static void adopt_orphans(void)
     json_decref(ids);
 }
 
+/* Idle workers help with another runner's running batch job: one big job then uses every runner. */
+static void share_work(void)
+{
+    if (!exec_can_help()) return;
+    json_t *ids = jobs_active();
+    size_t i;
+    json_t *v;
+    json_array_foreach(ids, i, v)
+    {
+        const char *id = json_string_value(v);
+        if (exec_has_job(id)) continue; /* ours, or helped already */
+        int fd = job_lock(id);
+        if (fd >= 0) { /* nobody owns it: an orphan, adopt_orphans' business */
+            job_unlock(fd);
+            continue;
+        }
+        json_t *rec = job_load(id);
+        const char *kind = json_string_value(json_object_get(rec, "kind"));
+        const char *st = json_string_value(json_object_get(rec, "status"));
+        if (!rec || !kind || strcmp(kind, "flow") || json_is_true(json_object_get(rec, "sync")) || !st ||
+            strcmp(st, "RUNNING") || job_cancel_requested(id)) {
+            json_decref(rec);
+            continue;
+        }
+        char err[IB_MSG_MAX];
+        if (ops_help(rec, err, sizeof err) == 0) break; /* one at a time */
+    }
+    json_decref(ids);
+}
+
+#define TICK_MS 250 /* how often the owner looks for its helpers' results */
+
 static void *beat_main(void *arg)
 {
+    double last_beat = 0;
     pthread_mutex_lock(&beat_mu);
     while (!beat_stop) {
         pthread_mutex_unlock(&beat_mu);
-        heartbeat();
-        adopt_orphans();
-        exec_sweep_cancels();
+        exec_poll_foreign();
+        double now = job_now() * 1000;
+        if (now - last_beat >= (double)rcfg.heartbeat_ms) {
+            last_beat = now;
+            heartbeat();
+            adopt_orphans();
+            exec_sweep_cancels();
+            share_work();
+        }
         pthread_mutex_lock(&beat_mu);
+        long long wait_ms = rcfg.heartbeat_ms < TICK_MS ? rcfg.heartbeat_ms : TICK_MS;
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
-        long long ns = until.tv_nsec + (rcfg.heartbeat_ms % 1000) * 1000000LL;
-        until.tv_sec += rcfg.heartbeat_ms / 1000 + ns / 1000000000LL;
+        long long ns = until.tv_nsec + (wait_ms % 1000) * 1000000LL;
+        until.tv_sec += wait_ms / 1000 + ns / 1000000000LL;
         until.tv_nsec = ns % 1000000000LL;
         if (!beat_stop) pthread_cond_timedwait(&beat_cv, &beat_mu, &until);
     }

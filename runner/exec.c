@@ -21,7 +21,8 @@
 
 #define PROGRESS_SAVE_MS 250
 
-enum { TODO = 0, INFLIGHT = 1, DONE = 2 };
+/* FOREIGN: another runner claimed the file (a helper, see jobs.h); the owner polls for its result. */
+enum { TODO = 0, INFLIGHT = 1, DONE = 2, FOREIGN = 3 };
 
 struct job {
     char id[JOB_ID_LEN + 1];
@@ -39,6 +40,8 @@ struct job {
     unsigned char *state;
     size_t ndone, inflight, next_scan;
     int cancelled, timed_out, finished, holders, started;
+    int helper;      /* this runner only helps with another runner's job: files and results, nothing else */
+    size_t nforeign; /* files claimed by other runners, result not seen yet */
     pthread_cond_t cv; /* sync waiters, with pool.mu */
     job *next;
 };
@@ -360,6 +363,24 @@ static void progress(job *j, size_t done)
     pthread_mutex_unlock(&j->mu);
 }
 
+/* Whether other runners may take files of j: batch flow jobs (a run_sync's bytes are only here). */
+static int shared(const job *j)
+{
+    const char *kind = json_string_value(json_object_get(j->rec, "kind"));
+    return !j->sync && kind && !strcmp(kind, "flow");
+}
+
+/* A helper job with nothing left to take: out of the list and freed (nothing to report: its owner does that).
+ * pool.mu held. */
+static void drop_helper(job *j)
+{
+    if (unlink_job(j)) {
+        ib_info(j->id, "helped with job: %zu of its files done here", j->ndone);
+        j->finished = 1;
+        job_free(j);
+    }
+}
+
 /* Next todo index of j, or n. pool.mu held. */
 static size_t claim(job *j)
 {
@@ -387,6 +408,10 @@ static void *worker_main(void *arg)
         /* A cancel (from any runner) takes effect at the next file boundary. */
         if (job_cancel_requested(j->id)) {
             j->cancelled = 1;
+            if (j->helper) {
+                if (j->inflight == 0) drop_helper(j);
+                continue;
+            }
             if (j->inflight == 0) {
                 unlink_job(j);
                 pthread_mutex_unlock(&pool.mu);
@@ -395,21 +420,34 @@ static void *worker_main(void *arg)
             }
             continue;
         }
+        /* A batch job's files may be taken by other runners too: claim this one first. */
+        int claim_fd = -1;
+        if (shared(j) && (claim_fd = job_claim(j->id, i)) < 0) {
+            j->state[i] = FOREIGN;
+            if (!j->helper) j->nforeign++;
+            if (j->helper && claim(j) == j->n && j->inflight == 0) drop_helper(j);
+            continue;
+        }
         j->state[i] = INFLIGHT;
         j->inflight++;
         pool.busy++;
-        int first = !j->started;
+        int first = !j->started && !j->helper;
         j->started = 1;
         pthread_mutex_unlock(&pool.mu);
 
         if (first) mark_running(j);
         run_file(j, i);
+        job_claim_release(claim_fd);
 
         pthread_mutex_lock(&pool.mu);
         j->state[i] = DONE;
         j->ndone++;
         j->inflight--;
         pool.busy--;
+        if (j->helper) {
+            if (claim(j) == j->n && j->inflight == 0) drop_helper(j);
+            continue;
+        }
         size_t done = j->ndone;
         int ended = j->ndone == j->n || ((j->cancelled || j->timed_out) && j->inflight == 0);
         if (ended)
@@ -535,7 +573,14 @@ job *exec_resume(json_t *rec, solution *sol, job_input *inputs, size_t n, int lo
     if (!j) return NULL;
     for (size_t i = 0; i < n; i++) {
         json_t *r = json_array_get(done_results, i);
-        if (!r || json_is_null(r)) continue;
+        if (!r || json_is_null(r)) {
+            /* a helper may still be working on it: then its result arrives by exec_poll_foreign */
+            if (job_claim_alive(j->id, i)) {
+                j->state[i] = FOREIGN;
+                j->nforeign++;
+            }
+            continue;
+        }
         json_array_set(j->file_results, i, r);
         j->state[i] = DONE;
         j->ndone++;
@@ -589,6 +634,111 @@ json_t *exec_wait(job *j, long long timeout_ms)
     pthread_mutex_unlock(&pool.mu);
     if (free_now) job_free(j);
     return out;
+}
+
+
+/* --- sharing a job's files between runners ----------------------------------------------------------- */
+
+/* The owner's side: files other runners claimed are done when their result is saved, and free again when their
+ * claimant is gone. The heartbeat thread calls this a few times a second. */
+void exec_poll_foreign(void)
+{
+    job *to_finish[64], *to_report[64];
+    size_t nfinish = 0, nreport = 0;
+    pthread_mutex_lock(&pool.mu);
+    for (job *j = pool.head, *next; j && nfinish < 64 && nreport < 64; j = next) {
+        next = j->next;
+        if (j->helper || j->nforeign == 0) continue;
+        int changed = 0;
+        for (size_t i = 0; i < j->n && j->nforeign; i++) {
+            if (j->state[i] != FOREIGN) continue;
+            json_t *r = job_file_load(j->id, i);
+            if (r) {
+                j->state[i] = DONE;
+                j->ndone++;
+                j->nforeign--;
+                pthread_mutex_lock(&j->mu);
+                j->nrecords += json_array_size(json_object_get(r, "records"));
+                if (json_object_get(r, "error")) j->nerrors++;
+                json_array_set_new(j->file_results, i, r);
+                pthread_mutex_unlock(&j->mu);
+                changed = 1;
+            } else if (!job_claim_alive(j->id, i)) {
+                j->state[i] = TODO; /* its claimant died: take it back */
+                j->nforeign--;
+                if (i < j->next_scan) j->next_scan = i;
+                pthread_cond_broadcast(&pool.work);
+            }
+        }
+        if (j->ndone == j->n && j->inflight == 0) {
+            if (unlink_job(j)) to_finish[nfinish++] = j;
+        } else if (changed) {
+            j->holders++;
+            to_report[nreport++] = j;
+        }
+    }
+    pthread_mutex_unlock(&pool.mu);
+    for (size_t k = 0; k < nfinish; k++) finish(to_finish[k]);
+    for (size_t k = 0; k < nreport; k++) {
+        job *j = to_report[k];
+        pthread_mutex_lock(&pool.mu);
+        size_t done = j->ndone;
+        pthread_mutex_unlock(&pool.mu);
+        progress(j, done);
+        pthread_mutex_lock(&pool.mu);
+        int free_now = --j->holders == 0 && j->finished;
+        pthread_mutex_unlock(&pool.mu);
+        if (free_now) job_free(j);
+    }
+}
+
+int exec_can_help(void)
+{
+    pthread_mutex_lock(&pool.mu);
+    int idle = pool.busy < pool.nthreads && !pool.stopping, helpers = 0;
+    for (job *j = pool.head; j && idle; j = j->next) {
+        if (j->helper) helpers++;
+        else if (!j->cancelled && claim(j) < j->n) idle = 0; /* work of its own waits */
+    }
+    pthread_mutex_unlock(&pool.mu);
+    return idle && helpers < 2;
+}
+
+int exec_has_job(const char *id)
+{
+    pthread_mutex_lock(&pool.mu);
+    job *j = pool.head;
+    while (j && strcmp(j->id, id) != 0) j = j->next;
+    pthread_mutex_unlock(&pool.mu);
+    return j != NULL;
+}
+
+job *exec_help(json_t *rec, solution *sol, job_input *inputs, size_t n, int in_dirfd, int out_dirfd,
+               const json_t *done_results)
+{
+    job *j = make_job(rec, sol, inputs, n, -1, in_dirfd, out_dirfd, 0);
+    if (!j) return NULL;
+    j->helper = 1;
+    j->started = 1;
+    for (size_t i = 0; i < n; i++) {
+        json_t *r = json_array_get(done_results, i);
+        if (r && !json_is_null(r)) j->state[i] = DONE;
+    }
+    pthread_mutex_lock(&pool.mu);
+    if (pool.stopping || claim(j) == n) {
+        pthread_mutex_unlock(&pool.mu);
+        return hand_back(j);
+    }
+    if (pool.tail)
+        pool.tail->next = j;
+    else
+        pool.head = j;
+    pool.tail = j;
+    pool.njobs++;
+    pthread_cond_broadcast(&pool.work);
+    pthread_mutex_unlock(&pool.mu);
+    ib_info(j->id, "helping with this job (owned by '%s')", json_string_value(json_object_get(rec, "runner")) ?: "?");
+    return j;
 }
 
 /* --- start and stop ------------------------------------------------------------------------------------ */

@@ -370,4 +370,70 @@ void job_markers_remove(const char *id)
     unlinkat(jobs_fd, name, 0);
     snprintf(name, sizeof name, "%s.lock", id);
     unlinkat(jobs_fd, name, 0);
+    int dfd = files_dir(id, 0);
+    DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+    if (!d) {
+        if (dfd >= 0) close(dfd);
+        return;
+    }
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t n = strlen(e->d_name);
+        if (n > 6 && !strcmp(e->d_name + n - 6, ".claim")) unlinkat(dirfd(d), e->d_name, 0);
+    }
+    closedir(d);
+}
+
+int job_claim(const char *id, size_t index)
+{
+    int dfd = files_dir(id, 1);
+    if (dfd < 0) return -1;
+    char name[32];
+    snprintf(name, sizeof name, "%zu.claim", index);
+    int fd = openat(dfd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+    int e = errno;
+    close(dfd);
+    if (fd < 0) {
+        errno = e;
+        return -1;
+    }
+    flock(fd, LOCK_EX); /* just created by us: nobody else can hold it */
+    return fd;
+}
+
+void job_claim_release(int fd)
+{
+    if (fd >= 0) close(fd);
+}
+
+int job_claim_alive(const char *id, size_t index)
+{
+    int dfd = files_dir(id, 0);
+    if (dfd < 0) return 0;
+    char name[32];
+    snprintf(name, sizeof name, "%zu.claim", index);
+    int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    int alive = 1;
+    struct stat st;
+    if (fd < 0) {
+        alive = 0; /* no claim at all */
+    } else if (flock(fd, LOCK_EX | LOCK_NB) == 0 && fstat(fd, &st) == 0 && job_now() - (double)st.st_mtime > 2.0) {
+        /* Unlocked and not brand new (a claimant locks right after creating it): its claimant is gone. */
+        unlinkat(dfd, name, 0);
+        alive = 0;
+    }
+    if (fd >= 0) close(fd);
+    close(dfd);
+    return alive;
+}
+
+json_t *job_file_load(const char *id, size_t index)
+{
+    int dfd = files_dir(id, 0);
+    if (dfd < 0) return NULL;
+    char name[32];
+    snprintf(name, sizeof name, "%zu.json", index);
+    json_t *r = load_json_at(dfd, name);
+    close(dfd);
+    return r;
 }

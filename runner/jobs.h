@@ -54,6 +54,17 @@ int job_file_save(const char *id, size_t index, const json_t *file_result);
 /* A list of `total` items: each finished file's result or null. */
 json_t *job_files_load(const char *id, size_t total);
 
+/* Files of one job may be processed by several runners (the owner and idle helpers). A file is taken by creating
+ * <id>.d/<index>.claim exclusively and holding flock on it until its result is saved. job_claim returns the fd
+ * to release once the result is saved, or -1 (EEXIST: someone has claimed it). */
+int job_claim(const char *id, size_t index);
+void job_claim_release(int fd);
+/* For a claimed file with no result yet: 1 while its claimant holds the claim, 0 when the claimant is gone (the
+ * stale claim is then removed, so the file can be claimed again). */
+int job_claim_alive(const char *id, size_t index);
+/* One file's saved result, or NULL. */
+json_t *job_file_load(const char *id, size_t index);
+
 /* Other per-job documents written once (e.g. "inputs": the list of input names, kept out of the record so
  * progress saves stay small). */
 int job_doc_save(const char *id, const char *what, const json_t *doc);

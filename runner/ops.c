@@ -648,7 +648,10 @@ static ib_code extract_op(void *state, const ib_request *req, ib_reply *rep)
 
 /* --- resume (events.c finds orphans) ------------------------------------------------------------------- */
 
-int ops_resume(json_t *rec, int lock_fd, char *err, size_t errsz)
+/* Rebuilds what a job needs from its record and documents (a lost runner's job to resume, or another runner's
+ * job to help with): the solution, the inputs, the folders, the finished files. `help` set: hand it to the pool
+ * as a helper (no lock), else resume it as its owner (lock_fd held). Takes rec. */
+static int rebuild(json_t *rec, int lock_fd, int help, char *err, size_t errsz)
 {
     const char *id = json_string_value(json_object_get(rec, "job_id"));
     ib_caller owner = {json_string_value(json_object_get(rec, "user")), "user", id};
@@ -679,12 +682,13 @@ int ops_resume(json_t *rec, int lock_fd, char *err, size_t errsz)
     if (!inputs) goto fail;
     for (size_t i = 0; i < n; i++) inputs[i].name = strdup(json_string_value(json_array_get(names, i)) ?: "");
     json_t *done = job_files_load(id, n);
-    job *j = exec_resume(rec, sol, inputs, n, lock_fd, in_fd, out_fd, done);
+    job *j = help ? exec_help(rec, sol, inputs, n, in_fd, out_fd, done)
+                  : exec_resume(rec, sol, inputs, n, lock_fd, in_fd, out_fd, done);
     json_decref(done);
     json_decref(names);
     if (j) return 0;
     job_inputs_free(inputs, n);
-    snprintf(err, errsz, "this runner is at its job limit");
+    snprintf(err, errsz, help ? "nothing left to help with" : "this runner is at its job limit");
     json_decref(rec);
     close(in_fd);
     close(out_fd);
@@ -698,6 +702,16 @@ fail:
     solution_release(sol);
     ib_reply_clear(&rep);
     return -1;
+}
+
+int ops_resume(json_t *rec, int lock_fd, char *err, size_t errsz)
+{
+    return rebuild(rec, lock_fd, 0, err, errsz);
+}
+
+int ops_help(json_t *rec, char *err, size_t errsz)
+{
+    return rebuild(rec, -1, 1, err, errsz);
 }
 
 const ib_op runner_ops[] = {

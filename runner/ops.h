@@ -9,5 +9,7 @@ extern const ib_op runner_ops[];
 extern const size_t runner_nops;
 
 int ops_resume(json_t *rec, int lock_fd, char *err, size_t errsz);
+/* Takes files of another (live) runner's batch job on this runner's idle workers. Takes rec. */
+int ops_help(json_t *rec, char *err, size_t errsz);
 
 #endif

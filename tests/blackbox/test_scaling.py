@@ -515,3 +515,39 @@ def test_metrics_count_runners_and_ended_jobs(stack_factory):
     assert metrics_value(s, "ibsol_jobs", '{state="RUNNING"}') == 0
     assert metrics_value(s, "ibsol_jobs", '{state="QUEUED"}') == 0
     assert metrics_value(s, "ibsol_jobs_ended_total", '{status="FAILED"}') == 0
+
+
+def test_one_big_job_uses_every_runner(stack_factory):
+    """A runner with idle workers takes files of another runner's batch job (claiming each one), so a single
+    large job uses every runner; its owner still counts, reports and ends it, every file exactly once."""
+    n = 24
+    s = scale_stack(stack_factory, runners=("r1", "r2"))
+    wait_for("both runners to attach", lambda: metrics_value(s, "ibsol_runners_attached") == 2, timeout=15)
+    job = run(s, pdf_folder(s, "big", n))
+    st = wait_done(s, job, timeout=90)
+    assert st["cur"]["status"] == "COMPLETE" and st["cur"]["index"] == n, st
+    owner = record(s, job)["runner"]
+    helper = "r2" if owner == "r1" else "r1"
+    log = s.log(helper)
+    assert "helping with this job (owned by '%s')" % owner in log
+    m = re.search(r"rid=%s helped with job: (\d+) of its files done here" % job, log)
+    assert m and int(m.group(1)) > 0, log[-2000:]
+    assert_every_file_once(s, job, n)
+    # claims are gone with the job
+    assert not [f for f in os.listdir(os.path.join(s.data, "jobs", job + ".d")) if f.endswith(".claim")]
+
+
+def test_helper_killed_mid_file_its_file_is_taken_back(stack_factory):
+    """A helper that dies holding a claim: the owner sees the claim is free and does that file itself."""
+    n = 16
+    s = scale_stack(stack_factory, runners=("r1", "r2"))
+    wait_for("both runners to attach", lambda: metrics_value(s, "ibsol_runners_attached") == 2, timeout=15)
+    job = run(s, pdf_folder(s, "helperkill", n))
+    owner = wait_for("the job to start", lambda: record(s, job).get("runner") if record(s, job).get("status") == "RUNNING" else None)
+    helper = "r2" if owner == "r1" else "r1"
+    wait_for("%s to help" % helper, lambda: "helping with this job" in s.log(helper), timeout=30)
+    assert s.stop(helper, signal.SIGKILL) == -signal.SIGKILL
+    st = wait_done(s, job, timeout=90)
+    assert st["cur"]["status"] == "COMPLETE" and st["cur"]["index"] == n, st
+    assert record(s, job)["runner"] == owner  # never orphaned: its owner was alive throughout
+    assert_every_file_once(s, job, n)
