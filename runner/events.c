@@ -153,7 +153,7 @@ static void share_work(void)
     json_decref(ids);
 }
 
-#define TICK_MS 250 /* how often the owner looks for its helpers' results */
+#define TICK_MS 250 /* how often an owner looks for its helpers' results, and an idle runner for work */
 
 static void *beat_main(void *arg)
 {
@@ -162,13 +162,13 @@ static void *beat_main(void *arg)
     while (!beat_stop) {
         pthread_mutex_unlock(&beat_mu);
         exec_poll_foreign();
+        share_work(); /* every tick: an idle runner should join a big job at once, not at its next beat */
         double now = job_now() * 1000;
         if (now - last_beat >= (double)rcfg.heartbeat_ms) {
             last_beat = now;
             heartbeat();
             adopt_orphans();
             exec_sweep_cancels();
-            share_work();
         }
         pthread_mutex_lock(&beat_mu);
         long long wait_ms = rcfg.heartbeat_ms < TICK_MS ? rcfg.heartbeat_ms : TICK_MS;
