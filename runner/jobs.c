@@ -257,18 +257,26 @@ static int files_dir(const char *id, int create)
     return openat(jobs_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 }
 
-int job_file_save(const char *id, size_t index, const json_t *file_result)
+/* Writes <id>.d/<name> (durable: fsync'ed, else only renamed into place). */
+static int save_in_files_dir(const char *id, const char *name, const json_t *doc, int durable)
 {
     int dfd = files_dir(id, 1);
     if (dfd < 0) return -1;
-    char name[32];
-    snprintf(name, sizeof name, "%zu.json", index);
-    char *text = json_dumps(file_result, JSON_COMPACT);
-    /* a runner that dies leaves this in the page cache for the runner that resumes; the job's end syncs it */
-    int rc = text ? ib_write_replace(dfd, name, text, strlen(text)) : -1;
+    char *text = json_dumps(doc, JSON_COMPACT);
+    int rc = !text ? -1
+             : durable ? ib_write_atomic(dfd, name, text, strlen(text))
+                       : ib_write_replace(dfd, name, text, strlen(text));
     free(text);
     close(dfd);
     return rc;
+}
+
+int job_file_save(const char *id, size_t index, const json_t *file_result)
+{
+    char name[32];
+    snprintf(name, sizeof name, "%zu.json", index);
+    /* a runner that dies leaves this in the page cache for the runner that resumes; the job's end syncs it */
+    return save_in_files_dir(id, name, file_result, 0);
 }
 
 json_t *job_files_load(const char *id, size_t total)
@@ -287,15 +295,9 @@ json_t *job_files_load(const char *id, size_t total)
 
 int job_doc_save(const char *id, const char *what, const json_t *doc)
 {
-    int dfd = files_dir(id, 1);
-    if (dfd < 0) return -1;
     char name[64];
     snprintf(name, sizeof name, "%s.json", what);
-    char *text = json_dumps(doc, JSON_COMPACT);
-    int rc = text ? ib_write_atomic(dfd, name, text, strlen(text)) : -1;
-    free(text);
-    close(dfd);
-    return rc;
+    return save_in_files_dir(id, name, doc, 1);
 }
 
 json_t *job_doc_load(const char *id, const char *what)
