@@ -394,12 +394,23 @@ int job_claim(const char *id, size_t index)
     snprintf(name, sizeof name, "%zu.claim", index);
     int fd = openat(dfd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
     int e = errno;
+    if (fd >= 0) {
+        flock(fd, LOCK_EX); /* just created by us: nobody else can hold it */
+        /* Claims are removed when the job ends: a file with a result is done, whatever the claims say. */
+        snprintf(name, sizeof name, "%zu.json", index);
+        if (faccessat(dfd, name, F_OK, 0) == 0) {
+            snprintf(name, sizeof name, "%zu.claim", index);
+            unlinkat(dfd, name, 0);
+            close(fd);
+            fd = -1;
+            e = EEXIST;
+        }
+    }
     close(dfd);
     if (fd < 0) {
         errno = e;
         return -1;
     }
-    flock(fd, LOCK_EX); /* just created by us: nobody else can hold it */
     return fd;
 }
 
