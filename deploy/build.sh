@@ -4,5 +4,6 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 dir=${1:-$top/build}
 shift || true
-cmake -S "$top" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+# Tests are off unless asked for (tests/run.sh does): cmocka is a test-only package.
+cmake -S "$top" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DIBSOL_TESTS=OFF "$@" >/dev/null
 cmake --build "$dir" -j"$(nproc)"
