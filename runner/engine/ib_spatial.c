@@ -171,12 +171,18 @@ static const ib_bbox *line_box(const ib_page *pg, const ib_line *ln, uint32_t k)
     return &pg->words[ln->words[k]].box;
 }
 
-int ib_scan_right(const ib_doc *doc, const char *anchor, ib_wlist *out)
+/* Every scan starts alike: an empty result, then the anchor. 0, 1 (no anchor) or -1. */
+static int scan_start(const ib_doc *doc, const char *anchor, ib_wlist *out, ib_anchor *a)
 {
     if (!out) return -1;
     out->refs = NULL, out->n = 0;
+    return ib_anchor_find(doc, anchor, a);
+}
+
+int ib_scan_right(const ib_doc *doc, const char *anchor, ib_wlist *out)
+{
     ib_anchor a;
-    int rc = ib_anchor_find(doc, anchor, &a);
+    int rc = scan_start(doc, anchor, out, &a);
     if (rc) return rc;
     const ib_page *pg = &doc->pages[a.page];
     const ib_line *ln = &pg->lines[a.line];
@@ -201,10 +207,8 @@ static int is_label(const ib_page *pg, const ib_line *ln, uint32_t k)
 
 int ib_scan_below(const ib_doc *doc, const char *anchor, ib_wlist *out)
 {
-    if (!out) return -1;
-    out->refs = NULL, out->n = 0;
     ib_anchor a;
-    int rc = ib_anchor_find(doc, anchor, &a);
+    int rc = scan_start(doc, anchor, out, &a);
     if (rc) return rc;
     const ib_page *pg = &doc->pages[a.page];
     for (uint32_t l = a.line + 1; l < pg->nlines; l++) {
@@ -253,10 +257,8 @@ static int cmp_keyed(const void *a, const void *b)
 
 int ib_scan_box(const ib_doc *doc, const char *anchor, double right, double below, ib_wlist *out)
 {
-    if (!out) return -1;
-    out->refs = NULL, out->n = 0;
     ib_anchor a;
-    int rc = ib_anchor_find(doc, anchor, &a);
+    int rc = scan_start(doc, anchor, out, &a);
     if (rc) return rc;
     const ib_page *pg = &doc->pages[a.page];
     const ib_line *aln = &pg->lines[a.line];

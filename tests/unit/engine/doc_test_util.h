@@ -4,6 +4,7 @@
 #ifndef DOC_TEST_UTIL_H
 #define DOC_TEST_UTIL_H
 
+#include <cairo.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,6 +95,24 @@ static inline double dt_line_similarity(const char *ref, const char *ours)
     free(prev), free(cur);
     dt_free_lines(r, nr), dt_free_lines(o, no);
     return s;
+}
+
+/* A cairo write function collecting a surface's output (PNG or PDF) in memory. */
+typedef struct membuf {
+    unsigned char *p;
+    size_t len, cap;
+} membuf;
+
+static inline cairo_status_t write_mem(void *closure, const unsigned char *data, unsigned int length)
+{
+    membuf *m = closure;
+    if (m->len + length > m->cap) {
+        m->cap = (m->len + length) * 2;
+        m->p = realloc(m->p, m->cap);
+    }
+    memcpy(m->p + m->len, data, length);
+    m->len += length;
+    return CAIRO_STATUS_SUCCESS;
 }
 
 #endif

@@ -141,22 +141,6 @@ static void test_png_of_fixture_page(void **state)
     ib_doc_free(ocr);
 }
 
-typedef struct membuf {
-    unsigned char *p;
-    size_t len, cap;
-} membuf;
-
-static cairo_status_t write_mem(void *closure, const unsigned char *data, unsigned int length)
-{
-    membuf *m = closure;
-    if (m->len + length > m->cap) {
-        m->cap = (m->len + length) * 2;
-        m->p = realloc(m->p, m->cap);
-    }
-    memcpy(m->p + m->len, data, length);
-    m->len += length;
-    return CAIRO_STATUS_SUCCESS;
-}
 
 static void test_scanned_pdf_page(void **state)
 {

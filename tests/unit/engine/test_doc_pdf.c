@@ -297,22 +297,6 @@ static void test_three_columns_reading_order(void **state)
 
 /* ---- a generated 500-page PDF: load + layout time and peak memory ---- */
 
-typedef struct membuf {
-    unsigned char *p;
-    size_t len, cap;
-} membuf;
-
-static cairo_status_t write_mem(void *closure, const unsigned char *data, unsigned int length)
-{
-    membuf *m = closure;
-    if (m->len + length > m->cap) {
-        m->cap = (m->len + length) * 2;
-        m->p = realloc(m->p, m->cap);
-    }
-    memcpy(m->p + m->len, data, length);
-    m->len += length;
-    return CAIRO_STATUS_SUCCESS;
-}
 
 static long max_rss_kb(void)
 {
