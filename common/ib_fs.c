@@ -48,25 +48,36 @@ int ib_fsync_dir(int dirfd)
     return rc;
 }
 
-int ib_open_tmp(int dirfd, const char *name, char *tmpname, size_t tmpsz)
+/* A fresh temporary name for name in tmpname: "." + name + ".tmp-" + 8 random characters. */
+static int tmp_name(const char *name, char *tmpname, size_t tmpsz)
 {
     static const char alnum[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-    if (!name || !*name || strchr(name, '/')) {
-        errno = EINVAL;
+    unsigned char rnd[8];
+    char suffix[sizeof rnd + 1];
+    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) return -1;
+    for (size_t i = 0; i < sizeof rnd; i++)
+        suffix[i] = alnum[rnd[i] % (sizeof alnum - 1)];
+    suffix[sizeof rnd] = '\0';
+    int n = snprintf(tmpname, tmpsz, ".%.*s.tmp-%s", TMP_NAME_KEEP, name, suffix);
+    if (n < 0 || (size_t)n >= tmpsz) {
+        errno = ENAMETOOLONG;
         return -1;
     }
+    return 0;
+}
+
+static int name_ok(const char *name)
+{
+    if (name && *name && !strchr(name, '/')) return 1;
+    errno = EINVAL;
+    return 0;
+}
+
+int ib_open_tmp(int dirfd, const char *name, char *tmpname, size_t tmpsz)
+{
+    if (!name_ok(name)) return -1;
     for (int attempt = 0; attempt < 100; attempt++) {
-        unsigned char rnd[8];
-        char suffix[sizeof rnd + 1];
-        if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) return -1;
-        for (size_t i = 0; i < sizeof rnd; i++)
-            suffix[i] = alnum[rnd[i] % (sizeof alnum - 1)];
-        suffix[sizeof rnd] = '\0';
-        int n = snprintf(tmpname, tmpsz, ".%.*s.tmp-%s", TMP_NAME_KEEP, name, suffix);
-        if (n < 0 || (size_t)n >= tmpsz) {
-            errno = ENAMETOOLONG;
-            return -1;
-        }
+        if (tmp_name(name, tmpname, tmpsz) < 0) return -1;
         /* 0600 until committed: a half-written file is nobody else's business. */
         int fd = openat(dirfd, tmpname, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd >= 0 || errno != EEXIST) return fd;
@@ -79,12 +90,15 @@ void ib_discard_tmp(int dirfd, int fd, const char *tmpname)
 {
     int e = errno;
     if (fd >= 0) close(fd);
-    unlinkat(dirfd, tmpname, 0);
+    if (tmpname[0]) unlinkat(dirfd, tmpname, 0); /* an unnamed file goes away with its fd */
     errno = e;
 }
 
+static int commit_unnamed(int dirfd, int fd, const char *name, int durable);
+
 int ib_commit_tmp(int dirfd, int fd, const char *tmpname, const char *name)
 {
+    if (!tmpname[0]) return commit_unnamed(dirfd, fd, name, 1);
     if (fchmod(fd, 0644) != 0 || fsync(fd) != 0) {
         ib_discard_tmp(dirfd, fd, tmpname);
         return -1;
@@ -102,6 +116,7 @@ int ib_commit_tmp(int dirfd, int fd, const char *tmpname, const char *name)
 
 int ib_replace_tmp(int dirfd, int fd, const char *tmpname, const char *name)
 {
+    if (!tmpname[0]) return commit_unnamed(dirfd, fd, name, 0);
     if (fchmod(fd, 0644) != 0 || close(fd) != 0) {
         ib_discard_tmp(dirfd, -1, tmpname);
         return -1;
@@ -113,10 +128,72 @@ int ib_replace_tmp(int dirfd, int fd, const char *tmpname, const char *name)
     return 0;
 }
 
+/* Unnamed files are used while O_TMPFILE works here (cleared the first time the file system refuses one) and
+ * /proc is mounted (linkat names the file through /proc/self/fd). */
+static int unnamed_works = -1; /* -1: not checked yet */
+
+static int unnamed_ok(void)
+{
+    int ok = __atomic_load_n(&unnamed_works, __ATOMIC_RELAXED);
+    if (ok < 0) {
+        ok = access("/proc/self/fd", F_OK) == 0;
+        __atomic_store_n(&unnamed_works, ok, __ATOMIC_RELAXED);
+    }
+    return ok;
+}
+
+/* Gives the unnamed (O_TMPFILE) file fd the name `name`: linked in directly when the name is free, else
+ * linked under a temporary name and renamed over the old file. 0 or -1/errno. */
+static int link_unnamed(int dirfd, int fd, const char *name)
+{
+    char proc[40], tmp[256 + 32];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    if (linkat(AT_FDCWD, proc, dirfd, name, AT_SYMLINK_FOLLOW) == 0) return 0;
+    if (errno != EEXIST) return -1;
+    for (int attempt = 0;; attempt++) {
+        if (tmp_name(name, tmp, sizeof tmp) < 0) return -1;
+        if (linkat(AT_FDCWD, proc, dirfd, tmp, AT_SYMLINK_FOLLOW) == 0) break;
+        if (errno != EEXIST || attempt == 99) return -1;
+    }
+    if (renameat(dirfd, tmp, dirfd, name) == 0) return 0;
+    int e = errno;
+    unlinkat(dirfd, tmp, 0);
+    errno = e;
+    return -1;
+}
+
+/* Names the unnamed file fd (from ib_open_new) and closes it. */
+static int commit_unnamed(int dirfd, int fd, const char *name, int durable)
+{
+    if (fchmod(fd, 0644) != 0 || (durable && fsync(fd) != 0) || link_unnamed(dirfd, fd, name) != 0) {
+        ib_discard_tmp(dirfd, fd, "");
+        return -1;
+    }
+    if (close(fd) != 0) return -1;
+    return durable ? ib_fsync_dir(dirfd) : 0;
+}
+
+/* A file that is new gets its name without a temporary name being created and removed: on ext4 a freed inode
+ * is avoided for a while and searched past, which made many small writes several times slower. */
+int ib_open_new(int dirfd, const char *name, char *tmpname, size_t tmpsz)
+{
+    if (!name_ok(name) || tmpsz == 0) return -1;
+    if (unnamed_ok()) {
+        int fd = openat(dirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
+        if (fd >= 0) {
+            tmpname[0] = '\0';
+            return fd;
+        }
+        if (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)
+            __atomic_store_n(&unnamed_works, 0, __ATOMIC_RELAXED);
+    }
+    return ib_open_tmp(dirfd, name, tmpname, tmpsz);
+}
+
 static int write_via_tmp(int dirfd, const char *name, const void *data, size_t len, int durable)
 {
     char tmp[256 + 32];
-    int fd = ib_open_tmp(dirfd, name, tmp, sizeof tmp);
+    int fd = ib_open_new(dirfd, name, tmp, sizeof tmp);
     if (fd < 0) return -1;
     if (ib_write_all(fd, data, len) != 0) {
         ib_discard_tmp(dirfd, fd, tmp);

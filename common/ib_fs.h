@@ -1,5 +1,6 @@
-/* ib_fs: file helpers that leave nothing half-written: every write that another reader may see goes to a
- * temporary name in the same folder, is fsync'ed, then renamed into place. All functions work relative to a
+/* ib_fs: file helpers that leave nothing half-written: every write that another reader may see is whole before
+ * it gets its name (an unnamed O_TMPFILE file linked in, or a temporary name renamed into place), and fsync'ed
+ * where asked. All functions work relative to a
  * directory fd so that callers stay inside folders they resolved with ib_path. */
 #ifndef IB_FS_H
 #define IB_FS_H
@@ -7,7 +8,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-/* Writes len bytes to dirfd/name atomically (temp + fsync + rename + fsync dir), mode 0644. name is one path
+/* Writes len bytes to dirfd/name atomically (unnamed or temporary file, fsync, link or rename, fsync of the
+ * folder), mode 0644. name is one path
  * segment (EINVAL otherwise). 0 or -1/errno. */
 int ib_write_atomic(int dirfd, const char *name, const void *data, size_t len);
 
@@ -16,6 +18,10 @@ int ib_write_atomic(int dirfd, const char *name, const void *data, size_t len);
  * unlinks the temporary when any step fails); ib_discard_tmp closes and unlinks it. The temporary is mode 0600
  * until committed. tmpname needs room for name + 16 bytes (at most 200 bytes of name are used). */
 int ib_open_tmp(int dirfd, const char *name, char *tmpname, size_t tmpsz);
+/* Like ib_open_tmp, for a writer nobody needs to see in progress: an unnamed (O_TMPFILE) file where the file
+ * system has them (tmpname is then ""), named by the commit without a temporary name ever existing (cheaper
+ * when many small files are written). Takes the same commit, replace and discard calls. */
+int ib_open_new(int dirfd, const char *name, char *tmpname, size_t tmpsz);
 int ib_commit_tmp(int dirfd, int fd, const char *tmpname, const char *name);
 void ib_discard_tmp(int dirfd, int fd, const char *tmpname);
 

@@ -90,6 +90,20 @@ static void test_write_atomic(void **state)
     assert_int_equal(ib_write_atomic(f->dfd, longname, "L", 1), 0);
     assert_true(tu_exists(f->dir, longname));
 
+    /* Without fsync too: a new name (written unnamed, then linked) and a replacement, both 0644 whatever the
+     * umask, the old bytes or the new ones, and nothing else left in the folder. */
+    old = umask(077);
+    assert_int_equal(ib_write_replace(f->dfd, "fresh", "one", 3), 0);
+    assert_int_equal(ib_write_replace(f->dfd, "fresh", "two!", 4), 0);
+    umask(old);
+    snprintf(path, sizeof path, "%s/fresh", f->dir);
+    got = tu_read(path, NULL);
+    assert_string_equal(got, "two!");
+    free(got);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0644);
+    assert_int_equal(count_entries(f->dir), 5);
+
     /* Works on an O_PATH folder fd too (the fsync of the folder reopens it). */
     int pfd = open(f->dir, O_PATH | O_DIRECTORY);
     assert_int_equal(ib_write_atomic(pfd, "viapath", "p", 1), 0);
