@@ -2,7 +2,13 @@
  * run_sync job, else of the oldest job, so a waiting caller is served first and one large job uses every
  * worker. A file's result is
  * saved as soon as it is done (jobs.h), the record at most every PROGRESS_SAVE_MS and at every state change,
- * and one progress event per file goes out. The worker that finishes a job's last file ends the job. */
+ * and one progress event per file goes out. The worker that finishes a job's last file ends the job.
+ *
+ * A run_sync job is written to disk only once it has something to show another caller: after its first file
+ * when more remain (then it is locked and indexed like any job, so a lost runner's job still ends FAILED naming
+ * it), else once, final, when it ends, with its files' results inside. Until then nobody knows its id (the
+ * reply brings it). A one-file run_sync so creates each of its files once and replaces none: on ext4 a replaced
+ * file (a freed inode) costs several times a new one, and run_sync is the call that must be fast. */
 #include "runner.h"
 
 #include "fileops.h"
@@ -36,6 +42,7 @@ struct job {
     size_t n;
     int lock_fd, in_dirfd, out_dirfd;
     int sync;
+    int recorded; /* its record, lock and index entries are on disk (a run_sync's only from its first save) */
     /* scheduling state, under pool.mu */
     unsigned char *state;
     size_t ndone, inflight, next_scan;
@@ -117,8 +124,19 @@ static void set_progress(job *j, size_t done, const char *msg)
                                                           (json_int_t)j->nerrors));
 }
 
+/* Makes a run_sync job visible like any other (j->mu held): owner lock, index of unfinished jobs, user index. */
+static void record_sync(job *j)
+{
+    if (j->recorded) return;
+    j->recorded = 1;
+    const char *user = json_string_value(json_object_get(j->rec, "user"));
+    if ((j->lock_fd = job_lock(j->id)) < 0 || job_mark_active(j->id, user) < 0)
+        ib_error(j->id, "job cannot be indexed: %s", strerror(errno));
+}
+
 static void save_record(job *j, int force)
 {
+    if (!j->recorded) return; /* a run_sync job before its first progress: see the top of this file */
     double now = job_now();
     if (!force && (now - j->last_save) * 1000 < PROGRESS_SAVE_MS) return;
     j->last_save = now;
@@ -245,10 +263,16 @@ static void finish(job *j)
     json_object_set_new(j->rec, "status", json_string(job_status_word(st)));
     if (st != JOB_COMPLETE) json_object_set_new(j->rec, "msg", json_string(msg));
     json_object_set_new(j->rec, "finish_timestamp", json_real(job_now()));
+    if (j->sync) json_object_set(j->rec, "file_results", j->file_results); /* its results live in the record */
+    int was_recorded = j->recorded;
+    j->recorded = 1;
     save_record(j, 1);
+    if (!was_recorded) job_index_user(j->id, json_string_value(json_object_get(j->rec, "user")));
     events_job(j->rec);
-    job_mark_inactive(j->id);
-    job_markers_remove(j->id);
+    if (was_recorded) {
+        job_mark_inactive(j->id);
+        job_markers_remove(j->id);
+    }
     const json_t *settings = json_object_get(j->rec, "settings");
     int wants_notice = json_object_get(settings, "webhook_config") || json_object_get(settings, "notification_emails");
     json_t *rec_copy = wants_notice ? json_deep_copy(j->rec) : NULL;
@@ -324,7 +348,8 @@ static void run_file(job *j, size_t i)
     free(owned);
     free(in->bytes); /* a run_sync input: its memory is not needed any more */
     in->bytes = NULL;
-    if (job_file_save(j->id, i, result) < 0) ib_error(j->id, "file result cannot be saved: %s", strerror(errno));
+    if (!j->sync && job_file_save(j->id, i, result) < 0)
+        ib_error(j->id, "file result cannot be saved: %s", strerror(errno));
     pthread_mutex_lock(&j->mu);
     json_array_set_new(j->file_results, i, result);
     j->nrecords += nrec;
@@ -340,7 +365,7 @@ static void mark_running(job *j)
     json_object_set_new(j->rec, "runner", json_string(rcfg.instance));
     if (!json_object_get(j->rec, "started")) json_object_set_new(j->rec, "started", json_real(job_now()));
     save_record(j, 1);
-    events_job(j->rec);
+    if (j->recorded) events_job(j->rec);
     pthread_mutex_unlock(&j->mu);
 }
 
@@ -358,7 +383,9 @@ static void progress(job *j, size_t done)
         return;
     }
     set_progress(j, done, msg);
-    save_record(j, 0);
+    int first_save = !j->recorded;
+    record_sync(j);
+    save_record(j, first_save);
     events_job(j->rec);
     pthread_mutex_unlock(&j->mu);
 }
@@ -406,7 +433,7 @@ static void *worker_main(void *arg)
             continue;
         }
         /* A cancel (from any runner) takes effect at the next file boundary. */
-        if (job_cancel_requested(j->id)) {
+        if (j->recorded && job_cancel_requested(j->id)) {
             j->cancelled = 1;
             if (j->helper) {
                 if (j->inflight == 0) drop_helper(j);
@@ -481,7 +508,7 @@ void exec_sweep_cancels(void)
     pthread_mutex_lock(&pool.mu);
     for (;;) {
         job *j = pool.head;
-        while (j && (j->cancelled || j->inflight > 0 || !job_cancel_requested(j->id))) j = j->next;
+        while (j && (j->cancelled || j->inflight > 0 || !j->recorded || !job_cancel_requested(j->id))) j = j->next;
         if (!j) break;
         j->cancelled = 1;
         unlink_job(j);
@@ -519,6 +546,7 @@ static job *make_job(json_t *rec, solution *sol, job_input *inputs, size_t n, in
     j->in_dirfd = in_dirfd;
     j->out_dirfd = out_dirfd;
     j->sync = sync;
+    j->recorded = !sync; /* the caller saved a batch job's record; a run_sync's waits (top of this file) */
     j->holders = sync ? 1 : 0;
     return j;
 }
@@ -562,7 +590,7 @@ job *exec_submit(json_t *rec, solution *sol, job_input *inputs, size_t n, int lo
     if (!j) return NULL;
     set_progress(j, 0, "Queued");
     save_record(j, 1);
-    events_job(j->rec);
+    if (j->recorded) events_job(j->rec);
     return enqueue(j) ? j : hand_back(j);
 }
 
@@ -628,6 +656,25 @@ json_t *exec_wait(job *j, long long timeout_ms)
             finish(j);
             return NULL;
         }
+        /* A file is still in flight: the job ends when it is done, but the caller is told now, and the job id
+         * in the 504 must already name a final record. */
+        pthread_mutex_lock(&j->mu); /* order: pool.mu, then j->mu (nothing takes them the other way) */
+        job_status st = JOB_RUNNING;
+        job_status_parse(json_string_value(json_object_get(j->rec, "status")), &st);
+        if (!job_status_final(st)) { /* else finish() has saved it already, with every result */
+            json_t *rec = json_deep_copy(j->rec);
+            char msg[160];
+            snprintf(msg, sizeof msg, "Timed out after %zu/%zu files (limit %lld ms)", j->ndone, j->n, timeout_ms);
+            json_object_set_new(rec, "status", json_string("FAILED"));
+            json_object_set_new(rec, "msg", json_string(msg));
+            json_object_set_new(rec, "curMsg", json_string(msg));
+            json_object_set_new(rec, "finish_timestamp", json_real(job_now()));
+            json_object_set_new(rec, "file_results", json_deep_copy(j->file_results));
+            if (job_save(rec) < 0) ib_error(j->id, "job record cannot be saved: %s", strerror(errno));
+            if (!j->recorded) job_index_user(j->id, json_string_value(json_object_get(rec, "user")));
+            json_decref(rec);
+        }
+        pthread_mutex_unlock(&j->mu);
     }
     j->holders--;
     int free_now = j->finished && j->holders == 0;

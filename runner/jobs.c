@@ -166,19 +166,36 @@ void job_unlock(int fd)
     if (fd >= 0) close(fd); /* closing drops the flock */
 }
 
+/* users/<user>/<id>: only its name is read. For a final record it is a hard link to the record (a name with no
+ * inode of its own to allocate), else an empty file (a link would keep the first version of a record that is
+ * replaced later). */
+static int index_user(const char *id, const char *user, int link_record)
+{
+    if (!ib_user_name_ok(user)) return 0;
+    int ufd = open_sub(users_fd, user);
+    if (ufd < 0) return -1;
+    char rec[64];
+    snprintf(rec, sizeof rec, "%s.json", id);
+    int rc = link_record ? linkat(jobs_fd, rec, ufd, id, 0) : -1;
+    if (rc < 0 && errno != EEXIST) {
+        int fd = openat(ufd, id, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+        rc = fd < 0 ? -1 : close(fd);
+    }
+    close(ufd);
+    return rc < 0 && errno != EEXIST ? -1 : 0;
+}
+
+int job_index_user(const char *id, const char *user)
+{
+    return index_user(id, user, 1);
+}
+
 int job_mark_active(const char *id, const char *user)
 {
     int fd = openat(active_fd, id, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) return -1;
     close(fd);
-    if (!ib_user_name_ok(user)) return 0;
-    int ufd = open_sub(users_fd, user);
-    if (ufd < 0) return -1;
-    fd = openat(ufd, id, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-    close(ufd);
-    if (fd < 0) return -1;
-    close(fd);
-    return 0;
+    return index_user(id, user, 0);
 }
 
 void job_mark_inactive(const char *id)

@@ -1,9 +1,10 @@
 /* jobs: the job records under <data>/jobs, shared by every runner instance, so any runner answers for any job
  * and a restart loses nothing. One JSON record per job (<id>.json), replaced atomically at each change;
- * per-file results in <id>.d/<index>.json as each file finishes (so a resumed job never redoes or loses a
- * finished file); a cancel marker <id>.cancel; an index of unfinished jobs (active/<id>) and one per user
- * (users/<user>/<id>). The runner that owns a job holds flock on <id>.lock from creation to the end: the kernel
- * drops it when that runner dies, which is how the others find orphaned jobs. */
+ * per-file results in <id>.d/<index>.json as each file finishes, so a resumed job never redoes or loses a
+ * finished file (a run_sync job, never resumed, keeps them in its final record as "file_results"); a cancel
+ * marker <id>.cancel; an index of unfinished jobs (active/<id>) and one per user (users/<user>/<id>). The runner
+ * that owns a job holds flock on <id>.lock from creation to the end: the kernel drops it when that runner dies,
+ * which is how the others find orphaned jobs. */
 #ifndef RUNNER_JOBS_H
 #define RUNNER_JOBS_H
 
@@ -41,8 +42,10 @@ json_t *job_load_for(const char *id, const ib_caller *who, ib_reply *rep);
 int job_lock(const char *id);
 void job_unlock(int fd);
 
-/* Index of unfinished jobs and per-user index. */
+/* Index of unfinished jobs and per-user index: job_mark_active adds to both; job_index_user, for a job whose
+ * record is saved and final, to the user's only. */
 int job_mark_active(const char *id, const char *user);
+int job_index_user(const char *id, const char *user);
 void job_mark_inactive(const char *id);
 /* Ids of unfinished jobs (a new list of strings). */
 json_t *jobs_active(void);

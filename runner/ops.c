@@ -478,30 +478,25 @@ static ib_code run_sync_op(void *state, const ib_request *req, ib_reply *rep)
         }
         json_object_del(f, "file_content");
     }
-    int lock_fd = job_lock(id);
+    if (!inputs) {
+        close(out_fd);
+        solution_release(sol);
+        return ib_fail(rep, IB_INTERNAL, "out of memory for %zu files", n);
+    }
     json_t *rec = new_record(id, "flow", req);
     json_object_set_new(rec, "sync", json_true());
     json_object_set_new(rec, "total", json_integer((json_int_t)n));
     json_object_set_new(rec, "solution", solution_record(sol, req->args));
     json_object_set_new(rec, "output_folder", json_string(out_shown));
     json_object_set_new(rec, "settings", json_object());
-    /* no list of inputs on disk: a run_sync is never resumed (its bytes were only in the request) */
-    if (!inputs || lock_fd < 0 || job_save(rec) < 0 || job_mark_active(id, req->who.user) < 0) {
-        json_decref(rec);
-        job_inputs_free(inputs, n);
-        job_unlock(lock_fd);
-        close(out_fd);
-        solution_release(sol);
-        return ib_fail(rep, IB_INTERNAL, "the job could not be recorded: %s", strerror(errno));
-    }
+    /* Nothing on disk yet (exec.c says when a run_sync job is recorded), and no list of inputs ever: a run_sync
+     * is never resumed (its bytes were only in the request). */
     char binary_path[sizeof sol->binary_path];
     snprintf(binary_path, sizeof binary_path, "%s", sol->binary_path);
-    job *j = exec_submit(rec, sol, inputs, n, lock_fd, -1, out_fd, 1);
-    if (!j) {
-        job_mark_inactive(id);
-        exec_fail_record(rec, "the runner was at its job limit");
+    job *j = exec_submit(rec, sol, inputs, n, -1, -1, out_fd, 1);
+    if (!j) { /* the caller is told, and has no job id: nothing to record */
+        json_decref(rec);
         job_inputs_free(inputs, n);
-        job_unlock(lock_fd);
         close(out_fd);
         solution_release(sol);
         return busy(rep);
@@ -549,7 +544,9 @@ static ib_code results_op(void *state, const ib_request *req, ib_reply *rep)
         json_decref(rec);
         return ib_fail(rep, IB_CONFLICT, "job '%s' has not finished yet (%s)", id, job_status_word(st));
     }
-    json_t *files = job_files_load(id, (size_t)json_integer_value(json_object_get(rec, "total")));
+    json_t *files = json_object_get(rec, "file_results") /* a run_sync job's */
+                        ? json_incref(json_object_get(rec, "file_results"))
+                        : job_files_load(id, (size_t)json_integer_value(json_object_get(rec, "total")));
     json_t *d = ib_reply_data(rep);
     json_object_set_new(d, "job_id", json_string(id));
     json_object_set_new(d, "records", work_records(files));

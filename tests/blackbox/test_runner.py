@@ -6,6 +6,7 @@ import http.server
 import io
 import json
 import os
+import re
 import shutil
 import threading
 import time
@@ -145,6 +146,30 @@ def test_run_sync(stack, solution):
     st = stack.get("/jobs/status?job_id=" + body["job_id"]).json()
     assert st["state"] == "DONE"
     assert stack.get("/jobs/results?job_id=" + body["job_id"]).json()["records"] == recs
+
+
+def test_run_sync_writes_each_file_once(stack, solution):
+    # a one-file run_sync is recorded once, final, with its results inside: no lock, no per-file results, no
+    # entry among the unfinished jobs, and no temporary left anywhere (each file is created once, none replaced)
+    r = stack.post("/api/v1/solution/run_sync", {"name": "invoice_demo", "version": "1.0.0", "files": [
+        {"file_name": "inv.txt", "file_content": b64(INVOICE)}]})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    job = body["job_id"]
+    jobs = os.path.join(stack.data, "jobs")
+    assert sorted(n for n in os.listdir(jobs) if n.startswith(job)) == [job + ".json"]
+    assert job not in os.listdir(os.path.join(jobs, "active"))
+    assert job in os.listdir(os.path.join(jobs, "users", "admin"))
+    rec = json.load(open(os.path.join(jobs, job + ".json")))
+    assert rec["status"] == "COMPLETE" and rec["index"] == 1 and rec["total"] == 1, rec
+    assert rec["file_results"][0]["file_name"] == "inv.txt"
+    out = os.path.join(stack.data, "drive", "admin", ".ibsol", "run_sync", job)
+    found = sorted(os.path.relpath(os.path.join(d, n), out) for d, _, names in os.walk(out) for n in names)
+    assert found[0] == "batch.ibflowresults" and len(found) > 2, found
+    assert all(re.fullmatch(r"s\d_[a-z_]+/inv\.txt\.ibdoc", f) for f in found[1:]), found
+    assert stack.get("/jobs/results?job_id=" + job).json()["records"] == body["records"]
+    listed = stack.get("/jobs/list").json()["jobs"]
+    assert listed[0]["job_id"] == job and listed[0]["status"] == "COMPLETE", listed[0]
 
 
 def test_run_sync_csv_and_output_dir(stack, solution):
