@@ -6,9 +6,36 @@
 #include "ib_textfn.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* One PCRE2 JIT stack per thread, kept for the thread's life (freed when it exits): one per document cost a
+ * 1 MiB mmap and munmap each time, and an munmap in a threaded process interrupts every core. */
+static pthread_key_t jit_key;
+static pthread_once_t jit_once = PTHREAD_ONCE_INIT;
+static _Thread_local pcre2_jit_stack *tl_jit;
+
+static void jit_free(void *stack)
+{
+    pcre2_jit_stack_free(stack);
+}
+
+static void jit_key_make(void)
+{
+    pthread_key_create(&jit_key, jit_free);
+}
+
+static pcre2_jit_stack *thread_jit_stack(void)
+{
+    if (!tl_jit) {
+        pthread_once(&jit_once, jit_key_make);
+        tl_jit = pcre2_jit_stack_create(32 * 1024, 1024 * 1024, NULL);
+        if (tl_jit) pthread_setspecific(jit_key, tl_jit);
+    }
+    return tl_jit;
+}
 
 ib_eval *ib_eval_new(const ib_eval_env *env)
 {
@@ -20,8 +47,8 @@ ib_eval *ib_eval_new(const ib_eval_env *env)
     /* Bounds on every match, so a pathological pattern fails one field instead of stalling a worker. */
     pcre2_set_match_limit(ev->mctx, IB_REGEX_MATCH_LIMIT);
     pcre2_set_depth_limit(ev->mctx, IB_REGEX_DEPTH_LIMIT);
-    ev->jit = pcre2_jit_stack_create(32 * 1024, 1024 * 1024, NULL);
-    if (ev->jit) pcre2_jit_stack_assign(ev->mctx, NULL, ev->jit);
+    pcre2_jit_stack *jit = thread_jit_stack();
+    if (jit) pcre2_jit_stack_assign(ev->mctx, NULL, jit);
     return ev;
 }
 
@@ -35,7 +62,6 @@ void ib_eval_free(ib_eval *ev)
         if (ev->rx[i].code) pcre2_code_free(ev->rx[i].code);
     }
     pcre2_match_context_free(ev->mctx);
-    if (ev->jit) pcre2_jit_stack_free(ev->jit);
     free(ev);
 }
 

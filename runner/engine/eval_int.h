@@ -21,7 +21,6 @@ struct ib_eval {
     ib_text layout, reading;
     int have_layout, have_reading;
     pcre2_match_context *mctx;
-    pcre2_jit_stack *jit;
     ib_rx_entry rx[IB_EVAL_RX_CACHE];
     size_t nrx;
     ib_value *const *fields; /* of the program being evaluated */
