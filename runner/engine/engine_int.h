@@ -8,8 +8,6 @@
 
 #include <jansson.h>
 
-/* {"text": layout text, "pages": [...]} of a document (see ib_engine.h). New reference. */
-json_t *ib_out_doc_json(const ib_doc *doc, const ib_text *layout);
 /* A file name fit for the output folder: its last segment, no control characters, no leading dot, at most
  * 200 bytes; "file" when nothing is left. */
 void ib_out_safe_name(const char *file_name, char *out, size_t outsz);
@@ -17,5 +15,25 @@ void ib_out_safe_name(const char *file_name, char *out, size_t outsz);
  * 0 or -1 with a message. */
 int ib_out_write_json(int out_dirfd, const char *folder, const char *name, const json_t *j, char *err,
                       size_t errsz);
+
+/* How output JSON is written (what ib_out_write_json passes to jansson, and what the .ibdoc writer matches). */
+#define IB_OUT_JSON_FLAGS (JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(7))
+
+/* One .ibdoc: the record's header, its document (pages of lines and words with boxes, see ib_engine.h) with its
+ * layout text, and what the steps so far gave it (NULL when not yet). */
+typedef struct ib_out_ibdoc {
+    const char *file_name;
+    uint32_t file_index;
+    size_t record_index;
+    const char *step;
+    const ib_doc *doc;
+    const ib_text *layout;
+    const char *cls;
+    const json_t *results, *validation;
+} ib_out_ibdoc;
+
+/* Writes d as out_dirfd/folder/name, like ib_out_write_json. */
+int ib_out_write_ibdoc(int out_dirfd, const char *folder, const char *name, const ib_out_ibdoc *d, char *err,
+                       size_t errsz);
 
 #endif

@@ -13,60 +13,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static json_t *box_json(const ib_bbox *b)
-{
-    /* two decimals: points to 1/100, and plain-text cells stay integers */
-    return json_pack("[ffff]", round(b->x0 * 100) / 100, round(b->y0 * 100) / 100, round(b->x1 * 100) / 100,
-                     round(b->y1 * 100) / 100);
-}
-
-json_t *ib_out_doc_json(const ib_doc *doc, const ib_text *layout)
-{
-    json_t *pages = json_array();
-    for (uint32_t p = 0; doc && p < doc->npages; p++) {
-        const ib_page *pg = &doc->pages[p];
-        json_t *words = json_array(), *lines = json_array();
-        for (uint32_t w = 0; w < pg->nwords; w++) {
-            const ib_word *wd = &pg->words[w];
-            json_t *jw =
-                json_pack("{s:o,s:o,s:i,s:i}", "text", ib_json_text(wd->text, strlen(wd->text)), "bbox",
-                          box_json(&wd->box), "line", (json_int_t)wd->line, "block", (json_int_t)wd->block);
-            if (wd->conf >= 0) json_object_set_new(jw, "conf", json_real(round(wd->conf * 10) / 10));
-            json_array_append_new(words, jw);
-        }
-        for (uint32_t l = 0; l < pg->nlines; l++) {
-            const ib_line *ln = &pg->lines[l];
-            json_t *idx = json_array();
-            size_t cap = 64, n = 0;
-            char *text = malloc(cap);
-            if (!text) abort();
-            for (uint32_t k = 0; k < ln->nwords; k++) {
-                if (ln->words[k] >= pg->nwords) continue;
-                json_array_append_new(idx, json_integer(ln->words[k]));
-                const char *t = pg->words[ln->words[k]].text;
-                size_t tl = strlen(t);
-                while (n + tl + 2 > cap)
-                    cap *= 2;
-                text = realloc(text, cap);
-                if (!text) abort();
-                if (n) text[n++] = ' ';
-                memcpy(text + n, t, tl);
-                n += tl;
-            }
-            json_array_append_new(lines, json_pack("{s:o,s:o,s:o}", "text", ib_json_text(text, n), "bbox",
-                                                   box_json(&ln->box), "words", idx));
-            free(text);
-        }
-        json_array_append_new(pages,
-                              json_pack("{s:i,s:f,s:f,s:o,s:o}", "page", (json_int_t)p + 1, "width",
-                                        pg->width, "height", pg->height, "lines", lines, "words", words));
-    }
-    json_t *j = json_object();
-    json_object_set_new(j, "text", layout ? ib_json_text(layout->text, layout->len) : json_string(""));
-    json_object_set_new(j, "pages", pages);
-    return j;
-}
-
 void ib_out_safe_name(const char *file_name, char *out, size_t outsz)
 {
     /* the last path segment only; separators, control characters and a leading dot become '_' */
@@ -92,8 +38,11 @@ void ib_out_safe_name(const char *file_name, char *out, size_t outsz)
     out[o] = '\0';
 }
 
+/* ---- writing an output file ---- */
+
 typedef struct out_buf {
     int fd;
+    int failed; /* a write failed: errno is kept, the rest is skipped */
     size_t used;
     char data[64 * 1024];
 } out_buf;
@@ -105,18 +54,35 @@ static int out_flush(out_buf *b)
     return rc;
 }
 
+static void put(out_buf *b, const char *s, size_t n)
+{
+    if (b->failed) return;
+    if (b->used + n > sizeof b->data) {
+        if (out_flush(b) != 0 || (n > sizeof b->data && ib_write_all(b->fd, s, n) != 0)) {
+            b->failed = 1;
+            return;
+        }
+        if (n > sizeof b->data) return;
+    }
+    memcpy(b->data + b->used, s, n);
+    b->used += n;
+}
+
+#define PUT_LIT(b, lit) put((b), "" lit, sizeof(lit) - 1) /* "" lit: a string literal only */
+
 static int buffered(const char *buffer, size_t size, void *data)
 {
     out_buf *b = data;
-    if (b->used + size > sizeof b->data && out_flush(b) != 0) return -1;
-    if (size > sizeof b->data) return ib_write_all(b->fd, buffer, size);
-    memcpy(b->data + b->used, buffer, size);
-    b->used += size;
-    return 0;
+    put(b, buffer, size);
+    return b->failed ? -1 : 0;
 }
 
-int ib_out_write_json(int out_dirfd, const char *folder, const char *name, const json_t *j, char *err,
-                      size_t errsz)
+/* Writes out_dirfd/folder/name (folder created, confined below out_dirfd) with what emit puts into the buffer.
+ * Streamed to a new (unnamed or temporary) file through a 64 KiB buffer: never held whole as text (an .ibdoc
+ * of a long document is tens of MB), and not one write(2) per JSON token either. Not fsync'ed here: the runner
+ * syncs the output folder once, before it declares the job done. */
+static int write_out(int out_dirfd, const char *folder, const char *name, void (*emit)(out_buf *, const void *),
+                     const void *arg, char *err, size_t errsz)
 {
     int dfd = out_dirfd;
     if (folder) {
@@ -126,22 +92,274 @@ int ib_out_write_json(int out_dirfd, const char *folder, const char *name, const
             return -1;
         }
     }
-    /* Streamed to a temporary file through a 64 KiB buffer: never held whole as text (an .ibdoc of a long
-     * document is tens of MB), and not one write(2) per JSON token either. Not fsync'ed here: the runner syncs
-     * the output folder once, before it declares the job done. */
     char tmp[320];
-    out_buf ob = {.fd = ib_open_tmp(dfd, name, tmp, sizeof tmp)};
+    static _Thread_local out_buf ob; /* 64 KiB: not on a worker's stack */
+    ob.fd = ib_open_new(dfd, name, tmp, sizeof tmp);
+    ob.used = 0;
+    ob.failed = 0;
     int rv = -1;
-    if (ob.fd < 0)
+    if (ob.fd < 0) {
         snprintf(err, errsz, "%s%s%s: %s", folder ? folder : "", folder ? "/" : "", name, strerror(errno));
-    else if (json_dump_callback(j, buffered, &ob, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(7)) != 0 ||
-             out_flush(&ob) != 0) {
-        snprintf(err, errsz, "%s: cannot be written: %s", name, strerror(errno));
-        ib_discard_tmp(dfd, ob.fd, tmp);
-    } else if (ib_replace_tmp(dfd, ob.fd, tmp, name) < 0)
-        snprintf(err, errsz, "%s%s%s: %s", folder ? folder : "", folder ? "/" : "", name, strerror(errno));
-    else
-        rv = 0;
+    } else {
+        emit(&ob, arg);
+        if (ob.failed || out_flush(&ob) != 0) {
+            snprintf(err, errsz, "%s: cannot be written: %s", name, strerror(errno));
+            ib_discard_tmp(dfd, ob.fd, tmp);
+        } else if (ib_replace_tmp(dfd, ob.fd, tmp, name) < 0) {
+            snprintf(err, errsz, "%s%s%s: %s", folder ? folder : "", folder ? "/" : "", name, strerror(errno));
+        } else {
+            rv = 0;
+        }
+    }
     if (dfd != out_dirfd) close(dfd);
     return rv;
+}
+
+static void emit_json(out_buf *b, const void *j)
+{
+    if (json_dump_callback(j, buffered, b, IB_OUT_JSON_FLAGS) != 0) b->failed = 1;
+}
+
+int ib_out_write_json(int out_dirfd, const char *folder, const char *name, const json_t *j, char *err,
+                      size_t errsz)
+{
+    return write_out(out_dirfd, folder, name, emit_json, j, err, errsz);
+}
+
+/* ---- the .ibdoc writer ----
+ * An .ibdoc is most of what a run writes, one per record and step. It is written straight from the document,
+ * not built as a jansson tree and dumped: that cost an allocation per word, box and number and a snprintf per
+ * number, more than the rest of the run. The bytes are the ones jansson writes with IB_OUT_JSON_FLAGS (tests/
+ * unit/engine/test_output.c compares them with jansson's on real documents). */
+
+static void put_int(out_buf *b, long long v)
+{
+    char tmp[24], *p = tmp + sizeof tmp;
+    unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0) *--p = '-';
+    put(b, p, (size_t)(tmp + sizeof tmp - p));
+}
+
+/* A real as jansson writes it with 7 significant digits: "%.7g", ".0" added when it would read as an integer,
+ * the exponent without '+' or leading zeros. Boxes are rounded to hundredths, which print without snprintf. */
+static void put_real(out_buf *b, double v)
+{
+    if (!isfinite(v)) { /* jansson has no such reals (json_real refuses them) */
+        PUT_LIT(b, "null");
+        return;
+    }
+    double cents = v * 100.0;
+    if (fabs(v) < 1e5 && cents == round(cents) && round(cents) / 100.0 == v) {
+        long long c = (long long)round(cents);
+        unsigned long long u = c < 0 ? 0ull - (unsigned long long)c : (unsigned long long)c;
+        if (c < 0 || (c == 0 && signbit(v))) PUT_LIT(b, "-");
+        put_int(b, (long long)(u / 100));
+        unsigned frac = (unsigned)(u % 100);
+        char f[3] = {'.', (char)('0' + frac / 10), (char)('0' + frac % 10)};
+        put(b, f, frac == 0 ? 1 : frac % 10 == 0 ? 2 : 3);
+        if (frac == 0) PUT_LIT(b, "0");
+        return;
+    }
+    char tmp[40];
+    int n = snprintf(tmp, sizeof tmp, "%.7g", v);
+    if (n <= 0 || (size_t)n >= sizeof tmp - 3) {
+        PUT_LIT(b, "null");
+        return;
+    }
+    char *e = strchr(tmp, 'e');
+    if (!e && !strchr(tmp, '.')) {
+        memcpy(tmp + n, ".0", 3);
+        n += 2;
+    } else if (e) {
+        char *from = e + 1, *to = e + 1;
+        if (*from == '+') from++;
+        else if (*from == '-') from++, to++;
+        while (*from == '0' && from[1]) from++;
+        memmove(to, from, strlen(from) + 1);
+        n = (int)strlen(tmp);
+    }
+    put(b, tmp, (size_t)n);
+}
+
+/* Valid UTF-8 as jansson accepts it (RFC 3629: no overlong forms, no surrogates, nothing past U+10FFFF). */
+static int utf8_valid(const unsigned char *s, size_t len)
+{
+    for (size_t i = 0; i < len;) {
+        unsigned char c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t n;
+        uint32_t cp;
+        if (c >= 0xC2 && c <= 0xDF) n = 2, cp = c & 0x1F;
+        else if (c >= 0xE0 && c <= 0xEF) n = 3, cp = c & 0x0F;
+        else if (c >= 0xF0 && c <= 0xF4) n = 4, cp = c & 0x07;
+        else return 0;
+        if (len - i < n) return 0;
+        for (size_t k = 1; k < n; k++) {
+            if ((s[i + k] & 0xC0) != 0x80) return 0;
+            cp = cp << 6 | (s[i + k] & 0x3F);
+        }
+        if ((n == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
+            return 0;
+        i += n;
+    }
+    return 1;
+}
+
+/* s escaped for a JSON string (without its quotes); text that is not valid UTF-8 is repaired as ib_json_text
+ * does (U+FFFD per bad byte). */
+static void put_escaped(out_buf *b, const char *s, size_t len)
+{
+    json_t *repaired = NULL;
+    if (!utf8_valid((const unsigned char *)s, len)) {
+        repaired = ib_json_text(s, len);
+        s = json_string_value(repaired);
+        len = json_string_length(repaired);
+    }
+    size_t from = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\') continue;
+        put(b, s + from, i - from);
+        from = i + 1;
+        switch (c) {
+        case '"': PUT_LIT(b, "\\\""); break;
+        case '\\': PUT_LIT(b, "\\\\"); break;
+        case '\b': PUT_LIT(b, "\\b"); break;
+        case '\f': PUT_LIT(b, "\\f"); break;
+        case '\n': PUT_LIT(b, "\\n"); break;
+        case '\r': PUT_LIT(b, "\\r"); break;
+        case '\t': PUT_LIT(b, "\\t"); break;
+        default: {
+            char esc[8];
+            snprintf(esc, sizeof esc, "\\u%04X", c);
+            put(b, esc, 6);
+        }
+        }
+    }
+    put(b, s + from, len - from);
+    json_decref(repaired);
+}
+
+static void put_string(out_buf *b, const char *s, size_t len)
+{
+    PUT_LIT(b, "\"");
+    put_escaped(b, s, len);
+    PUT_LIT(b, "\"");
+}
+
+static void put_box(out_buf *b, const ib_bbox *box)
+{
+    /* two decimals: points to 1/100, and plain-text cells stay integers */
+    const double v[4] = {box->x0, box->y0, box->x1, box->y1};
+    for (int k = 0; k < 4; k++) {
+        put(b, k ? "," : "[", 1);
+        put_real(b, round(v[k] * 100) / 100);
+    }
+    PUT_LIT(b, "]");
+}
+
+static void put_page(out_buf *b, const ib_page *pg, uint32_t number)
+{
+    PUT_LIT(b, "{\"page\":");
+    put_int(b, number);
+    PUT_LIT(b, ",\"width\":");
+    put_real(b, pg->width);
+    PUT_LIT(b, ",\"height\":");
+    put_real(b, pg->height);
+    PUT_LIT(b, ",\"lines\":[");
+    for (uint32_t l = 0; l < pg->nlines; l++) {
+        const ib_line *ln = &pg->lines[l];
+        if (l) PUT_LIT(b, ",");
+        PUT_LIT(b, "{\"text\":\"");
+        /* the line's text: its words joined by one space (each word escaped on its own) */
+        int first = 1;
+        for (uint32_t k = 0; k < ln->nwords; k++) {
+            if (ln->words[k] >= pg->nwords) continue;
+            const char *t = pg->words[ln->words[k]].text;
+            if (!first) PUT_LIT(b, " ");
+            first = 0;
+            put_escaped(b, t, strlen(t));
+        }
+        PUT_LIT(b, "\",\"bbox\":");
+        put_box(b, &ln->box);
+        PUT_LIT(b, ",\"words\":[");
+        first = 1;
+        for (uint32_t k = 0; k < ln->nwords; k++) {
+            if (ln->words[k] >= pg->nwords) continue;
+            if (!first) PUT_LIT(b, ",");
+            first = 0;
+            put_int(b, ln->words[k]);
+        }
+        PUT_LIT(b, "]}");
+    }
+    PUT_LIT(b, "],\"words\":[");
+    for (uint32_t w = 0; w < pg->nwords; w++) {
+        const ib_word *wd = &pg->words[w];
+        if (w) PUT_LIT(b, ",");
+        PUT_LIT(b, "{\"text\":");
+        put_string(b, wd->text, strlen(wd->text));
+        PUT_LIT(b, ",\"bbox\":");
+        put_box(b, &wd->box);
+        PUT_LIT(b, ",\"line\":");
+        put_int(b, wd->line);
+        PUT_LIT(b, ",\"block\":");
+        put_int(b, wd->block);
+        if (wd->conf >= 0) {
+            PUT_LIT(b, ",\"conf\":");
+            put_real(b, round(wd->conf * 10) / 10);
+        }
+        PUT_LIT(b, "}");
+    }
+    PUT_LIT(b, "]}");
+}
+
+static void put_member_json(out_buf *b, const char *key_lit, size_t key_len, const json_t *v)
+{
+    if (!v) return;
+    put(b, key_lit, key_len);
+    emit_json(b, v);
+}
+
+static void emit_ibdoc(out_buf *b, const void *arg)
+{
+    const ib_out_ibdoc *d = arg;
+    PUT_LIT(b, "{\"file_name\":");
+    put_string(b, d->file_name, strlen(d->file_name));
+    PUT_LIT(b, ",\"file_index\":");
+    put_int(b, d->file_index);
+    PUT_LIT(b, ",\"record_index\":");
+    put_int(b, (long long)d->record_index);
+    PUT_LIT(b, ",\"step\":");
+    put_string(b, d->step, strlen(d->step));
+    PUT_LIT(b, ",\"text\":");
+    if (d->layout && d->layout->text)
+        put_string(b, d->layout->text, d->layout->len);
+    else
+        PUT_LIT(b, "\"\"");
+    PUT_LIT(b, ",\"pages\":[");
+    for (uint32_t p = 0; d->doc && p < d->doc->npages; p++) {
+        if (p) PUT_LIT(b, ",");
+        put_page(b, &d->doc->pages[p], p + 1);
+    }
+    PUT_LIT(b, "]");
+    if (d->cls) {
+        PUT_LIT(b, ",\"class\":");
+        put_string(b, d->cls, strlen(d->cls));
+    }
+    put_member_json(b, ",\"results\":", sizeof ",\"results\":" - 1, d->results);
+    put_member_json(b, ",\"validation\":", sizeof ",\"validation\":" - 1, d->validation);
+    PUT_LIT(b, "}");
+}
+
+int ib_out_write_ibdoc(int out_dirfd, const char *folder, const char *name, const ib_out_ibdoc *d, char *err,
+                       size_t errsz)
+{
+    return write_out(out_dirfd, folder, name, emit_ibdoc, d, err, errsz);
 }

@@ -35,7 +35,6 @@ typedef struct rec {
     const char *cls; /* points into the flow */
     json_t *results;
     json_t *validation;
-    json_t *docjson; /* cached {"text", "pages"} for the .ibdoc of each step */
 } rec;
 
 static char *xstrdup(const char *s)
@@ -112,7 +111,6 @@ static void rec_clear(rec *rc)
     if (rc->have_layout) ib_text_free(&rc->layout);
     json_decref(rc->results);
     json_decref(rc->validation);
-    json_decref(rc->docjson);
     memset(rc, 0, sizeof *rc);
 }
 
@@ -419,19 +417,20 @@ static json_t *validate(ib_run *run, rec *rc)
 
 /* ---- outputs ---- */
 
-static json_t *ibdoc(ib_run *run, rec *rc, const char *file_name, uint32_t file_index, size_t ri,
-                     ib_step_kind step)
+/* The record's .ibdoc after `step`, as folder/name below the output folder. */
+static int write_ibdoc(ib_run *run, rec *rc, const char *file_name, uint32_t file_index, size_t ri,
+                       ib_step_kind step, const char *folder, const char *name, char *err, size_t errsz)
 {
-    if (!rc->docjson) rc->docjson = ib_out_doc_json(rc->doc, rec_layout(rc));
-    json_t *j =
-        json_pack("{s:o,s:i,s:i,s:s}", "file_name", ib_json_text(file_name, strlen(file_name)), "file_index",
-                  (json_int_t)file_index, "record_index", (json_int_t)ri, "step", ib_step_name(step));
-    json_object_update(j, rc->docjson); /* shares the pages: no deep copy per step */
-    if (rc->cls) json_object_set_new(j, "class", json_string(rc->cls));
-    if (rc->results) json_object_set(j, "results", rc->results);
-    if (rc->validation) json_object_set(j, "validation", rc->validation);
-    (void)run;
-    return j;
+    ib_out_ibdoc d = {.file_name = file_name,
+                      .file_index = file_index,
+                      .record_index = ri,
+                      .step = ib_step_name(step),
+                      .doc = rc->doc,
+                      .layout = rec_layout(rc),
+                      .cls = rc->cls,
+                      .results = rc->results,
+                      .validation = rc->validation};
+    return ib_out_write_ibdoc(run->out_dirfd, folder, name, &d, err, errsz);
 }
 
 static void out_path(ib_run *run, const char *folder, const char *name, char *buf, size_t bufsz)
@@ -533,18 +532,24 @@ int ib_run_file(ib_run *run, const char *file_name, const void *bytes, size_t le
         ib_step_kind step = f->steps[k];
         snprintf(folder, sizeof folder, "s%u_%s", k + 1, ib_step_name(step));
         switch (step) {
-        case IB_STEP_PROCESS_FILES:
+        case IB_STEP_PROCESS_FILES: {
+            rec whole = {.doc = doc};
             if (run->out_dirfd >= 0 && rv == 0) {
-                rec whole = {.doc = doc};
-                json_t *j = ibdoc(run, &whole, file_name, fi, 0, step);
                 snprintf(name, sizeof name, "%s.ibdoc", base);
-                rv = ib_out_write_json(run->out_dirfd, folder, name, j, err, errsz);
-                json_decref(j);
-                whole.doc = NULL;
-                rec_clear(&whole);
+                rv = write_ibdoc(run, &whole, file_name, fi, 0, step, folder, name, err, errsz);
             }
             if (!has_split) recs = split_doc(run, doc, &nrecs);
+            /* A document that stays one record keeps its layout text (slices are made while doc is alive, so
+             * none has its address). */
+            if (nrecs == 1 && recs[0].doc == doc && whole.have_layout) {
+                recs[0].layout = whole.layout;
+                recs[0].have_layout = 1;
+                whole.have_layout = 0;
+            }
+            whole.doc = NULL;
+            rec_clear(&whole);
             break;
+        }
         case IB_STEP_SPLIT:
             recs = split_doc(run, doc, &nrecs);
             break;
@@ -577,10 +582,8 @@ int ib_run_file(ib_run *run, const char *file_name, const void *bytes, size_t le
         }
         if (step != IB_STEP_PROCESS_FILES && run->out_dirfd >= 0 && rv == 0)
             for (size_t i = 0; i < nrecs && rv == 0; i++) {
-                json_t *j = ibdoc(run, &recs[i], file_name, fi, i, step);
                 snprintf(name, sizeof name, has_split ? "%s_%zu.ibdoc" : "%s.ibdoc", base, i);
-                rv = ib_out_write_json(run->out_dirfd, folder, name, j, err, errsz);
-                json_decref(j);
+                rv = write_ibdoc(run, &recs[i], file_name, fi, i, step, folder, name, err, errsz);
             }
     }
 
