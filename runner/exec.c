@@ -642,8 +642,7 @@ json_t *exec_wait(job *j, long long timeout_ms)
         if (pthread_cond_timedwait(&j->cv, &pool.mu, &deadline) == ETIMEDOUT) break;
     json_t *out = NULL;
     if (j->finished) {
-        out = json_deep_copy(j->rec);
-        json_object_set(out, "file_results", j->file_results);
+        out = json_incref(j->rec); /* final: nobody changes it any more, and it holds file_results */
     } else {
         /* Stop at the next file boundary; the job ends FAILED ("timed out") by itself. */
         j->timed_out = 1;

@@ -88,7 +88,7 @@ int job_save(const json_t *rec)
 {
     const char *id = json_string_value(json_object_get(rec, "job_id"));
     if (!job_id_valid(id)) return errno = EINVAL, -1;
-    char *text = json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS);
+    char *text = json_dumps(rec, JSON_COMPACT); /* fields in the order they were set: no sort per save */
     if (!text) return errno = ENOMEM, -1;
     char name[64];
     snprintf(name, sizeof name, "%s.json", id);

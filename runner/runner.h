@@ -104,8 +104,9 @@ void exec_poll_foreign(void);
  * published, unindexed. Takes rec. */
 void exec_fail_record(json_t *rec, const char *msg);
 void job_inputs_free(job_input *inputs, size_t n);
-/* Waits for a sync job to end or for timeout_ms; returns the final record (new reference) or NULL on timeout
- * (the job is then cancelled and ends FAILED). Releases the caller's hold on the job either way. */
+/* Waits for a sync job to end or for timeout_ms; returns the final record with its file_results (a new
+ * reference, shared: read it only), or NULL on timeout (the job is then cancelled and ends FAILED). Releases
+ * the caller's hold on the job either way. */
 json_t *exec_wait(job *j, long long timeout_ms);
 /* Ends this runner's jobs that were cancelled while no file of theirs was in flight (e.g. still queued). */
 void exec_sweep_cancels(void);
