@@ -3,7 +3,8 @@
 
   1. POST solution/run_sync of a one-page plain-text invoice, 5-field program, under wrk -t2 -c16:
      req/s, p50, p99   vs  a bare civetweb JSON handler (bare_civetweb.c) answering the same reply to the same
-     POST. Target: req/s ratio >= 0.25.
+     POST. Target: req/s ratio >= 0.25. Printed for scale: jobs/status of that job under the same wrk, the
+     cheapest call making run_sync's gateway -> runner round trip (the architecture's floor).
   2. The same with a one-page PDF invoice: req/s, p50, p99 (no target).
   3. solution/run over a folder of 1,000 one-to-three-page invoice PDFs, 10-field program, 2 runners, polled
      with jobs/status until DONE   vs  the same folder through `pdftotext -layout` plus Python `re` (the common
@@ -131,6 +132,12 @@ def install(st, name, refiner):
 
 # ---- run_sync under wrk ----------------------------------------------------------------------------------------
 
+def run_wrk_get(url, duration):
+    p = run_cmd(["wrk", "-t2", "-c16", "-d%ds" % duration, "--latency", "--timeout", "10s",
+                 "-H", "Authorization: Bearer " + TOKEN, url])
+    return parse_wrk(p.stdout.decode())
+
+
 def run_wrk_post(url, body_file, duration, lua):
     p = run_cmd(["wrk", "-t2", "-c16", "-d%ds" % duration, "--latency", "--timeout", "10s", "-s", lua,
                  "-H", "Authorization: Bearer " + TOKEN, url, "--", body_file])
@@ -171,7 +178,10 @@ def bench_sync(st, scratch, tag, file_name, data, truth, bare_bin, lua, duration
         bare_proc = subprocess.Popen([bare_bin, str(port), TOKEN, reply_file], stdout=logf,
                                      stderr=subprocess.STDOUT)
         logf.close()
-    ib, bare = [], []
+    # The architecture's floor, for scale: a jobs/status of the job just run (gateway -> runner -> one small
+    # record read -> back), the cheapest call that makes the same round trip as run_sync.
+    status_url = st.url + "/api/v1/jobs/status?job_id=" + json.loads(reply)["job_id"]
+    ib, bare, floor = [], [], []
     try:
         if bare_proc:
             wait_port(port, bare_proc)
@@ -187,6 +197,8 @@ def bench_sync(st, scratch, tag, file_name, data, truth, bare_bin, lua, duration
             if bare_proc:
                 bare.append(run_wrk_post(bare_url, body_file, duration, lua))
                 msg += "; bare civetweb %.0f req/s" % bare[-1]["rps"]
+                floor.append(run_wrk_get(status_url, duration))
+                msg += "; jobs/status %.0f req/s" % floor[-1]["rps"]
             log(msg)
     finally:
         if bare_proc:
@@ -196,7 +208,7 @@ def bench_sync(st, scratch, tag, file_name, data, truth, bare_bin, lua, duration
             except subprocess.TimeoutExpired:
                 bare_proc.kill()
                 bare_proc.wait()
-    return {"ib": ib, "bare": bare, "bytes": len(data), "body_bytes": os.path.getsize(body_file),
+    return {"ib": ib, "bare": bare, "floor": floor, "bytes": len(data), "body_bytes": os.path.getsize(body_file),
             "layout": st.layout}
 
 
@@ -390,6 +402,10 @@ def main():
             ratio = rps / brps if brps else float("nan")
             line += ";\n    bare civetweb %.0f req/s (p50 %.2f ms), ratio %.3f (target >= 0.25) %s" % (
                 brps, med(w["p50"] for w in c["bare"]), ratio, verdict(ratio >= 0.25))
+            if c["floor"]:
+                frps = med(w["rps"] for w in c["floor"])
+                line += ("\n    for scale: jobs/status of that job (the same gateway -> runner round trip, no run) %.0f "
+                         "req/s, ratio %.3f to bare civetweb" % (frps, frps / brps if brps else float("nan")))
         print(line)
         print("    runs: ibsol %s req/s%s" % (" ".join("%.0f" % w["rps"] for w in c["ib"]), (
             "; bare %s req/s" % " ".join("%.0f" % w["rps"] for w in c["bare"])) if c["bare"] else ""))
