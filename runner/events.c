@@ -127,23 +127,29 @@ static void adopt_orphans(void)
 static void share_work(void)
 {
     if (!exec_can_help()) return;
-    json_t *ids = jobs_active();
+    json_t *ids = jobs_shared();
     size_t i;
     json_t *v;
     json_array_foreach(ids, i, v)
     {
         const char *id = json_string_value(v);
         if (exec_has_job(id)) continue; /* ours, or helped already */
-        int fd = job_lock(id);
-        if (fd >= 0) { /* nobody owns it: an orphan, adopt_orphans' business */
-            job_unlock(fd);
-            continue;
-        }
         json_t *rec = job_load(id);
         const char *kind = json_string_value(json_object_get(rec, "kind"));
-        const char *st = json_string_value(json_object_get(rec, "status"));
-        if (!rec || !kind || strcmp(kind, "flow") || json_is_true(json_object_get(rec, "sync")) || !st ||
-            strcmp(st, "RUNNING") || job_cancel_requested(id)) {
+        job_status st;
+        if (!rec || job_status_parse(json_string_value(json_object_get(rec, "status")), &st) < 0) {
+            json_decref(rec);
+            continue;
+        }
+        if (job_status_final(st)) job_mark_inactive(id); /* ended by a runner that died before unindexing it */
+        if (st != JOB_RUNNING || !kind || strcmp(kind, "flow") || json_is_true(json_object_get(rec, "sync")) ||
+            job_cancel_requested(id)) {
+            json_decref(rec);
+            continue;
+        }
+        int fd = job_lock(id); /* after the status: an ended job's lock file is gone, and would be made again */
+        if (fd >= 0) { /* nobody owns it: an orphan, adopt_orphans' business */
+            job_unlock(fd);
             json_decref(rec);
             continue;
         }

@@ -357,6 +357,13 @@ static void run_file(job *j, size_t i)
     pthread_mutex_unlock(&j->mu);
 }
 
+/* Whether other runners may take files of j: batch flow jobs (a run_sync's bytes are only here). */
+static int shared(const job *j)
+{
+    const char *kind = json_string_value(json_object_get(j->rec, "kind"));
+    return !j->sync && kind && !strcmp(kind, "flow");
+}
+
 static void mark_running(job *j)
 {
     pthread_mutex_lock(&j->mu);
@@ -366,6 +373,7 @@ static void mark_running(job *j)
     if (!json_object_get(j->rec, "started")) json_object_set_new(j->rec, "started", json_real(job_now()));
     save_record(j, 1);
     if (j->recorded) events_job(j->rec);
+    if (shared(j)) job_mark_shared(j->id); /* idle runners may take its files from now on */
     pthread_mutex_unlock(&j->mu);
 }
 
@@ -388,13 +396,6 @@ static void progress(job *j, size_t done)
     save_record(j, first_save);
     events_job(j->rec);
     pthread_mutex_unlock(&j->mu);
-}
-
-/* Whether other runners may take files of j: batch flow jobs (a run_sync's bytes are only here). */
-static int shared(const job *j)
-{
-    const char *kind = json_string_value(json_object_get(j->rec, "kind"));
-    return !j->sync && kind && !strcmp(kind, "flow");
 }
 
 /* A helper job with nothing left to take: out of the list and freed (nothing to report: its owner does that).
@@ -624,6 +625,7 @@ job *exec_resume(json_t *rec, solution *sol, job_input *inputs, size_t n, int lo
     json_object_set_new(rec, "status", json_string("RUNNING"));
     save_record(j, 1);
     events_job(rec);
+    if (shared(j)) job_mark_shared(j->id);
     return enqueue(j) ? j : hand_back(j);
 }
 

@@ -16,7 +16,7 @@
 #include <unistd.h>
 #include <uuid/uuid.h>
 
-static int jobs_fd = -1, active_fd = -1, users_fd = -1;
+static int jobs_fd = -1, active_fd = -1, shared_fd = -1, users_fd = -1;
 
 static const char *const status_words[] = {"QUEUED", "RUNNING", "COMPLETE", "FAILED", "CANCELLED"};
 
@@ -59,16 +59,18 @@ int jobs_init(const char *jobs_dir)
     jobs_fd = open(jobs_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (jobs_fd < 0) return -1;
     active_fd = open_sub(jobs_fd, "active");
+    shared_fd = open_sub(jobs_fd, "shared");
     users_fd = open_sub(jobs_fd, "users");
-    return active_fd < 0 || users_fd < 0 ? -1 : 0;
+    return active_fd < 0 || shared_fd < 0 || users_fd < 0 ? -1 : 0;
 }
 
 void jobs_fini(void)
 {
     if (jobs_fd >= 0) close(jobs_fd);
     if (active_fd >= 0) close(active_fd);
+    if (shared_fd >= 0) close(shared_fd);
     if (users_fd >= 0) close(users_fd);
-    jobs_fd = active_fd = users_fd = -1;
+    jobs_fd = active_fd = shared_fd = users_fd = -1;
 }
 
 void job_id_new(char out[JOB_ID_LEN + 1])
@@ -201,12 +203,20 @@ int job_mark_active(const char *id, const char *user)
 void job_mark_inactive(const char *id)
 {
     unlinkat(active_fd, id, 0);
+    unlinkat(shared_fd, id, 0);
 }
 
-json_t *jobs_active(void)
+void job_mark_shared(const char *id)
+{
+    int fd = openat(shared_fd, id, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (fd >= 0) close(fd);
+}
+
+/* The job ids named in an index folder (a new list of strings). */
+static json_t *ids_in(int index_fd)
 {
     json_t *ids = json_array();
-    int fd = dup(active_fd);
+    int fd = dup(index_fd);
     DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
     if (!d) {
         if (fd >= 0) close(fd);
@@ -218,6 +228,16 @@ json_t *jobs_active(void)
         if (job_id_valid(e->d_name)) json_array_append_new(ids, json_string(e->d_name));
     closedir(d);
     return ids;
+}
+
+json_t *jobs_active(void)
+{
+    return ids_in(active_fd);
+}
+
+json_t *jobs_shared(void)
+{
+    return ids_in(shared_fd);
 }
 
 static int by_created_desc(const void *a, const void *b)

@@ -2,9 +2,10 @@
  * and a restart loses nothing. One JSON record per job (<id>.json), replaced atomically at each change;
  * per-file results in <id>.d/<index>.json as each file finishes, so a resumed job never redoes or loses a
  * finished file (a run_sync job, never resumed, keeps them in its final record as "file_results"); a cancel
- * marker <id>.cancel; an index of unfinished jobs (active/<id>) and one per user (users/<user>/<id>). The runner
- * that owns a job holds flock on <id>.lock from creation to the end: the kernel drops it when that runner dies,
- * which is how the others find orphaned jobs. */
+ * marker <id>.cancel; an index of unfinished jobs (active/<id>), of running batch jobs other runners may help
+ * with (shared/<id>), and one per user (users/<user>/<id>). The runner that owns a job holds flock on
+ * <id>.lock from creation to the end: the kernel drops it when that runner dies, which is how the others find
+ * orphaned jobs. */
 #ifndef RUNNER_JOBS_H
 #define RUNNER_JOBS_H
 
@@ -49,6 +50,10 @@ int job_index_user(const char *id, const char *user);
 void job_mark_inactive(const char *id);
 /* Ids of unfinished jobs (a new list of strings). */
 json_t *jobs_active(void);
+/* Index of running batch jobs whose files other runners may take (shared/<id>), so an idle runner looks at
+ * those only, not at every unfinished job. job_mark_inactive removes a job from it too. */
+void job_mark_shared(const char *id);
+json_t *jobs_shared(void);
 /* The user's jobs (records, newest first, at most `limit`). */
 json_t *jobs_of_user(const char *user, size_t limit);
 

@@ -524,6 +524,8 @@ def test_one_big_job_uses_every_runner(stack_factory):
     s = scale_stack(stack_factory, runners=("r1", "r2"))
     wait_for("both runners to attach", lambda: metrics_value(s, "ibsol_runners_attached") == 2, timeout=15)
     job = run(s, pdf_folder(s, "big", n))
+    shared = os.path.join(s.data, "jobs", "shared")
+    wait_for("the job to be offered to idle runners", lambda: job in os.listdir(shared), timeout=30, interval=0.02)
     st = wait_done(s, job, timeout=90)
     assert st["cur"]["status"] == "COMPLETE" and st["cur"]["index"] == n, st
     owner = record(s, job)["runner"]
@@ -533,8 +535,9 @@ def test_one_big_job_uses_every_runner(stack_factory):
     m = re.search(r"rid=%s helped with job: (\d+) of its files done here" % job, log)
     assert m and int(m.group(1)) > 0, log[-2000:]
     assert_every_file_once(s, job, n)
-    # claims are gone with the job
+    # claims are gone with the job, and so is its entry among the jobs idle runners look at
     assert not [f for f in os.listdir(os.path.join(s.data, "jobs", job + ".d")) if f.endswith(".claim")]
+    assert job not in os.listdir(os.path.join(s.data, "jobs", "shared"))
 
 
 def test_helper_killed_mid_file_its_file_is_taken_back(stack_factory):
