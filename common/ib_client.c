@@ -52,9 +52,13 @@ ib_code ib_client_call(ib_client *c, const char *op, const ib_caller *who, const
     /* A read that lost its connection (the peer died or was dropped mid-request) is sent again: another peer,
      * or the same one back, answers it. Anything that changes state is never sent twice. */
     int tries = ib_op_retry_safe(op) ? 3 : 1;
+    /* An instance that was full did nothing: any request may go again, most likely to another instance (the
+     * REQ socket sends to its peers in turn). A few times, then the caller hears that all are full. */
+    int full_tries = IB_CLIENT_FULL_TRIES;
     for (;;) {
         int lost = 0;
         ib_code code = call_once(c, op, who, args, timeout_ms, rep, &lost);
+        if (ib_reply_is_full(rep) && --full_tries > 0) continue;
         if (!lost || --tries == 0) return code;
         ib_warn(who ? who->rid : NULL, "%s %s: connection lost; sending it again", ib_service_name(c->service), op);
     }

@@ -23,8 +23,12 @@ typedef struct ib_client {
 int ib_client_open(ib_client *c, ib_service svc, const char *url, int listen, char *err, size_t errsz);
 void ib_client_close(ib_client *c);
 
+/* How many times a request answered "full" (ib_reply_full) is sent in all before that answer stands. */
+#define IB_CLIENT_FULL_TRIES 4
+
 /* Sends op with args (may be NULL) for `who` and waits for the reply. timeout_ms <= 0 uses the configured
- * request timeout. rep receives the service's reply, or an unavailable/timeout/internal error. */
+ * request timeout. rep receives the service's reply, or an unavailable/timeout/internal error. A read that
+ * lost its connection, and any request an instance answered "full", are sent again. */
 ib_code ib_client_call(ib_client *c, const char *op, const ib_caller *who, const json_t *args, int timeout_ms,
                        ib_reply *rep);
 

@@ -73,6 +73,23 @@ json_t *ib_reply_data(ib_reply *r)
     return r->data;
 }
 
+#define FULL_KEY "$full" /* in an error reply's data, which the gateway never shows */
+
+ib_code ib_reply_full(ib_reply *r, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    ib_vfail(r, IB_UNAVAILABLE, fmt, ap);
+    va_end(ap);
+    json_object_set_new(ib_reply_data(r), FULL_KEY, json_true());
+    return r->code;
+}
+
+int ib_reply_is_full(const ib_reply *r)
+{
+    return r->code == IB_UNAVAILABLE && json_is_true(json_object_get(r->data, FULL_KEY));
+}
+
 int ib_caller_is_admin(const ib_caller *c)
 {
     return c && c->role && strcmp(c->role, "admin") == 0;

@@ -47,6 +47,12 @@ ib_code ib_vfail(ib_reply *r, ib_code code, const char *fmt, va_list ap);
 /* The reply's data object, created on first use. */
 json_t *ib_reply_data(ib_reply *r);
 
+/* For an instance of a scaled service (a runner) that is full: it did nothing with the request, and says so, so
+ * that the caller may send it again (nng hands it to another instance). ib_reply_full sets the code (503) and the
+ * message like ib_fail; ib_reply_is_full tells a caller. */
+ib_code ib_reply_full(ib_reply *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int ib_reply_is_full(const ib_reply *r);
+
 /* Who is calling: set by the gateway from the bearer token, carried in every envelope. */
 typedef struct ib_caller {
     const char *user;

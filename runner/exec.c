@@ -58,6 +58,7 @@ static struct {
     pthread_cond_t work;
     job *head, *tail;
     size_t njobs, busy;
+    size_t nhelping; /* of njobs: other runners' jobs this one helps with (not held against IBSOL_MAX_JOBS) */
     pthread_t *threads;
     size_t nthreads;
     int stopping;
@@ -95,7 +96,7 @@ static void job_free(job *j)
 int exec_has_room(void)
 {
     pthread_mutex_lock(&pool.mu);
-    int room = !pool.stopping && pool.njobs < (size_t)rcfg.max_jobs;
+    int room = !pool.stopping && pool.njobs - pool.nhelping < (size_t)rcfg.max_jobs;
     pthread_mutex_unlock(&pool.mu);
     return room;
 }
@@ -304,6 +305,7 @@ static int unlink_job(job *j)
     *pp = j->next;
     if (pool.tail == j) pool.tail = prev;
     pool.njobs--;
+    if (j->helper) pool.nhelping--;
     return 1;
 }
 
@@ -555,7 +557,7 @@ static job *make_job(json_t *rec, solution *sol, job_input *inputs, size_t n, in
 static job *enqueue(job *j)
 {
     pthread_mutex_lock(&pool.mu);
-    if (pool.stopping || pool.njobs >= (size_t)rcfg.max_jobs) {
+    if (pool.stopping || pool.njobs - pool.nhelping >= (size_t)rcfg.max_jobs) {
         pthread_mutex_unlock(&pool.mu);
         return NULL;
     }
@@ -783,6 +785,7 @@ job *exec_help(json_t *rec, solution *sol, job_input *inputs, size_t n, int in_d
         pool.head = j;
     pool.tail = j;
     pool.njobs++;
+    pool.nhelping++;
     pthread_cond_broadcast(&pool.work);
     pthread_mutex_unlock(&pool.mu);
     ib_info(j->id, "helping with this job (owned by '%s')", json_string_value(json_object_get(rec, "runner")) ?: "?");
@@ -824,7 +827,7 @@ void exec_stop(void)
     pthread_mutex_lock(&pool.mu);
     job *j = pool.head;
     pool.head = pool.tail = NULL;
-    pool.njobs = 0;
+    pool.njobs = pool.nhelping = 0;
     pthread_mutex_unlock(&pool.mu);
     while (j) {
         job *next = j->next;

@@ -24,7 +24,7 @@ static char outbox[PATH_MAX];
 static const ib_cfg runner_cfg_table[] = {
     {"instance", IB_CFG_STR, "", 0, 0, &rcfg.instance, "this runner's name in job records and heartbeats (default host-pid)"},
     {"pool", IB_CFG_INT, "0", 0, 256, &rcfg.pool, "files processed at once (0 = number of cores)"},
-    {"max_jobs", IB_CFG_INT, "256", 1, 100000, &rcfg.max_jobs, "unfinished jobs one runner holds (then 503)"},
+    {"max_jobs", IB_CFG_INT, "256", 1, 100000, &rcfg.max_jobs, "unfinished jobs of its own (then another runner; 503 when all are full)"},
     {"max_files", IB_CFG_INT, "100000", 1, 10000000, &rcfg.max_files, "files in one job"},
     {"max_file", IB_CFG_INT, "268435456", 1, 1LL << 34, &rcfg.max_file, "bytes of one input file"},
     {"sync_timeout_ms", IB_CFG_INT, "100000", 100, 86400000, &rcfg.sync_timeout_ms,

@@ -147,8 +147,14 @@ static json_t *new_record(const char *id, const char *kind, const ib_request *re
     return rec;
 }
 
-static ib_code busy(ib_reply *rep)
+/* This runner has no room for another job. `nothing_done`: the request left no trace here, so the gateway may
+ * send it to another runner (ib_reply_full); else (a job was recorded and ended FAILED before the queue turned
+ * out full) the caller is told as it is. */
+static ib_code busy(ib_reply *rep, int nothing_done)
 {
+    if (nothing_done)
+        return ib_reply_full(rep, "runner '%s' is at its limit of %lld unfinished jobs; try again shortly",
+                             rcfg.instance, rcfg.max_jobs);
     return ib_fail(rep, IB_UNAVAILABLE, "runner '%s' is at its limit of %lld unfinished jobs; try again shortly",
                    rcfg.instance, rcfg.max_jobs);
 }
@@ -203,6 +209,11 @@ static ib_code run_op(void *state, const ib_request *req, ib_reply *rep)
     qsort(names.items, names.n, sizeof *names.items, cmp_str);
     solution *sol = solution_resolve(req->args, &req->who, rep);
     if (!sol) goto fail;
+    if (!exec_has_room()) { /* before the output folder is made (or emptied): another runner may take it */
+        solution_release(sol);
+        busy(rep, 1);
+        goto fail;
+    }
 
     char id[JOB_ID_LEN + 1];
     job_id_new(id);
@@ -272,7 +283,7 @@ static ib_code run_op(void *state, const ib_request *req, ib_reply *rep)
         close(in_fd);
         close(out_fd);
         solution_release(sol);
-        return busy(rep);
+        return busy(rep, 0);
     }
     ib_info(req->rid, "job %s: %zu files of %s by %s", id, n, shown, req->who.user);
     json_t *d = ib_reply_data(rep);
@@ -440,6 +451,10 @@ static ib_code run_sync_op(void *state, const ib_request *req, ib_reply *rep)
     }
     solution *sol = solution_resolve(req->args, &req->who, rep);
     if (!sol) return rep->code;
+    if (!exec_has_room()) {
+        solution_release(sol);
+        return busy(rep, 1);
+    }
 
     char id[JOB_ID_LEN + 1], out_path[IB_PATH_MAX], out_shown[IB_PATH_MAX + 2];
     job_id_new(id);
@@ -494,12 +509,12 @@ static ib_code run_sync_op(void *state, const ib_request *req, ib_reply *rep)
     char binary_path[sizeof sol->binary_path];
     snprintf(binary_path, sizeof binary_path, "%s", sol->binary_path);
     job *j = exec_submit(rec, sol, inputs, n, -1, -1, out_fd, 1);
-    if (!j) { /* the caller is told, and has no job id: nothing to record */
+    if (!j) { /* filled up since the check above: nothing recorded, the request may go elsewhere */
         json_decref(rec);
         job_inputs_free(inputs, n);
         close(out_fd);
         solution_release(sol);
-        return busy(rep);
+        return busy(rep, 1);
     }
     json_t *done = exec_wait(j, rcfg.sync_timeout_ms);
     if (!done)
@@ -602,6 +617,7 @@ static ib_code list_op(void *state, const ib_request *req, ib_reply *rep)
 static ib_code fileop(const char *kind, const ib_request *req, ib_reply *rep)
 {
     if (fileops_check(kind, req->args, &req->who, rep) != IB_OK) return rep->code;
+    if (!exec_has_room()) return busy(rep, 1);
     char id[JOB_ID_LEN + 1];
     job_id_new(id);
     int lock_fd = job_lock(id);
@@ -625,7 +641,7 @@ static ib_code fileop(const char *kind, const ib_request *req, ib_reply *rep)
         exec_fail_record(rec, "the runner was at its job limit");
         job_inputs_free(inputs, 1);
         job_unlock(lock_fd);
-        return busy(rep);
+        return busy(rep, 0);
     }
     json_t *d = ib_reply_data(rep);
     json_object_set_new(d, "job_id", json_string(id));

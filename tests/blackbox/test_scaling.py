@@ -504,6 +504,32 @@ def test_job_limit_refuses_then_accepted_jobs_end(stack_factory):
 
 # --- 9. metrics ----------------------------------------------------------------------------------------------------
 
+def test_job_limit_is_pooled_over_runners(stack_factory):
+    # a runner at its limit leaves no trace of the request and says so; the gateway sends it again, to the other
+    # runner, so capacity adds up: with a limit of one job per runner and two runners, two jobs run at once; a
+    # third is refused only when both are full, and a run_sync then too
+    s = scale_stack(stack_factory, runners=("r1", "r2"), IBSOL_MAX_JOBS="1")
+    wait_for("two runners attached", lambda: metrics_value(s, "ibsol_runners_attached") == 2, timeout=15)
+    time.sleep(0.5)  # both request sockets attached too, not only the heartbeats
+    folders = [pdf_folder(s, "pool%d" % i, 6) for i in range(3)]
+    first = run(s, folders[0])
+    wait_index(s, first, 1)
+    r = s.post("/solution/run", {"name": "invoice_demo", "version": "1.0.0", "input_folder": folders[1]})
+    assert r.status_code == 200, r.text
+    second = r.json()["job_id"]
+    assert record(s, first)["runner"] != record(s, second)["runner"]
+    r = s.post("/solution/run", {"name": "invoice_demo", "version": "1.0.0", "input_folder": folders[2]})
+    assert_error(r, 503, "unavailable", "limit of 1 unfinished jobs")
+    r = s.post("/api/v1/solution/run_sync", {"name": "invoice_demo", "version": "1.0.0", "files": [
+        {"file_name": "a.txt", "file_content": "aGVsbG8="}]})
+    assert_error(r, 503, "unavailable", "limit of 1 unfinished jobs")
+    records = {n for n in os.listdir(os.path.join(s.data, "jobs")) if n.endswith(".json")}
+    assert records == {first + ".json", second + ".json"}  # no job recorded for the refused calls
+    assert not os.path.exists(os.path.join(s.data, "drive/admin/pool2/out"))  # nor its output folder made
+    for job in (first, second):
+        assert wait_done(s, job, timeout=60)["cur"]["status"] == "COMPLETE"
+
+
 def test_metrics_count_runners_and_ended_jobs(stack_factory):
     s = scale_stack(stack_factory, runners=("r1", "r2"))
     wait_for("two runners attached", lambda: metrics_value(s, "ibsol_runners_attached") == 2, timeout=15)

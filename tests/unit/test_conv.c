@@ -136,6 +136,20 @@ static void test_envelopes(void **state)
     assert_string_equal(json_string_value(json_object_get(back.data, "sha256")), "ab");
     ib_reply_clear(&rep);
     ib_reply_clear(&back);
+    assert_false(ib_reply_is_full(&back));
+
+    /* "full" (nothing done, send it elsewhere) crosses the wire; a plain unavailable is not "full" */
+    nng_msg_clear(msg);
+    assert_int_equal(ib_reply_full(&rep, "runner '%s' is full", "r1"), IB_UNAVAILABLE);
+    assert_int_equal(ib_reply_encode(msg, &rep), 0);
+    assert_int_equal(ib_reply_decode(nng_msg_body(msg), nng_msg_len(msg), &back), 0);
+    assert_true(ib_reply_is_full(&back));
+    assert_string_equal(back.msg, "runner 'r1' is full");
+    ib_reply_clear(&rep);
+    ib_reply_clear(&back);
+    ib_fail(&rep, IB_UNAVAILABLE, "down");
+    assert_false(ib_reply_is_full(&rep));
+    ib_reply_clear(&rep);
 
     /* a request without op, and one whose args are not a map */
     const unsigned char no_op[] = {0x81, 0xa3, 'r', 'i', 'd', 0xa1, 'x'};
