@@ -21,9 +21,6 @@
 #define INSTANCE_MAX 256 /* runner instance names, with the NUL */
 #define MAX_RUNNERS 64
 #define RUNNER_WINDOW_MS 6000.0 /* attached = heard within 3 heartbeat intervals (2 s unless the runner says) */
-#define MAX_JOBS 8192           /* jobs tracked for the gauges (final ones leave at once) */
-#define JOB_BUCKETS 4096
-#define JOB_STALE_MS 3600000.0 /* a job no event or heartbeat mentioned for an hour: its runner is gone */
 #define RECENT_ENDED 512       /* final ids remembered so a repeated final event is counted once */
 #define QUEUE_LEN 64           /* events waiting for one stream; beyond, the oldest are dropped */
 #define MAX_EVENT_JSON 65536   /* an event's JSON text; the SUB socket takes at most 64 KiB anyway */
@@ -62,19 +59,13 @@ static double now_ms(void)
 typedef struct runner_slot {
     char instance[INSTANCE_MAX];
     double seen;
-    long long busy, queued;
+    long long busy, queued;               /* files in flight and waiting (last heartbeat) */
+    long long jobs_queued, jobs_running; /* its own unfinished jobs (last heartbeat) */
     char addrs[4][IB_ADDR_MAX]; /* its connections' local addresses, from its heartbeat */
     int naddrs;
     int dropped; /* its connections were closed after it fell silent */
     double window; /* 3 of its heartbeat intervals, ms */
 } runner_slot;
-
-typedef struct job_slot {
-    char id[ID_MAX];
-    double seen;
-    int status;
-    int next; /* bucket chain / free list: index + 1, 0 = end */
-} job_slot;
 
 typedef struct queued_event {
     char *json;
@@ -94,98 +85,28 @@ typedef struct listener {
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t drained = PTHREAD_COND_INITIALIZER; /* signalled when the last stream leaves */
 static runner_slot runners[MAX_RUNNERS];
-static job_slot jobs[MAX_JOBS];
-static int buckets[JOB_BUCKETS];
-static int free_head, jobs_used;
 static unsigned long long ended[ST_COUNT];
 static char recent[RECENT_ENDED][ID_MAX];
 static int recent_next;
 static listener *listeners;
-static int nlisteners, stopping, started, map_full_logged;
+static int nlisteners, stopping, started;
 
 static nng_socket sub;
 static pthread_t recv_thread;
 
-/* --- job map -------------------------------------------------------------------------------------------- */
+/* --- ended jobs ---------------------------------------------------------------------------------------- */
 
-static unsigned hash_id(const char *s)
+/* Counts a job's end once (its final event may come again: a resumed job's owner and a helper both tell). The
+ * gauges of unfinished jobs come from the runners' heartbeats instead: they hold those jobs, so the gauges are
+ * right after a gateway restart and lose nothing to a dropped event. */
+static void count_ended(const char *id, int st)
 {
-    unsigned h = 2166136261u; /* FNV-1a */
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 16777619u;
-    return h % JOB_BUCKETS;
-}
-
-static void jobs_reset(void)
-{
-    memset(buckets, 0, sizeof buckets);
-    for (int i = 0; i < MAX_JOBS; i++)
-        jobs[i].next = i + 2 <= MAX_JOBS ? i + 2 : 0;
-    free_head = 1;
-    jobs_used = 0;
-}
-
-static job_slot *job_find(const char *id)
-{
-    for (int i = buckets[hash_id(id)]; i; i = jobs[i - 1].next)
-        if (!strcmp(jobs[i - 1].id, id)) return &jobs[i - 1];
-    return NULL;
-}
-
-static void job_remove(const char *id)
-{
-    int *link = &buckets[hash_id(id)];
-    while (*link && strcmp(jobs[*link - 1].id, id) != 0)
-        link = &jobs[*link - 1].next;
-    if (!*link) return;
-    int slot = *link;
-    *link = jobs[slot - 1].next;
-    jobs[slot - 1].next = free_head;
-    jobs[slot - 1].id[0] = '\0';
-    free_head = slot;
-    jobs_used--;
-}
-
-/* Drops jobs nothing has mentioned for JOB_STALE_MS (a runner that died mid-job never sends their end). */
-static void jobs_expire(double now)
-{
-    for (int i = 0; i < MAX_JOBS; i++)
-        if (jobs[i].id[0] && now - jobs[i].seen > JOB_STALE_MS) {
-            char id[ID_MAX];
-            memcpy(id, jobs[i].id, ID_MAX);
-            job_remove(id);
-        }
-}
-
-static void job_set(const char *id, int st, double now)
-{
-    if (is_final(st)) {
-        job_remove(id);
-        for (int i = 0; i < RECENT_ENDED; i++)
-            if (!strcmp(recent[i], id)) return; /* already counted */
-        snprintf(recent[recent_next], ID_MAX, "%s", id);
-        recent_next = (recent_next + 1) % RECENT_ENDED;
-        ended[st]++;
-        return;
-    }
-    job_slot *j = job_find(id);
-    if (!j) {
-        if (!free_head) jobs_expire(now);
-        if (!free_head) {
-            if (!map_full_logged++) ib_warn(NULL, "events: %d jobs in flight, not counting more", MAX_JOBS);
-            return;
-        }
-        int slot = free_head;
-        j = &jobs[slot - 1];
-        free_head = j->next;
-        snprintf(j->id, ID_MAX, "%s", id);
-        unsigned b = hash_id(id);
-        j->next = buckets[b];
-        buckets[b] = slot;
-        jobs_used++;
-    }
-    j->status = st;
-    j->seen = now;
+    if (!is_final(st)) return;
+    for (int i = 0; i < RECENT_ENDED; i++)
+        if (!strcmp(recent[i], id)) return; /* already counted */
+    snprintf(recent[recent_next], ID_MAX, "%s", id);
+    recent_next = (recent_next + 1) % RECENT_ENDED;
+    ended[st]++;
 }
 
 /* --- runners -------------------------------------------------------------------------------------------- */
@@ -234,15 +155,8 @@ static void on_heartbeat(const char *instance, const json_t *body, double now)
         snprintf(slot->addrs[slot->naddrs++], IB_ADDR_MAX, "%s", json_string_value(a));
     slot->busy = int_field(body, "busy");
     slot->queued = int_field(body, "queued");
-    /* A heartbeat that lists its jobs keeps them from expiring while a long file runs without events. */
-    const json_t *list = json_object_get(body, "jobs");
-    size_t i;
-    const json_t *id;
-    json_array_foreach(list, i, id)
-    {
-        job_slot *j = json_is_string(id) ? job_find(json_string_value(id)) : NULL;
-        if (j) j->seen = now;
-    }
+    slot->jobs_queued = int_field(body, "jobs_queued");
+    slot->jobs_running = int_field(body, "jobs_running");
 }
 
 static int attached_count(double now)
@@ -273,12 +187,12 @@ static void listener_push(listener *l, const char *json, int st, long long index
     pthread_cond_signal(&l->cv);
 }
 
-static void on_job_event(const char *id, const json_t *body, double now)
+static void on_job_event(const char *id, const json_t *body)
 {
     int st = status_of(json_string_value(json_object_get(body, "status")));
     const char *state = json_string_value(json_object_get(body, "state"));
     if (st == ST_OTHER && state && !strcmp(state, "DONE")) st = ST_COMPLETE;
-    if (st != ST_OTHER) job_set(id, st, now);
+    count_ended(id, st);
     char *json = NULL;
     for (listener *l = listeners; l; l = l->next) {
         if (strcmp(l->job_id, id) != 0) continue;
@@ -331,7 +245,7 @@ static void *recv_main(void *arg)
         pthread_mutex_lock(&mu);
         if (!strncmp(topic, IB_TOPIC_JOB, strlen(IB_TOPIC_JOB))) {
             const char *id = topic + strlen(IB_TOPIC_JOB);
-            if (*id && strlen(id) < ID_MAX) on_job_event(id, body, now);
+            if (*id && strlen(id) < ID_MAX) on_job_event(id, body);
         } else if (!strncmp(topic, IB_TOPIC_RUNNER, strlen(IB_TOPIC_RUNNER))) {
             const char *inst = topic + strlen(IB_TOPIC_RUNNER);
             if (*inst && strlen(inst) < INSTANCE_MAX) on_heartbeat(inst, body, now);
@@ -348,7 +262,6 @@ static void *recv_main(void *arg)
 int gw_events_start(char *err, size_t errsz)
 {
     pthread_mutex_lock(&mu);
-    jobs_reset();
     stopping = 0;
     pthread_mutex_unlock(&mu);
     int rv = nng_sub0_open(&sub);
@@ -424,15 +337,17 @@ size_t gw_events_metrics(char *out, size_t cap)
     } while (0)
     pthread_mutex_lock(&mu);
     double now = now_ms();
-    jobs_expire(now);
-    long long counts[ST_COUNT] = {0};
-    for (int i = 0; i < MAX_JOBS; i++)
-        if (jobs[i].id[0]) counts[jobs[i].status]++;
+    long long jobs_queued = 0, jobs_running = 0;
+    for (int i = 0; i < MAX_RUNNERS; i++)
+        if (runners[i].instance[0] && now - runners[i].seen < runners[i].window) {
+            jobs_queued += runners[i].jobs_queued;
+            jobs_running += runners[i].jobs_running;
+        }
     EMIT("# HELP ibsol_runners_attached Runner instances heard from within 3 of their heartbeat intervals.\n"
          "# TYPE ibsol_runners_attached gauge\n"
          "ibsol_runners_attached %d\n",
          attached_count(now));
-    EMIT("# HELP ibsol_runner_busy Jobs running on a runner instance (last heartbeat).\n"
+    EMIT("# HELP ibsol_runner_busy Files being processed on a runner instance (last heartbeat).\n"
          "# TYPE ibsol_runner_busy gauge\n");
     char label[2 * INSTANCE_MAX];
     for (int i = 0; i < MAX_RUNNERS; i++)
@@ -440,18 +355,18 @@ size_t gw_events_metrics(char *out, size_t cap)
             label_value(runners[i].instance, label, sizeof label);
             EMIT("ibsol_runner_busy{instance=\"%s\"} %lld\n", label, runners[i].busy);
         }
-    EMIT("# HELP ibsol_runner_queued Jobs waiting on a runner instance (last heartbeat).\n"
+    EMIT("# HELP ibsol_runner_queued Files waiting for a worker on a runner instance (last heartbeat).\n"
          "# TYPE ibsol_runner_queued gauge\n");
     for (int i = 0; i < MAX_RUNNERS; i++)
         if (runners[i].instance[0] && now - runners[i].seen < runners[i].window) {
             label_value(runners[i].instance, label, sizeof label);
             EMIT("ibsol_runner_queued{instance=\"%s\"} %lld\n", label, runners[i].queued);
         }
-    EMIT("# HELP ibsol_jobs Jobs not yet ended, by status (from progress events since the gateway started).\n"
+    EMIT("# HELP ibsol_jobs Jobs not yet ended, by status, summed over the attached runners (last heartbeats).\n"
          "# TYPE ibsol_jobs gauge\n"
          "ibsol_jobs{state=\"QUEUED\"} %lld\n"
          "ibsol_jobs{state=\"RUNNING\"} %lld\n",
-         counts[ST_QUEUED], counts[ST_RUNNING]);
+         jobs_queued, jobs_running);
     EMIT("# HELP ibsol_jobs_ended_total Jobs ended since the gateway started, by final status.\n"
          "# TYPE ibsol_jobs_ended_total counter\n"
          "ibsol_jobs_ended_total{status=\"COMPLETE\"} %llu\n"

@@ -53,12 +53,13 @@ void events_job(const json_t *rec)
 
 static void heartbeat(void)
 {
-    size_t busy, queued, jobs;
-    exec_load(&busy, &queued, &jobs);
-    json_t *body = json_pack("{s:s, s:i, s:I, s:I, s:I, s:I, s:I}", "instance", rcfg.instance, "pid",
-                             (int)getpid(), "pool", (json_int_t)rcfg.pool, "busy", (json_int_t)busy, "queued",
-                             (json_int_t)queued, "jobs", (json_int_t)jobs, "heartbeat_ms",
-                             (json_int_t)rcfg.heartbeat_ms);
+    exec_load_t load;
+    exec_load(&load);
+    json_t *body = json_pack("{s:s, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "instance", rcfg.instance, "pid",
+                             (int)getpid(), "pool", (json_int_t)rcfg.pool, "busy", (json_int_t)load.busy, "queued",
+                             (json_int_t)load.queued, "jobs", (json_int_t)load.jobs, "jobs_queued",
+                             (json_int_t)load.jobs_queued, "jobs_running", (json_int_t)load.jobs_running,
+                             "heartbeat_ms", (json_int_t)rcfg.heartbeat_ms);
     char addrs[8][64];
     size_t naddrs = ib_daemon_addrs(addrs, 8);
     json_t *list = json_array();

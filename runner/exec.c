@@ -101,14 +101,20 @@ int exec_has_room(void)
     return room;
 }
 
-void exec_load(size_t *busy, size_t *queued, size_t *jobs)
+void exec_load(exec_load_t *out)
 {
+    memset(out, 0, sizeof *out);
     pthread_mutex_lock(&pool.mu);
-    *busy = pool.busy;
-    *jobs = pool.njobs;
-    size_t q = 0;
-    for (job *j = pool.head; j; j = j->next) q += j->n - j->ndone - j->inflight;
-    *queued = q;
+    out->busy = pool.busy;
+    out->jobs = pool.njobs;
+    for (job *j = pool.head; j; j = j->next) {
+        out->queued += j->n - j->ndone - j->inflight;
+        if (j->helper) continue;
+        if (j->started)
+            out->jobs_running++;
+        else
+            out->jobs_queued++;
+    }
     pthread_mutex_unlock(&pool.mu);
 }
 

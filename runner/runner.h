@@ -112,8 +112,12 @@ json_t *exec_wait(job *j, long long timeout_ms);
 void exec_sweep_cancels(void);
 /* 1 when this runner can take one more job now (below max_jobs, not stopping). */
 int exec_has_room(void);
-/* Load of this runner, for heartbeats. */
-void exec_load(size_t *busy, size_t *queued, size_t *jobs);
+/* Load of this runner, for heartbeats: files in flight and waiting, jobs held (helped ones too), and of its own
+ * jobs those not started yet and those running. */
+typedef struct exec_load_t {
+    size_t busy, queued, jobs, jobs_queued, jobs_running;
+} exec_load_t;
+void exec_load(exec_load_t *out);
 /* Publishes a job's status event (events.c implements). */
 void events_job(const json_t *rec);
 int events_start(char *err, size_t errsz);

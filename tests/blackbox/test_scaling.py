@@ -530,16 +530,30 @@ def test_job_limit_is_pooled_over_runners(stack_factory):
         assert wait_done(s, job, timeout=60)["cur"]["status"] == "COMPLETE"
 
 
-def test_metrics_count_runners_and_ended_jobs(stack_factory):
+def test_metrics_count_runners_and_jobs(stack_factory):
+    # the gauges of unfinished jobs are summed from the runners' heartbeats (they hold the jobs), so a restarted
+    # gateway shows a job that was already running; ended jobs are counted from the final events
     s = scale_stack(stack_factory, runners=("r1", "r2"))
     wait_for("two runners attached", lambda: metrics_value(s, "ibsol_runners_attached") == 2, timeout=15)
+    long_job = run(s, pdf_folder(s, "mlong", 400))  # runs well past the restart below; cancelled after it
+    wait_index(s, long_job, 1)
+    wait_for("the running job counted", lambda: metrics_value(s, "ibsol_jobs", '{state="RUNNING"}') == 1)
+    assert s.stop("gateway") == 0
+    s.start("gateway")
+    s.wait_healthy()
+    wait_for("the running job counted again after the restart",
+             lambda: metrics_value(s, "ibsol_jobs", '{state="RUNNING"}') == 1, timeout=10)
+    assert status(s, long_job)["state"] == "PENDING"
+    s.post("/jobs/cancel", {"job_id": long_job})
     jobs = [run(s, pdf_folder(s, "m%d" % i, 2)) for i in range(3)]
     for job in jobs:
-        wait_done(s, job)
-    wait_for("3 COMPLETE jobs counted",
-             lambda: metrics_value(s, "ibsol_jobs_ended_total", '{status="COMPLETE"}') == 3, timeout=10)
-    assert metrics_value(s, "ibsol_jobs", '{state="RUNNING"}') == 0
-    assert metrics_value(s, "ibsol_jobs", '{state="QUEUED"}') == 0
+        assert wait_done(s, job, timeout=90)["cur"]["status"] == "COMPLETE"
+    assert wait_done(s, long_job, timeout=30)["cur"]["status"] == "CANCELLED"
+    wait_for("every end counted and nothing left running",
+             lambda: metrics_value(s, "ibsol_jobs_ended_total", '{status="COMPLETE"}') == 3 and
+             metrics_value(s, "ibsol_jobs_ended_total", '{status="CANCELLED"}') == 1 and
+             metrics_value(s, "ibsol_jobs", '{state="RUNNING"}') == 0 and
+             metrics_value(s, "ibsol_jobs", '{state="QUEUED"}') == 0, timeout=10)
     assert metrics_value(s, "ibsol_jobs_ended_total", '{status="FAILED"}') == 0
 
 

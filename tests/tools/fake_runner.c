@@ -1,7 +1,8 @@
 /* fake_runner: a stand-in runner for the gateway's black-box tests of progress events. It serves jobs.status
  * (and ping) on the runner socket from a JSON file of fake jobs, and publishes heartbeats and, when a trigger
  * file <trigger_dir>/<job_id> appears, that job's scripted events, on a PUB socket dialing the gateway's SUB.
- */
+ * Its heartbeats count the played jobs whose last event left them QUEUED or RUNNING, as a runner counts its
+ * own unfinished jobs. */
 #include "ib_daemon.h"
 #include "ib_events.h"
 #include "ib_log.h"
@@ -33,6 +34,7 @@ static nng_socket pub;
 static pthread_t thread;
 static atomic_int stop_flag;
 static int thread_started;
+static json_t *played; /* job id -> status of its last scripted event (pub thread only) */
 
 static json_t *load_jobs(void)
 {
@@ -111,6 +113,7 @@ static void play_triggers(void)
         json_array_foreach(json_object_get(job, "script"), i, ev)
         {
             publish(topic, ev);
+            if (json_object_get(ev, "status")) json_object_set(played, id, json_object_get(ev, "status"));
             sleep_ms(event_gap_ms);
         }
         ib_info(NULL, "played the script of %s", id);
@@ -123,14 +126,25 @@ static void *pub_main(void *arg)
     (void)arg;
     char topic[128];
     snprintf(topic, sizeof topic, "%s%s", IB_TOPIC_RUNNER, instance);
+    played = json_object();
     while (!atomic_load(&stop_flag)) {
-        json_t *hb = json_pack("{s:s, s:i, s:i, s:i, s:i, s:[]}", "instance", instance, "pid", (int)getpid(),
-                               "pool", 2, "busy", 1, "queued", 3, "jobs");
+        int jobs_queued = 0, jobs_running = 0;
+        const char *id;
+        json_t *st;
+        json_object_foreach(played, id, st)
+        {
+            jobs_queued += json_string_value(st) && !strcmp(json_string_value(st), "QUEUED");
+            jobs_running += json_string_value(st) && !strcmp(json_string_value(st), "RUNNING");
+        }
+        json_t *hb = json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:i}", "instance", instance, "pid", (int)getpid(),
+                               "pool", 2, "busy", 1, "queued", 3, "jobs_queued", jobs_queued, "jobs_running",
+                               jobs_running);
         publish(topic, hb);
         json_decref(hb);
         play_triggers();
         sleep_ms(heartbeat_ms);
     }
+    json_decref(played);
     return NULL;
 }
 
