@@ -792,10 +792,11 @@ job *exec_help(json_t *rec, solution *sol, job_input *inputs, size_t n, int in_d
     pool.tail = j;
     pool.njobs++;
     pool.nhelping++;
+    /* Logged before the workers may take (and finish, and free) it: j and rec are theirs once unlocked. */
+    ib_info(j->id, "helping with this job (owned by '%s')", json_string_value(json_object_get(rec, "runner")) ?: "?");
     pthread_cond_broadcast(&pool.work);
     pthread_mutex_unlock(&pool.mu);
-    ib_info(j->id, "helping with this job (owned by '%s')", json_string_value(json_object_get(rec, "runner")) ?: "?");
-    return j;
+    return j; /* only as "taken": it may be gone already */
 }
 
 /* --- start and stop ------------------------------------------------------------------------------------ */
