@@ -93,7 +93,7 @@ static int write_out(int out_dirfd, const char *folder, const char *name, void (
         }
     }
     char tmp[320];
-    static _Thread_local out_buf ob; /* 64 KiB: not on a worker's stack */
+    out_buf ob; /* 64 KiB on the worker's stack, not zeroed: only `used` bytes are ever read */
     ob.fd = ib_open_new(dfd, name, tmp, sizeof tmp);
     ob.used = 0;
     ob.failed = 0;
