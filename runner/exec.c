@@ -136,8 +136,7 @@ static void record_sync(job *j)
 {
     if (j->recorded) return;
     j->recorded = 1;
-    const char *user = json_string_value(json_object_get(j->rec, "user"));
-    if ((j->lock_fd = job_lock(j->id)) < 0 || job_mark_active(j->id, user) < 0)
+    if ((j->lock_fd = job_lock(j->id)) < 0 || job_mark_active(j->rec) < 0)
         ib_error(j->id, "job cannot be indexed: %s", strerror(errno));
 }
 
@@ -274,7 +273,7 @@ static void finish(job *j)
     int was_recorded = j->recorded;
     j->recorded = 1;
     save_record(j, 1);
-    if (!was_recorded) job_index_user(j->id, json_string_value(json_object_get(j->rec, "user")));
+    if (!was_recorded) job_index_user(j->rec);
     events_job(j->rec);
     if (was_recorded) {
         job_mark_inactive(j->id);
@@ -680,7 +679,7 @@ json_t *exec_wait(job *j, long long timeout_ms)
             json_object_set_new(rec, "finish_timestamp", json_real(job_now()));
             json_object_set_new(rec, "file_results", json_deep_copy(j->file_results));
             if (job_save(rec) < 0) ib_error(j->id, "job record cannot be saved: %s", strerror(errno));
-            if (!j->recorded) job_index_user(j->id, json_string_value(json_object_get(rec, "user")));
+            if (!j->recorded) job_index_user(rec);
             json_decref(rec);
         }
         pthread_mutex_unlock(&j->mu);

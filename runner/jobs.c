@@ -168,36 +168,51 @@ void job_unlock(int fd)
     if (fd >= 0) close(fd); /* closing drops the flock */
 }
 
-/* users/<user>/<id>: only its name is read. For a final record it is a hard link to the record (a name with no
- * inode of its own to allocate), else an empty file (a link would keep the first version of a record that is
- * replaced later). */
-static int index_user(const char *id, const char *user, int link_record)
+/* users/<user>/<created>.<id>: <created> is the job's creation time in microseconds, 16 hex digits, so the
+ * names sort by age and jobs/list reads only the records it returns. Only the name is read. For a final record
+ * the entry is a hard link to the record (a name with no inode of its own to allocate), else an empty file (a
+ * link would keep the first version of a record that is replaced later). */
+#define USER_ENTRY_MAX (16 + 1 + JOB_ID_LEN + 1)
+
+static void user_entry_name(const json_t *rec, char out[USER_ENTRY_MAX])
 {
-    if (!ib_user_name_ok(user)) return 0;
+    double created = json_number_value(json_object_get(rec, "created"));
+    unsigned long long us = created > 0 ? (unsigned long long)(created * 1e6) : 0;
+    snprintf(out, USER_ENTRY_MAX, "%016llx.%s", us, json_string_value(json_object_get(rec, "job_id")));
+}
+
+static int index_user(const json_t *rec, int link_record)
+{
+    const char *id = json_string_value(json_object_get(rec, "job_id"));
+    const char *user = json_string_value(json_object_get(rec, "user"));
+    if (!job_id_valid(id) || !ib_user_name_ok(user)) return 0;
     int ufd = open_sub(users_fd, user);
     if (ufd < 0) return -1;
-    char rec[64];
-    snprintf(rec, sizeof rec, "%s.json", id);
-    int rc = link_record ? linkat(jobs_fd, rec, ufd, id, 0) : -1;
+    char name[USER_ENTRY_MAX], target[64];
+    user_entry_name(rec, name);
+    snprintf(target, sizeof target, "%s.json", id);
+    int rc = link_record ? linkat(jobs_fd, target, ufd, name, 0) : -1;
     if (rc < 0 && errno != EEXIST) {
-        int fd = openat(ufd, id, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+        int fd = openat(ufd, name, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
         rc = fd < 0 ? -1 : close(fd);
     }
     close(ufd);
     return rc < 0 && errno != EEXIST ? -1 : 0;
 }
 
-int job_index_user(const char *id, const char *user)
+int job_index_user(const json_t *rec)
 {
-    return index_user(id, user, 1);
+    return index_user(rec, 1);
 }
 
-int job_mark_active(const char *id, const char *user)
+int job_mark_active(const json_t *rec)
 {
+    const char *id = json_string_value(json_object_get(rec, "job_id"));
+    if (!job_id_valid(id)) return errno = EINVAL, -1;
     int fd = openat(active_fd, id, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) return -1;
     close(fd);
-    return index_user(id, user, 0);
+    return index_user(rec, 0);
 }
 
 void job_mark_inactive(const char *id)
@@ -240,11 +255,14 @@ json_t *jobs_shared(void)
     return ids_in(shared_fd);
 }
 
-static int by_created_desc(const void *a, const void *b)
+typedef struct user_entry {
+    char key[17]; /* creation time, 16 hex digits */
+    char id[JOB_ID_LEN + 1];
+} user_entry;
+
+static int by_key_desc(const void *a, const void *b)
 {
-    double ca = json_number_value(json_object_get(*(json_t *const *)a, "created"));
-    double cb = json_number_value(json_object_get(*(json_t *const *)b, "created"));
-    return ca < cb ? 1 : ca > cb ? -1 : 0;
+    return strcmp(((const user_entry *)b)->key, ((const user_entry *)a)->key);
 }
 
 json_t *jobs_of_user(const char *user, size_t limit)
@@ -257,32 +275,41 @@ json_t *jobs_of_user(const char *user, size_t limit)
         if (ufd >= 0) close(ufd);
         return out;
     }
-    size_t n = 0, cap = 64;
-    json_t **recs = malloc(cap * sizeof *recs);
+    size_t n = 0, cap = 256;
+    user_entry *all = malloc(cap * sizeof *all);
     struct dirent *e;
-    while (recs && (e = readdir(d))) {
-        if (!job_id_valid(e->d_name)) continue;
-        json_t *rec = job_load(e->d_name);
-        if (!rec) continue;
+    while (all && (e = readdir(d))) {
+        const char *name = e->d_name, *dot = strchr(name, '.');
+        user_entry ent;
+        if (dot && dot - name == 16 && job_id_valid(dot + 1)) {
+            memcpy(ent.key, name, 16);
+            ent.key[16] = '\0';
+            snprintf(ent.id, sizeof ent.id, "%s", dot + 1);
+        } else if (job_id_valid(name)) { /* an entry of an older version: the bare id; its record says when */
+            json_t *rec = job_load(name);
+            double created = json_number_value(json_object_get(rec, "created"));
+            json_decref(rec);
+            snprintf(ent.key, sizeof ent.key, "%016llx", created > 0 ? (unsigned long long)(created * 1e6) : 0ull);
+            snprintf(ent.id, sizeof ent.id, "%s", name);
+        } else {
+            continue;
+        }
         if (n == cap) {
-            json_t **bigger = realloc(recs, 2 * cap * sizeof *recs);
-            if (!bigger) {
-                json_decref(rec);
-                break;
-            }
-            recs = bigger;
+            user_entry *bigger = realloc(all, 2 * cap * sizeof *all);
+            if (!bigger) break;
+            all = bigger;
             cap *= 2;
         }
-        recs[n++] = rec;
+        all[n++] = ent;
     }
     closedir(d);
-    if (!recs) return out;
-    qsort(recs, n, sizeof *recs, by_created_desc);
-    for (size_t i = 0; i < n; i++) {
-        if (i < limit) json_array_append(out, recs[i]);
-        json_decref(recs[i]);
+    if (!all) return out;
+    qsort(all, n, sizeof *all, by_key_desc);
+    for (size_t i = 0; i < n && json_array_size(out) < limit; i++) {
+        json_t *rec = job_load(all[i].id);
+        if (rec) json_array_append_new(out, rec);
     }
-    free(recs);
+    free(all);
     return out;
 }
 

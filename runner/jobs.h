@@ -3,7 +3,7 @@
  * per-file results in <id>.d/<index>.json as each file finishes, so a resumed job never redoes or loses a
  * finished file (a run_sync job, never resumed, keeps them in its final record as "file_results"); a cancel
  * marker <id>.cancel; an index of unfinished jobs (active/<id>), of running batch jobs other runners may help
- * with (shared/<id>), and one per user (users/<user>/<id>). The runner that owns a job holds flock on
+ * with (shared/<id>), and one per user (users/<user>/<created>.<id>). The runner that owns a job holds flock on
  * <id>.lock from creation to the end: the kernel drops it when that runner dies, which is how the others find
  * orphaned jobs. */
 #ifndef RUNNER_JOBS_H
@@ -43,10 +43,10 @@ json_t *job_load_for(const char *id, const ib_caller *who, ib_reply *rep);
 int job_lock(const char *id);
 void job_unlock(int fd);
 
-/* Index of unfinished jobs and per-user index: job_mark_active adds to both; job_index_user, for a job whose
- * record is saved and final, to the user's only. */
-int job_mark_active(const char *id, const char *user);
-int job_index_user(const char *id, const char *user);
+/* Index of unfinished jobs and per-user index (of the record's job_id, user and created): job_mark_active adds
+ * to both; job_index_user, for a job whose record is saved and final, to the user's only. */
+int job_mark_active(const json_t *rec);
+int job_index_user(const json_t *rec);
 void job_mark_inactive(const char *id);
 /* Ids of unfinished jobs (a new list of strings). */
 json_t *jobs_active(void);
@@ -54,7 +54,7 @@ json_t *jobs_active(void);
  * those only, not at every unfinished job. job_mark_inactive removes a job from it too. */
 void job_mark_shared(const char *id);
 json_t *jobs_shared(void);
-/* The user's jobs (records, newest first, at most `limit`). */
+/* The user's jobs (records, newest first, at most `limit`; only those records are read). */
 json_t *jobs_of_user(const char *user, size_t limit);
 
 /* Per-file results. */

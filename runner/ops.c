@@ -257,7 +257,7 @@ static ib_code run_op(void *state, const ib_request *req, ib_reply *rep)
         json_array_append_new(inputs_doc, json_string(names.items[i]));
     }
     if (!inputs || lock_fd < 0 || job_doc_save(id, "inputs", inputs_doc) < 0 || job_save(rec) < 0 ||
-        job_mark_active(id, req->who.user) < 0) {
+        job_mark_active(rec) < 0) {
         json_decref(inputs_doc);
         json_decref(rec);
         free(inputs);
@@ -630,7 +630,7 @@ static ib_code fileop(const char *kind, const ib_request *req, ib_reply *rep)
     json_object_set_new(rec, "settings", json_object());
     job_input *inputs = calloc(1, sizeof *inputs);
     if (inputs) inputs[0].name = strdup(src);
-    if (!inputs || !inputs[0].name || lock_fd < 0 || job_save(rec) < 0 || job_mark_active(id, req->who.user) < 0) {
+    if (!inputs || !inputs[0].name || lock_fd < 0 || job_save(rec) < 0 || job_mark_active(rec) < 0) {
         json_decref(rec);
         job_inputs_free(inputs, 1);
         job_unlock(lock_fd);

@@ -159,8 +159,12 @@ def test_run_sync_writes_each_file_once(stack, solution):
     jobs = os.path.join(stack.data, "jobs")
     assert sorted(n for n in os.listdir(jobs) if n.startswith(job)) == [job + ".json"]
     assert job not in os.listdir(os.path.join(jobs, "active"))
-    assert job in os.listdir(os.path.join(jobs, "users", "admin"))
+    entry = [n for n in os.listdir(os.path.join(jobs, "users", "admin")) if n.endswith("." + job)]
+    assert len(entry) == 1 and re.fullmatch(r"[0-9a-f]{16}\.[0-9a-f-]{36}", entry[0]), entry
     rec = json.load(open(os.path.join(jobs, job + ".json")))
+    assert int(entry[0][:16], 16) == int(rec["created"] * 1e6)  # the index sorts by creation time
+    assert os.stat(os.path.join(jobs, "users", "admin", entry[0])).st_ino == \
+        os.stat(os.path.join(jobs, job + ".json")).st_ino  # a final record's entry is a link to it
     assert rec["status"] == "COMPLETE" and rec["index"] == 1 and rec["total"] == 1, rec
     assert rec["file_results"][0]["file_name"] == "inv.txt"
     out = os.path.join(stack.data, "drive", "admin", ".ibsol", "run_sync", job)
@@ -170,6 +174,24 @@ def test_run_sync_writes_each_file_once(stack, solution):
     assert stack.get("/jobs/results?job_id=" + job).json()["records"] == body["records"]
     listed = stack.get("/jobs/list").json()["jobs"]
     assert listed[0]["job_id"] == job and listed[0]["status"] == "COMPLETE", listed[0]
+
+
+def test_jobs_list_newest_first_and_bounded(stack, solution):
+    # jobs/list reads the user's index, sorted by creation time, and only the records it returns: the newest 100
+    made = []
+    for i in range(105):
+        r = stack.post("/api/v1/solution/run_sync", {"name": "invoice_demo", "version": "1.0.0", "files": [
+            {"file_name": "n%d.txt" % i, "file_content": b64(INVOICE)}]}, token=BOB_TOKEN)
+        assert r.status_code == 200, r.text
+        made.append(r.json()["job_id"])
+    listed = [j["job_id"] for j in stack.get("/jobs/list", token=BOB_TOKEN).json()["jobs"]]
+    assert listed == made[::-1][:100]
+    # an entry of an older version (the bare job id) still lists, at its place in time
+    users = os.path.join(stack.data, "jobs", "users", "bob")
+    newest = [n for n in os.listdir(users) if n.endswith("." + made[104])][0]
+    os.rename(os.path.join(users, newest), os.path.join(users, made[104]))
+    listed = [j["job_id"] for j in stack.get("/jobs/list", token=BOB_TOKEN).json()["jobs"]]
+    assert listed[0] == made[104] and len(listed) == 100
 
 
 def test_run_sync_csv_and_output_dir(stack, solution):
