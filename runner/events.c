@@ -178,12 +178,7 @@ static void *beat_main(void *arg)
             exec_sweep_cancels();
         }
         pthread_mutex_lock(&beat_mu);
-        long long wait_ms = rcfg.heartbeat_ms < TICK_MS ? rcfg.heartbeat_ms : TICK_MS;
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        long long ns = until.tv_nsec + (wait_ms % 1000) * 1000000LL;
-        until.tv_sec += wait_ms / 1000 + ns / 1000000000LL;
-        until.tv_nsec = ns % 1000000000LL;
+        struct timespec until = job_deadline(rcfg.heartbeat_ms < TICK_MS ? rcfg.heartbeat_ms : TICK_MS);
         if (!beat_stop) pthread_cond_timedwait(&beat_cv, &beat_mu, &until);
     }
     pthread_mutex_unlock(&beat_mu);

@@ -638,14 +638,7 @@ job *exec_resume(json_t *rec, solution *sol, job_input *inputs, size_t n, int lo
 
 json_t *exec_wait(job *j, long long timeout_ms)
 {
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += timeout_ms / 1000;
-    deadline.tv_nsec += (timeout_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    struct timespec deadline = job_deadline(timeout_ms);
     pthread_mutex_lock(&pool.mu);
     while (!j->finished)
         if (pthread_cond_timedwait(&j->cv, &pool.mu, &deadline) == ETIMEDOUT) break;

@@ -47,6 +47,16 @@ double job_now(void)
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+struct timespec job_deadline(long long ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    long long ns = ts.tv_nsec + (ms % 1000) * 1000000LL;
+    ts.tv_sec += (time_t)(ms / 1000 + ns / 1000000000LL);
+    ts.tv_nsec = (long)(ns % 1000000000LL);
+    return ts;
+}
+
 static int open_sub(int parent, const char *name)
 {
     if (mkdirat(parent, name, 0755) < 0 && errno != EEXIST) return -1;
@@ -513,4 +523,78 @@ json_t *job_file_load(const char *id, size_t index)
     json_t *r = load_json_at(dfd, name);
     close(dfd);
     return r;
+}
+
+/* --- retention ----------------------------------------------------------------------------------------- */
+
+/* One user's index: removes the ended jobs created before `before_us`. Every name is looked at (readdir is in no
+ * order); only the records of old enough entries are read. */
+static size_t expire_user(int ufd, unsigned long long before_us, size_t max, void (*drop_output)(const json_t *))
+{
+    int fd = dup(ufd);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        if (fd >= 0) close(fd);
+        return 0;
+    }
+    size_t removed = 0;
+    struct dirent *e;
+    while (removed < max && (e = readdir(d))) {
+        const char *name = e->d_name, *dot = strchr(name, '.');
+        if (!dot || dot - name != 16 || !job_id_valid(dot + 1)) continue; /* "." and "..", and older entries */
+        char key[17];
+        memcpy(key, name, 16);
+        key[16] = '\0';
+        if (strtoull(key, NULL, 16) >= before_us) continue;
+        const char *id = dot + 1;
+        json_t *rec = job_load(id);
+        job_status st = JOB_QUEUED;
+        if (rec && (job_status_parse(json_string_value(json_object_get(rec, "status")), &st) < 0 ||
+                    !job_status_final(st))) {
+            json_decref(rec); /* still running (or unreadable): never removed */
+            continue;
+        }
+        if (rec && drop_output) drop_output(rec);
+        char what[64];
+        snprintf(what, sizeof what, "%s.json", id);
+        unlinkat(jobs_fd, what, 0); /* first: from here on the job is unknown (404), whatever is left */
+        snprintf(what, sizeof what, "%s.d", id);
+        ib_remove_tree_at(jobs_fd, what);
+        job_markers_remove(id);
+        unlinkat(dirfd(d), name, 0);
+        json_decref(rec);
+        removed++;
+    }
+    closedir(d);
+    return removed;
+}
+
+size_t jobs_expire(double before, size_t max, void (*drop_output)(const json_t *rec))
+{
+    /* One janitor at a time over the shared data root, whichever runner it is in. */
+    int lock = openat(jobs_fd, "janitor.lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (lock < 0) return 0;
+    if (flock(lock, LOCK_EX | LOCK_NB) < 0) {
+        close(lock);
+        return 0;
+    }
+    unsigned long long before_us = before > 0 ? (unsigned long long)(before * 1e6) : 0;
+    size_t removed = 0;
+    int fd = dup(users_fd);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (d) rewinddir(d); /* a dup shares the offset the last pass left at the end */
+    struct dirent *e;
+    while (d && removed < max && (e = readdir(d))) {
+        if (!ib_user_name_ok(e->d_name)) continue;
+        int ufd = openat(users_fd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (ufd < 0) continue;
+        removed += expire_user(ufd, before_us, max - removed, drop_output);
+        close(ufd);
+    }
+    if (d)
+        closedir(d);
+    else if (fd >= 0)
+        close(fd);
+    close(lock);
+    return removed;
 }

@@ -12,6 +12,7 @@
 #include "ib_err.h"
 
 #include <jansson.h>
+#include <time.h>
 
 #define JOB_ID_LEN 36
 
@@ -82,6 +83,12 @@ json_t *job_doc_load(const char *id, const char *what);
  * closes it; a janitor only looks at unfinished jobs, and this one no longer is). */
 void job_markers_remove(const char *id);
 
+/* Retention: removes jobs that ended and were created before `before` (Unix time), at most `max`: the record,
+ * per-file results, markers and index entry. drop_output(rec) is called first for each, for outputs the
+ * caller owns. Unfinished jobs are never touched; one runner at a time does this (a lock under jobs/). Returns
+ * how many were removed. */
+size_t jobs_expire(double before, size_t max, void (*drop_output)(const json_t *rec));
+
 int job_cancel_request(const char *id);
 int job_cancel_requested(const char *id);
 
@@ -92,5 +99,7 @@ json_t *job_cur_status(const json_t *rec);
 json_t *job_status_reply(const json_t *rec);
 
 double job_now(void); /* Unix time, seconds with fraction */
+/* The CLOCK_REALTIME time ms milliseconds from now, for pthread_cond_timedwait. */
+struct timespec job_deadline(long long ms);
 
 #endif

@@ -34,6 +34,8 @@ static const ib_cfg runner_cfg_table[] = {
     {"resume", IB_CFG_BOOL, "true", 0, 0, &rcfg.resume, "resume the jobs of a lost runner (else end them FAILED)"},
     {"sendmail", IB_CFG_STR, "", 0, 0, &rcfg.sendmail, "sendmail-compatible command for notification emails"},
     {"mail_from", IB_CFG_STR, "ibsol@localhost", 0, 0, &rcfg.mail_from, "From: address of notification emails"},
+    {"job_retention_s", IB_CFG_INT, "0", 0, 315360000, &rcfg.job_retention_s,
+     "remove jobs that ended and are older than this many seconds, with run_sync's default output folders (0: keep)"},
     {"webhook_retries", IB_CFG_INT, "7", 0, 20, &rcfg.webhook_retries, "webhook retries after the first attempt"},
     {"webhook_backoff_ms", IB_CFG_INT, "500", 1, 600000, &rcfg.webhook_backoff_ms,
      "first webhook retry delay (doubles each time)"},
@@ -76,6 +78,7 @@ static int runner_start(void **state, char *err, size_t errsz)
                                  .webhook_timeout_ms = 10000};
     notify_global_init();
     if (exec_start(err, errsz) < 0) return -1;
+    if (janitor_start(err, errsz) < 0) return -1;
     return events_start(err, errsz);
 }
 
@@ -83,6 +86,7 @@ static void runner_stop(void *state)
 {
     notify_abort(); /* a webhook in its backoff must not hold the shutdown for minutes */
     events_stop();
+    janitor_stop();
     exec_stop();
     solutions_fini();
     notify_global_cleanup();

@@ -26,12 +26,17 @@ typedef struct runner_cfg {
     char *mail_from;
     long long webhook_retries;
     long long webhook_backoff_ms;
+    long long job_retention_s; /* ended jobs older than this are removed (0: kept) */
 } runner_cfg;
 
 extern runner_cfg rcfg;
 extern int runner_drive_fd; /* <data>/drive */
 extern int runner_data_fd;  /* <data> */
 extern notify_cfg runner_notify;
+
+/* --- janitor.c: job retention (IBSOL_JOB_RETENTION_S) ---------------------------------------------------- */
+int janitor_start(char *err, size_t errsz);
+void janitor_stop(void);
 
 /* --- solutions.c ------------------------------------------------------------------------------------ */
 typedef struct solution {

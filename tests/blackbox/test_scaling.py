@@ -502,6 +502,41 @@ def test_job_limit_refuses_then_accepted_jobs_end(stack_factory):
     assert wait_done(s, job)["cur"]["status"] == "COMPLETE"
 
 
+# --- retention ------------------------------------------------------------------------------------------------
+
+def test_retention_removes_ended_jobs_and_run_sync_default_outputs(stack_factory):
+    # IBSOL_JOB_RETENTION_S: jobs that ended longer ago are removed with run_sync's default output folders;
+    # output folders a user named stay, and a job still running is never touched
+    s = scale_stack(stack_factory, runners=("r1",), IBSOL_JOB_RETENTION_S="2")
+    running = run(s, pdf_folder(s, "retlong", 400))
+    pdf = b64(open(PDF, "rb").read())
+
+    def sync(extra):
+        r = s.post("/api/v1/solution/run_sync", dict({"name": "invoice_demo", "version": "1.0.0", "files": [
+            {"file_name": "r.pdf", "file_content": pdf}]}, **extra))
+        assert r.status_code == 200, r.text
+        return r.json()["job_id"]
+    default_out, named_out = sync({}), sync({"output_dir": "/admin/keep/out"})
+    drive = os.path.join(s.data, "drive", "admin")
+    assert os.path.isdir(os.path.join(drive, ".ibsol", "run_sync", default_out))
+
+    def gone(job):
+        return s.get("/jobs/status?job_id=" + job, timeout=10).status_code == 404
+    wait_for("the run_sync jobs to expire", lambda: gone(default_out) and gone(named_out), timeout=20)
+    assert not os.path.exists(os.path.join(drive, ".ibsol", "run_sync", default_out))
+    assert os.listdir(os.path.join(drive, "keep", "out"))  # named by the caller: kept
+    assert not [n for n in os.listdir(os.path.join(s.data, "jobs")) if n.startswith((default_out, named_out))]
+    assert not [n for n in os.listdir(os.path.join(s.data, "jobs", "users", "admin"))
+                if n.endswith((default_out, named_out))]
+    assert status(s, running)["state"] == "PENDING"  # older than 2 s, but not ended
+    assert s.get("/jobs/list").json()["jobs"][0]["job_id"] == running
+    s.post("/jobs/cancel", {"job_id": running})
+    assert wait_done(s, running, timeout=30)["cur"]["status"] == "CANCELLED"
+    wait_for("the cancelled job to expire", lambda: gone(running), timeout=20)
+    assert os.path.isdir(os.path.join(drive, "retlong", "out"))  # a batch job's outputs are the user's
+    assert "retention: removed" in s.log("r1")
+
+
 # --- 9. metrics ----------------------------------------------------------------------------------------------------
 
 def test_job_limit_is_pooled_over_runners(stack_factory):
