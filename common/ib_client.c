@@ -7,8 +7,57 @@
 
 #include <ctype.h>
 #include <nng/protocol/reqrep0/req.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+/* Each calling thread keeps one context (and aio) per service socket: opening and closing a context per call
+ * took the socket's lock twice per request, on which a busy gateway's threads queued. A thread makes one call
+ * at a time, so its context carries one request at a time; a request that timed out is abandoned by the next
+ * send on the same context (REQ semantics). The socket's close closes its contexts; the aio goes with the
+ * thread (key destructor). */
+typedef struct thread_ctx {
+    int sock_id; /* 0: none yet */
+    nng_ctx ctx;
+    nng_aio *aio;
+} thread_ctx;
+
+static pthread_key_t ctx_key;
+static pthread_once_t ctx_once = PTHREAD_ONCE_INIT;
+
+static void thread_ctx_free(void *p)
+{
+    thread_ctx *t = p;
+    for (int i = 0; t && i < IB_SVC_COUNT; i++)
+        if (t[i].aio) nng_aio_free(t[i].aio);
+    free(t);
+}
+
+static void ctx_key_make(void)
+{
+    pthread_key_create(&ctx_key, thread_ctx_free);
+}
+
+/* This thread's context on c's socket, opened on first use (or again after the socket changed). */
+static thread_ctx *thread_ctx_for(ib_client *c, int *rv)
+{
+    pthread_once(&ctx_once, ctx_key_make);
+    thread_ctx *all = pthread_getspecific(ctx_key);
+    if (!all) {
+        if (!(all = calloc(IB_SVC_COUNT, sizeof *all))) return *rv = NNG_ENOMEM, NULL;
+        pthread_setspecific(ctx_key, all);
+    }
+    thread_ctx *t = &all[c->service];
+    int id = nng_socket_id(c->sock);
+    if (t->sock_id == id && t->aio) return t;
+    if (t->sock_id) nng_ctx_close(t->ctx); /* a socket closed and reopened since: ECLOSED, harmless */
+    t->sock_id = 0;
+    if (!t->aio && (*rv = nng_aio_alloc(&t->aio, NULL, NULL)) != 0) return NULL;
+    if ((*rv = nng_ctx_open(&t->ctx, c->sock)) != 0) return NULL;
+    t->sock_id = id;
+    return t;
+}
 
 int ib_client_open(ib_client *c, ib_service svc, const char *url, int listen, char *err, size_t errsz)
 {
@@ -70,13 +119,13 @@ static ib_code call_once(ib_client *c, const char *op, const ib_caller *who, con
     ib_reply_clear(rep);
     const char *svc = ib_service_name(c->service);
     const char *rid = who ? who->rid : NULL;
-    nng_ctx ctx;
-    nng_aio *aio = NULL;
     nng_msg *msg = NULL;
-    int rv;
-    if ((rv = nng_ctx_open(&ctx, c->sock)) != 0)
-        return ib_fail(rep, IB_UNAVAILABLE, "the %s is not reachable: %s", svc, nng_strerror(rv));
-    if ((rv = nng_aio_alloc(&aio, NULL, NULL)) != 0 || (rv = nng_msg_alloc(&msg, 0)) != 0) {
+    int rv = 0;
+    thread_ctx *t = thread_ctx_for(c, &rv);
+    if (!t) return ib_fail(rep, IB_UNAVAILABLE, "the %s is not reachable: %s", svc, nng_strerror(rv));
+    nng_ctx ctx = t->ctx;
+    nng_aio *aio = t->aio;
+    if ((rv = nng_msg_alloc(&msg, 0)) != 0) {
         ib_fail(rep, IB_INTERNAL, "out of memory");
         goto done;
     }
@@ -113,9 +162,8 @@ static ib_code call_once(ib_client *c, const char *op, const ib_caller *who, con
     msg = nng_aio_get_msg(aio);
     ib_reply_decode(nng_msg_body(msg), nng_msg_len(msg), rep);
 done:
+    nng_aio_set_msg(aio, NULL); /* the aio is kept: no pointer to a freed message in it */
     if (msg) nng_msg_free(msg);
-    if (aio) nng_aio_free(aio);
-    nng_ctx_close(ctx);
     return rep->code;
 }
 

@@ -1,5 +1,5 @@
-/* ib_client: calls to a service over one nng REQ socket. Thread-safe: every call opens its own context, so any
- * number of callers share one socket. A service that is not reachable within connect_timeout_ms is
+/* ib_client: calls to a service over one nng REQ socket. Thread-safe: each calling thread has its own context
+ * on the socket (kept between its calls), so any number of callers share one socket. A service that is not reachable within connect_timeout_ms is
  * IB_UNAVAILABLE ("the packager is not reachable"), one that does not answer within the call's timeout is
  * IB_TIMEOUT; neither ever hangs the caller. nng reconnects by itself, so a restarted service is used again
  * without any action here. */
