@@ -508,7 +508,7 @@ def test_retention_removes_ended_jobs_and_run_sync_default_outputs(stack_factory
     # IBSOL_JOB_RETENTION_S: jobs that ended longer ago are removed with run_sync's default output folders;
     # output folders a user named stay, and a job still running is never touched
     s = scale_stack(stack_factory, runners=("r1",), IBSOL_JOB_RETENTION_S="2")
-    running = run(s, pdf_folder(s, "retlong", 400))
+    running = run(s, pdf_folder(s, "retlong", 2000))
     pdf = b64(open(PDF, "rb").read())
 
     def sync(extra):
@@ -546,7 +546,8 @@ def test_job_limit_is_pooled_over_runners(stack_factory):
     s = scale_stack(stack_factory, runners=("r1", "r2"), IBSOL_MAX_JOBS="1")
     wait_for("two runners attached", lambda: metrics_value(s, "ibsol_runners_attached") == 2, timeout=15)
     time.sleep(0.5)  # both request sockets attached too, not only the heartbeats
-    folders = [pdf_folder(s, "pool%d" % i, 6) for i in range(3)]
+    # the first two run far longer than this test needs them to (they are cancelled at the end)
+    folders = [pdf_folder(s, "pool%d" % i, 2000 if i < 2 else 6) for i in range(3)]
     first = run(s, folders[0])
     wait_index(s, first, 1)
     r = s.post("/solution/run", {"name": "invoice_demo", "version": "1.0.0", "input_folder": folders[1]})
@@ -562,7 +563,9 @@ def test_job_limit_is_pooled_over_runners(stack_factory):
     assert records == {first + ".json", second + ".json"}  # no job recorded for the refused calls
     assert not os.path.exists(os.path.join(s.data, "drive/admin/pool2/out"))  # nor its output folder made
     for job in (first, second):
-        assert wait_done(s, job, timeout=60)["cur"]["status"] == "COMPLETE"
+        s.post("/jobs/cancel", {"job_id": job})
+    for job in (first, second):
+        assert wait_done(s, job, timeout=30)["cur"]["status"] == "CANCELLED"
 
 
 def test_metrics_count_runners_and_jobs(stack_factory):
@@ -570,7 +573,7 @@ def test_metrics_count_runners_and_jobs(stack_factory):
     # gateway shows a job that was already running; ended jobs are counted from the final events
     s = scale_stack(stack_factory, runners=("r1", "r2"))
     wait_for("two runners attached", lambda: metrics_value(s, "ibsol_runners_attached") == 2, timeout=15)
-    long_job = run(s, pdf_folder(s, "mlong", 400))  # runs well past the restart below; cancelled after it
+    long_job = run(s, pdf_folder(s, "mlong", 2000))  # runs well past the restart below; cancelled after it
     wait_index(s, long_job, 1)
     wait_for("the running job counted", lambda: metrics_value(s, "ibsol_jobs", '{state="RUNNING"}') == 1)
     assert s.stop("gateway") == 0
