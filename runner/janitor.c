@@ -1,7 +1,7 @@
 /* janitor: job retention. With IBSOL_JOB_RETENTION_S set, jobs that ended and were created longer ago than
  * that are removed from the data root (record, per-file results, markers, index entry), and so is a
- * run_sync's default output folder (/<user>/.ibsol/run_sync/<job_id>, which the server chose). Output folders
- * a user named stay: they are the user's files. One runner at a time does it (jobs_expire takes a lock), in
+ * run_sync's default output folder (/<user>/.ibsol/run_sync/<job_id>, which the server chose), and so are
+ * notification emails in the outbox as old. Output folders a user named stay: they are the user's files. One runner at a time does it (jobs_expire takes a lock), in
  * its own thread, so heartbeats never wait for it. */
 #include "runner.h"
 
@@ -9,9 +9,12 @@
 #include "ib_log.h"
 #include "ib_path.h"
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -47,6 +50,22 @@ static void drop_output(const json_t *rec)
     ib_reply_clear(&rep);
 }
 
+/* Emails written to the outbox before `before` (a message being written has a temporary, dotted name). */
+static size_t expire_outbox(double before)
+{
+    DIR *d = runner_notify.outbox_dir ? opendir(runner_notify.outbox_dir) : NULL;
+    if (!d) return 0;
+    size_t removed = 0;
+    struct dirent *e;
+    struct stat st;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.' && fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+            S_ISREG(st.st_mode) && (double)st.st_mtime < before && unlinkat(dirfd(d), e->d_name, 0) == 0)
+            removed++;
+    closedir(d);
+    return removed;
+}
+
 static void *janitor_main(void *arg)
 {
     (void)arg;
@@ -56,9 +75,10 @@ static void *janitor_main(void *arg)
     pthread_mutex_lock(&mu);
     while (!stopping) {
         pthread_mutex_unlock(&mu);
-        size_t n = jobs_expire(job_now() - (double)rcfg.job_retention_s, BATCH, drop_output);
-        if (n)
-            ib_info(NULL, "retention: removed %zu jobs that ended and are older than %lld s", n,
+        double before = job_now() - (double)rcfg.job_retention_s;
+        size_t n = jobs_expire(before, BATCH, drop_output), mails = expire_outbox(before);
+        if (n || mails)
+            ib_info(NULL, "retention: removed %zu jobs that ended and %zu emails, older than %lld s", n, mails,
                     rcfg.job_retention_s);
         pthread_mutex_lock(&mu);
         if (n == BATCH) continue;

@@ -35,7 +35,8 @@ static const ib_cfg runner_cfg_table[] = {
     {"sendmail", IB_CFG_STR, "", 0, 0, &rcfg.sendmail, "sendmail-compatible command for notification emails"},
     {"mail_from", IB_CFG_STR, "ibsol@localhost", 0, 0, &rcfg.mail_from, "From: address of notification emails"},
     {"job_retention_s", IB_CFG_INT, "0", 0, 315360000, &rcfg.job_retention_s,
-     "remove jobs that ended and are older than this many seconds, with run_sync's default output folders (0: keep)"},
+     "remove jobs that ended and are older than this many seconds, with run_sync's default output folders and "
+     "outbox emails as old (0: keep)"},
     {"webhook_retries", IB_CFG_INT, "7", 0, 20, &rcfg.webhook_retries, "webhook retries after the first attempt"},
     {"webhook_backoff_ms", IB_CFG_INT, "500", 1, 600000, &rcfg.webhook_backoff_ms,
      "first webhook retry delay (doubles each time)"},

@@ -505,10 +505,13 @@ def test_job_limit_refuses_then_accepted_jobs_end(stack_factory):
 # --- retention ------------------------------------------------------------------------------------------------
 
 def test_retention_removes_ended_jobs_and_run_sync_default_outputs(stack_factory):
-    # IBSOL_JOB_RETENTION_S: jobs that ended longer ago are removed with run_sync's default output folders;
-    # output folders a user named stay, and a job still running is never touched
+    # IBSOL_JOB_RETENTION_S: jobs that ended longer ago are removed with run_sync's default output folders, and
+    # old notification emails; output folders a user named stay, and a job still running is never touched
     s = scale_stack(stack_factory, runners=("r1",), IBSOL_JOB_RETENTION_S="2")
-    running = run(s, pdf_folder(s, "retlong", 2000))
+    r = s.post("/solution/run", {"name": "invoice_demo", "version": "1.0.0", "input_folder":
+                                 pdf_folder(s, "retlong", 2000), "settings": {"notification_emails": "ops@example.com"}})
+    assert r.status_code == 200, r.text
+    running = r.json()["job_id"]
     pdf = b64(open(PDF, "rb").read())
 
     def sync(extra):
@@ -532,8 +535,11 @@ def test_retention_removes_ended_jobs_and_run_sync_default_outputs(stack_factory
     assert s.get("/jobs/list").json()["jobs"][0]["job_id"] == running
     s.post("/jobs/cancel", {"job_id": running})
     assert wait_done(s, running, timeout=30)["cur"]["status"] == "CANCELLED"
+    outbox = os.path.join(s.data, "outbox")
+    wait_for("its notification email", lambda: os.listdir(outbox), timeout=20)
     wait_for("the cancelled job to expire", lambda: gone(running), timeout=20)
     assert os.path.isdir(os.path.join(drive, "retlong", "out"))  # a batch job's outputs are the user's
+    wait_for("the email to expire too", lambda: not os.listdir(outbox), timeout=20)
     assert "retention: removed" in s.log("r1")
 
 
