@@ -440,8 +440,10 @@ static void *worker_main(void *arg)
             pthread_cond_wait(&pool.work, &pool.mu);
             continue;
         }
-        /* A cancel (from any runner) takes effect at the next file boundary. */
-        if (j->recorded && job_cancel_requested(j->id)) {
+        /* A cancel (from any runner) takes effect at the next file boundary. A helper also stops once the job
+         * is no longer offered (its owner ended it: the cancel marker goes with the end, and a cancelled job's
+         * files have no results, so they could still be claimed). */
+        if (j->recorded && (job_cancel_requested(j->id) || (j->helper && !job_is_shared(j->id)))) {
             j->cancelled = 1;
             if (j->helper) {
                 if (j->inflight == 0) drop_helper(j);
@@ -480,7 +482,7 @@ static void *worker_main(void *arg)
         j->inflight--;
         pool.busy--;
         if (j->helper) {
-            if (claim(j) == j->n && j->inflight == 0) drop_helper(j);
+            if ((j->cancelled || claim(j) == j->n) && j->inflight == 0) drop_helper(j);
             continue;
         }
         size_t done = j->ndone;

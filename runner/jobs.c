@@ -265,6 +265,11 @@ json_t *jobs_shared(void)
     return ids_in(shared_fd);
 }
 
+int job_is_shared(const char *id)
+{
+    return faccessat(shared_fd, id, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
 typedef struct user_entry {
     char key[17]; /* creation time, 16 hex digits */
     char id[JOB_ID_LEN + 1];

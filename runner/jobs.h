@@ -55,6 +55,7 @@ json_t *jobs_active(void);
  * those only, not at every unfinished job. job_mark_inactive removes a job from it too. */
 void job_mark_shared(const char *id);
 json_t *jobs_shared(void);
+int job_is_shared(const char *id);
 /* The user's jobs (records, newest first, at most `limit`; only those records are read). */
 json_t *jobs_of_user(const char *user, size_t limit);
 

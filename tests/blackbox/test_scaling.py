@@ -624,6 +624,23 @@ def test_one_big_job_uses_every_runner(stack_factory):
     assert job not in os.listdir(os.path.join(s.data, "jobs", "shared"))
 
 
+def test_helpers_stop_when_the_job_is_cancelled(stack_factory):
+    """A cancelled job's files have no results, and its cancel marker goes when its owner ends it: the helper must
+    still stop at its next file, not work through the rest of the job while its own work waits."""
+    s = scale_stack(stack_factory, runners=("r1", "r2"))
+    wait_for("both runners to attach", lambda: metrics_value(s, "ibsol_runners_attached") == 2, timeout=15)
+    job = run(s, pdf_folder(s, "cancelbig", 2000))
+    owner = wait_for("the job to run", lambda: record(s, job).get("runner"), timeout=30)
+    helper = "r2" if owner == "r1" else "r1"
+    wait_for("the other runner to help", lambda: "helping with this job" in s.log(helper), timeout=30)
+    s.post("/jobs/cancel", {"job_id": job})
+    assert wait_done(s, job, timeout=30)["cur"]["status"] == "CANCELLED"
+    wait_for("the helper to stop", lambda: re.search(r"rid=%s helped with job" % job, s.log(helper)), timeout=15)
+    later = [run(s, pdf_folder(s, "after%d" % i, 2)) for i in range(4)]
+    for j in later:
+        assert wait_done(s, j, timeout=30)["cur"]["status"] == "COMPLETE"
+
+
 def test_helper_killed_mid_file_its_file_is_taken_back(stack_factory):
     """A helper that dies holding a claim: the owner sees the claim is free and does that file itself."""
     n = 16
