@@ -1,8 +1,8 @@
 /* janitor: job retention. With IBSOL_JOB_RETENTION_S set, jobs that ended and were created longer ago than
  * that are removed from the data root (record, per-file results, markers, index entry), and so is a
  * run_sync's default output folder (/<user>/.ibsol/run_sync/<job_id>, which the server chose), and so are
- * notification emails in the outbox as old. Output folders a user named stay: they are the user's files. One runner at a time does it (jobs_expire takes a lock), in
- * its own thread, so heartbeats never wait for it. */
+ * notification emails in the outbox as old. Output folders a user named stay: they are the user's files. One
+ * runner at a time does it (jobs_expire takes a lock), in its own thread, so heartbeats never wait for it. */
 #include "runner.h"
 
 #include "ib_fs.h"
@@ -25,6 +25,11 @@ static int started, stopping;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 
+/* The retention as of this pass (Unix time): jobs created and ended before it go. */
+static double cutoff;
+
+/* A run_sync's default output folder (/<user>/.ibsol/run_sync/<id>) was chosen by the server: it goes with
+ * the job. An output_dir the caller named is the caller's. */
 static void drop_output(const json_t *rec)
 {
     if (!json_is_true(json_object_get(rec, "sync"))) return;
@@ -35,7 +40,7 @@ static void drop_output(const json_t *rec)
     if (!user || !id || !out || !job_id_valid(id)) return;
     snprintf(parent, sizeof parent, "/%s/.ibsol/run_sync", user);
     snprintf(own, sizeof own, "%s/%s", parent, id);
-    if (strcmp(out, own) != 0) return; /* an output_dir the caller named */
+    if (strcmp(out, own) != 0) return;
     ib_caller who = {.user = user, .role = "user"};
     ib_dpath p;
     ib_reply rep;
@@ -48,6 +53,22 @@ static void drop_output(const json_t *rec)
         }
     }
     ib_reply_clear(&rep);
+}
+
+/* Whether an old ended job may go now. It must have ended before the cutoff too, and a job whose webhook or
+ * emails are still being sent (the notifier adds their outcome to the record when done, and would write the
+ * record again) waits for that, for up to an hour past the cutoff (a runner that died meanwhile never adds
+ * it). */
+static int take(const json_t *rec)
+{
+    double ended = json_number_value(json_object_get(rec, "finish_timestamp"));
+    if (ended >= cutoff) return 0;
+    const json_t *settings = json_object_get(rec, "settings");
+    int wants_notice =
+        json_object_get(settings, "webhook_config") || json_object_get(settings, "notification_emails");
+    if (wants_notice && !json_object_get(rec, "notifications") && ended >= cutoff - 3600) return 0;
+    drop_output(rec);
+    return 1;
 }
 
 /* Emails written to the outbox before `before` (a message being written has a temporary, dotted name). */
@@ -75,11 +96,11 @@ static void *janitor_main(void *arg)
     pthread_mutex_lock(&mu);
     while (!stopping) {
         pthread_mutex_unlock(&mu);
-        double before = job_now() - (double)rcfg.job_retention_s;
-        size_t n = jobs_expire(before, BATCH, drop_output), mails = expire_outbox(before);
+        cutoff = job_now() - (double)rcfg.job_retention_s;
+        size_t n = jobs_expire(cutoff, BATCH, take), mails = expire_outbox(cutoff);
         if (n || mails)
-            ib_info(NULL, "retention: removed %zu jobs that ended and %zu emails, older than %lld s", n, mails,
-                    rcfg.job_retention_s);
+            ib_info(NULL, "retention: removed %zu jobs that ended and %zu emails, older than %lld s", n,
+                    mails, rcfg.job_retention_s);
         pthread_mutex_lock(&mu);
         if (n == BATCH) continue;
         struct timespec until = job_deadline(every_ms);

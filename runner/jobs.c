@@ -534,7 +534,7 @@ json_t *job_file_load(const char *id, size_t index)
 
 /* One user's index: removes the ended jobs created before `before_us`. Every name is looked at (readdir is in no
  * order); only the records of old enough entries are read. */
-static size_t expire_user(int ufd, unsigned long long before_us, size_t max, void (*drop_output)(const json_t *))
+static size_t expire_user(int ufd, unsigned long long before_us, size_t max, int (*take)(const json_t *))
 {
     int fd = dup(ufd);
     DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
@@ -559,7 +559,10 @@ static size_t expire_user(int ufd, unsigned long long before_us, size_t max, voi
             json_decref(rec); /* still running (or unreadable): never removed */
             continue;
         }
-        if (rec && drop_output) drop_output(rec);
+        if (rec && take && !take(rec)) {
+            json_decref(rec); /* the caller keeps it for now */
+            continue;
+        }
         char what[64];
         snprintf(what, sizeof what, "%s.json", id);
         unlinkat(jobs_fd, what, 0); /* first: from here on the job is unknown (404), whatever is left */
@@ -574,7 +577,7 @@ static size_t expire_user(int ufd, unsigned long long before_us, size_t max, voi
     return removed;
 }
 
-size_t jobs_expire(double before, size_t max, void (*drop_output)(const json_t *rec))
+size_t jobs_expire(double before, size_t max, int (*take)(const json_t *rec))
 {
     /* One janitor at a time over the shared data root, whichever runner it is in. */
     int lock = openat(jobs_fd, "janitor.lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
@@ -593,7 +596,7 @@ size_t jobs_expire(double before, size_t max, void (*drop_output)(const json_t *
         if (!ib_user_name_ok(e->d_name)) continue;
         int ufd = openat(users_fd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (ufd < 0) continue;
-        removed += expire_user(ufd, before_us, max - removed, drop_output);
+        removed += expire_user(ufd, before_us, max - removed, take);
         close(ufd);
     }
     if (d)

@@ -85,10 +85,10 @@ json_t *job_doc_load(const char *id, const char *what);
 void job_markers_remove(const char *id);
 
 /* Retention: removes jobs that ended and were created before `before` (Unix time), at most `max`: the record,
- * per-file results, markers and index entry. drop_output(rec) is called first for each, for outputs the
- * caller owns. Unfinished jobs are never touched; one runner at a time does this (a lock under jobs/). Returns
- * how many were removed. */
-size_t jobs_expire(double before, size_t max, void (*drop_output)(const json_t *rec));
+ * per-file results, markers and index entry. take(rec) is asked first for each: 0 keeps the job for now, else
+ * it has removed what the caller owns (outputs) and the rest goes. Unfinished jobs are never touched; one runner
+ * at a time does this (a lock under jobs/). Returns how many were removed. */
+size_t jobs_expire(double before, size_t max, int (*take)(const json_t *rec));
 
 int job_cancel_request(const char *id);
 int job_cancel_requested(const char *id);
