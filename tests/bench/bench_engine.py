@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import re
-import shutil
 import signal
 import statistics
 import subprocess
@@ -25,7 +24,7 @@ import tempfile
 import time
 
 import invoices
-from bench_foundation import StepError, log, verdict
+from bench_foundation import StepError, log, remove_root, report_head, report_tail, runs_of, verdict
 
 SOL = "bench_engine"
 
@@ -160,16 +159,10 @@ def main():
         except (StepError, RuntimeError) as e:
             failures.append("--once on a %d-page PDF: %s" % (args.pages, e))
     finally:
-        if args.keep:
-            log("kept %s" % root)
-        else:
-            shutil.rmtree(root, ignore_errors=True)
+        remove_root(root, args.keep)
 
     med = statistics.median
-    print()
-    print("ibsol engine benchmarks (%d runs each, medians; %d cores; load %.2f at the end)"
-          % (args.runs, os.cpu_count(), os.getloadavg()[0]))
-    print("-" * 100)
+    report_head("engine", args.runs)
     if "files" in results:
         c = results["files"]
         ratio = med(c["ib"]) / med(c["anchor"])
@@ -178,8 +171,7 @@ def main():
                                       verdict(ratio <= 0.5)))
         print("    per file: ibsol %.1f ms, pdftotext + re %.1f ms; values checked against the truth on every run"
               % (1e3 * med(c["ib"]) / args.files, 1e3 * med(c["anchor"]) / args.files))
-        print("    runs: ibsol %s s; anchor %s s" % (" ".join("%.2f" % t for t in c["ib"]),
-                                                     " ".join("%.2f" % t for t in c["anchor"])))
+        print("    runs: ibsol %s s; anchor %s s" % (runs_of(c["ib"]), runs_of(c["anchor"])))
     if "memory" in results:
         c = results["memory"]
         rss = med(c["rss_kb"]) / 1024
@@ -187,10 +179,7 @@ def main():
               "%.2f s; pdftotext -layout %.1f MiB" % (c["pages"], c["bytes"] / 2 ** 20, rss,
                                                       verdict(med(c["rss_kb"]) * 1024 < 200e6), med(c["wall"]),
                                                       med(c["alt_rss_kb"]) / 1024))
-    for f in failures:
-        print("NOT MEASURED %s" % f)
-    print("-" * 100)
-    return 1 if failures else 0
+    return report_tail(failures)
 
 
 if __name__ == "__main__":

@@ -432,6 +432,40 @@ def bench_list(st, bare_bin, scratch, duration):
 
 # ---- report ----------------------------------------------------------------------------------------------------
 
+def remove_root(root, keep):
+    """The end of every suite: its temporary folder is removed, or kept (--keep) for profiling."""
+    if keep:
+        log("kept %s" % root)
+    else:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def report_head(suite, runs, load=True):
+    print()
+    print("ibsol %s benchmarks (%d runs each, medians; %d cores%s)" % (
+        suite, runs, os.cpu_count(), "; load %.2f at the end" % os.getloadavg()[0] if load else ""))
+    print("-" * 100)
+
+
+def report_tail(failures):
+    """Prints what could not be measured; the suite's exit code (1 when something was not)."""
+    for f in failures:
+        print("NOT MEASURED %s" % f)
+    print("-" * 100)
+    return 1 if failures else 0
+
+
+def runs_of(values, fmt="%.2f"):
+    return " ".join(fmt % v for v in values)
+
+
+def report_wrk_errors(named):
+    """named: (who, wrk result) pairs; prints those that saw non-2xx replies or socket errors."""
+    for who, w in named:
+        if w["non2xx"] or w["socket_errors"]:
+            print("    %s: %d non-2xx replies %s" % (who, w["non2xx"], w["socket_errors"]))
+
+
 def verdict(good):
     return "PASS" if good else "MISS"
 
@@ -494,15 +528,10 @@ def main():
             failures.append("marketplace/list: %s" % e)
     finally:
         st.stop()
-        if args.keep:
-            log("kept %s" % root)
-        else:
-            shutil.rmtree(root, ignore_errors=True)
+        remove_root(root, args.keep)
 
     med = statistics.median
-    print()
-    print("ibsol foundation benchmarks (%d runs each, medians; %d cores)" % (args.runs, os.cpu_count()))
-    print("-" * 100)
+    report_head("foundation", args.runs, load=False)
     if "create" in results:
         c = results["create"]
         ratio = med(c["ib"]) / med(c["anchor"])
@@ -510,15 +539,13 @@ def main():
               % (med(c["ib"]), med(c["anchor"]), ratio, verdict(ratio <= 1.0)))
         print("    archive sizes: ibsol %.1f MiB (%d B), zip %.1f MiB (%d B), ibsol/zip %.3f"
               % (mib(c["ib_size"]), c["ib_size"], mib(c["zip_size"]), c["zip_size"], c["ib_size"] / c["zip_size"]))
-        print("    runs: ibsol %s s; zip %s s" % (" ".join("%.2f" % t for t in c["ib"]),
-                                                   " ".join("%.2f" % t for t in c["anchor"])))
+        print("    runs: ibsol %s s; zip %s s" % (runs_of(c["ib"]), runs_of(c["anchor"])))
     if "install" in results:
         c = results["install"]
         ratio = med(c["ib"]) / med(c["anchor"])
         print("marketplace/install of that package: ibsol %.2f s, unzip %.2f s, ratio %.2f (target <= 1.0) %s"
               % (med(c["ib"]), med(c["anchor"]), ratio, verdict(ratio <= 1.0)))
-        print("    runs: ibsol %s s; unzip %s s" % (" ".join("%.2f" % t for t in c["ib"]),
-                                                     " ".join("%.2f" % t for t in c["anchor"])))
+        print("    runs: ibsol %s s; unzip %s s" % (runs_of(c["ib"]), runs_of(c["anchor"])))
     if "list" in results:
         c = results["list"]
         ib, bare = c["ib"], c["bare"]
@@ -528,13 +555,8 @@ def main():
               % (args.wrk_seconds, c["apps"], c["body_len"], ib["rps"], bare["rps"], ratio, verdict(ratio >= 0.5)))
         print("    latency p50/p99: ibsol %.2f/%.2f ms, bare %.2f/%.2f ms"
               % (ib["p50"], ib["p99"], bare["p50"], bare["p99"]))
-        for who, w in (("ibsol", ib), ("bare", bare)):
-            if w["non2xx"] or w["socket_errors"]:
-                print("    %s: %d non-2xx replies %s" % (who, w["non2xx"], w["socket_errors"]))
-    for f in failures:
-        print("NOT MEASURED %s" % f)
-    print("-" * 100)
-    return 1 if failures else 0
+        report_wrk_errors((("ibsol", ib), ("bare", bare)))
+    return report_tail(failures)
 
 
 if __name__ == "__main__":

@@ -35,7 +35,8 @@ import requests
 
 import invoices
 from bench_engine import wait_quiet
-from bench_foundation import (TOKEN, Stack, StepError, free_port, log, ok, parse_wrk, retrying, run_cmd, verdict,
+from bench_foundation import (TOKEN, Stack, StepError, free_port, log, ok, parse_wrk, remove_root, report_head,
+                              report_tail, report_wrk_errors, retrying, run_cmd, runs_of, verdict,
                               wait_port)
 
 SYNC_SOL, RUN_SOL, VERSION = "bench_sync5", "bench_run10", "1.0.0"
@@ -380,16 +381,10 @@ def main():
         failures.append("setup: %s" % e)
     finally:
         st.stop()
-        if args.keep:
-            log("kept %s" % root)
-        else:
-            shutil.rmtree(root, ignore_errors=True)
+        remove_root(root, args.keep)
 
     med = statistics.median
-    print()
-    print("ibsol runner benchmarks (%d runs each, medians; %d cores; load %.2f at the end)"
-          % (args.runs, os.cpu_count(), os.getloadavg()[0]))
-    print("-" * 100)
+    report_head("runner", args.runs)
     for tag, what in (("text", "one-page text invoice"), ("pdf", "one-page PDF invoice")):
         c = results.get("sync_" + tag)
         if not c:
@@ -407,12 +402,10 @@ def main():
                 line += ("\n    for scale: jobs/status of that job (the same gateway -> runner round trip, no run) %.0f "
                          "req/s, ratio %.3f to bare civetweb" % (frps, frps / brps if brps else float("nan")))
         print(line)
-        print("    runs: ibsol %s req/s%s" % (" ".join("%.0f" % w["rps"] for w in c["ib"]), (
-            "; bare %s req/s" % " ".join("%.0f" % w["rps"] for w in c["bare"])) if c["bare"] else ""))
-        for who, ws in (("ibsol", c["ib"]), ("bare", c["bare"])):
-            for w in ws:
-                if w["non2xx"] or w["socket_errors"]:
-                    print("    %s: %d non-2xx replies %s" % (who, w["non2xx"], w["socket_errors"]))
+        print("    runs: ibsol %s req/s%s" % (runs_of((w["rps"] for w in c["ib"]), "%.0f"), (
+            "; bare %s req/s" % runs_of((w["rps"] for w in c["bare"]), "%.0f")) if c["bare"] else ""))
+        report_wrk_errors([("ibsol", w) for w in c["ib"]] + [("bare", w) for w in c["bare"]] +
+                          [("jobs/status", w) for w in c["floor"]])
     if "run2" in results:
         c = results["run2"]
         ratio = med(c["ib"]) / med(c["anchor"])
@@ -420,8 +413,7 @@ def main():
               "(target <= 0.5) %s" % (args.files, sum(n for _, _, n in docs), c["layout"], med(c["ib"]),
                                       med(c["anchor"]), ratio, verdict(ratio <= 0.5)))
         print("    for scale: pdftotext + re on 2 processes %.2f s (ratio %.2f); runs: ibsol %s s; anchor %s s"
-              % (med(c["anchor2"]), med(c["ib"]) / med(c["anchor2"]), " ".join("%.2f" % t for t in c["ib"]),
-                 " ".join("%.2f" % t for t in c["anchor"])))
+              % (med(c["anchor2"]), med(c["ib"]) / med(c["anchor2"]), runs_of(c["ib"]), runs_of(c["anchor"])))
     if "run1" in results:
         c1 = results["run1"]
         line = "solution/run, same folder, %s: %.2f s" % (c1["layout"], med(c1["ib"]))
@@ -434,12 +426,9 @@ def main():
             print("    the folder as two jobs of %d (%s): %.2f s, speed-up over 1 runner %.2fx; runs %s s; "
                   "runs with the jobs on two runners: %d of %d"
                   % (args.files // 2, c["layout"], med(c["ib"]), med(c1["ib"]) / med(c["ib"]),
-                     " ".join("%.2f" % t for t in c["ib"]), sum(1 for n in c["placement"] if n == 2),
+                     runs_of(c["ib"]), sum(1 for n in c["placement"] if n == 2),
                      len(c["placement"])))
-    for f in failures:
-        print("NOT MEASURED %s" % f)
-    print("-" * 100)
-    return 1 if failures else 0
+    return report_tail(failures)
 
 
 if __name__ == "__main__":
