@@ -225,6 +225,17 @@ static void *notifier_main(void *arg)
 
 /* --- ending a job ------------------------------------------------------------------------------------- */
 
+/* Called with pool.mu held, which it releases: wakes a run_sync caller waiting for j, and frees j unless someone
+ * still holds it (the last holder frees it then). */
+static void mark_finished(job *j)
+{
+    j->finished = 1;
+    pthread_cond_broadcast(&j->cv);
+    int free_now = j->holders == 0;
+    pthread_mutex_unlock(&pool.mu);
+    if (free_now) job_free(j);
+}
+
 static void finish(job *j)
 {
     pthread_mutex_lock(&j->mu);
@@ -290,11 +301,7 @@ static void finish(job *j)
         json_array_append_new(pool.notify_queue, rec_copy);
         pthread_cond_signal(&pool.notify_cv);
     }
-    j->finished = 1;
-    pthread_cond_broadcast(&j->cv);
-    int free_now = j->holders == 0;
-    pthread_mutex_unlock(&pool.mu);
-    if (free_now) job_free(j);
+    mark_finished(j);
 }
 
 /* Removes j from the list; pool.mu held. 0 when it was not there any more: whoever removed it ends it. */
@@ -833,11 +840,7 @@ void exec_stop(void)
     while (j) {
         job *next = j->next;
         pthread_mutex_lock(&pool.mu);
-        j->finished = 1;
-        pthread_cond_broadcast(&j->cv);
-        int free_now = j->holders == 0;
-        pthread_mutex_unlock(&pool.mu);
-        if (free_now) job_free(j);
+        mark_finished(j);
         j = next;
     }
     json_decref(pool.notify_queue);

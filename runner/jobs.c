@@ -379,15 +379,21 @@ int job_doc_save(const char *id, const char *what, const json_t *doc)
     return save_in_files_dir(id, name, doc, 1);
 }
 
-json_t *job_doc_load(const char *id, const char *what)
+/* <id>.d/<name>, or NULL. */
+static json_t *load_in_files_dir(const char *id, const char *name)
 {
     int dfd = files_dir(id, 0);
     if (dfd < 0) return NULL;
-    char name[64];
-    snprintf(name, sizeof name, "%s.json", what);
     json_t *j = load_json_at(dfd, name);
     close(dfd);
     return j;
+}
+
+json_t *job_doc_load(const char *id, const char *what)
+{
+    char name[64];
+    snprintf(name, sizeof name, "%s.json", what);
+    return load_in_files_dir(id, name);
 }
 
 int job_cancel_request(const char *id)
@@ -521,13 +527,9 @@ int job_claim_alive(const char *id, size_t index)
 
 json_t *job_file_load(const char *id, size_t index)
 {
-    int dfd = files_dir(id, 0);
-    if (dfd < 0) return NULL;
     char name[32];
     snprintf(name, sizeof name, "%zu.json", index);
-    json_t *r = load_json_at(dfd, name);
-    close(dfd);
-    return r;
+    return load_in_files_dir(id, name);
 }
 
 /* --- retention ----------------------------------------------------------------------------------------- */

@@ -195,17 +195,21 @@ int ib_truthy(const ib_value *v)
     }
 }
 
+void ib_quote(const char *s, char *buf, size_t bufsz)
+{
+    if (strlen(s) > 40)
+        snprintf(buf, bufsz, "%.40s...", s);
+    else
+        snprintf(buf, bufsz, "%s", s);
+    for (char *p = buf; *p; p++)
+        if ((unsigned char)*p < 0x20) *p = ' ';
+}
+
 /* A short quote of a value's text for messages. */
 static void quote(ib_eval *ev, const ib_value *v, char *buf, size_t bufsz)
 {
     char *t = ib_eval_text(ev, v);
-    size_t n = strlen(t);
-    if (n > 40)
-        snprintf(buf, bufsz, "%.40s...", t);
-    else
-        snprintf(buf, bufsz, "%s", t);
-    for (char *p = buf; *p; p++)
-        if ((unsigned char)*p < 0x20) *p = ' ';
+    ib_quote(t, buf, bufsz);
     free(t);
 }
 

@@ -40,6 +40,8 @@ ib_value *ib_call(ib_eval *ev, const ib_node *call);
 
 /* A JSON string of text that may hold invalid UTF-8 (replaced by U+FFFD). New reference. */
 json_t *ib_json_text(const char *s, size_t len);
+/* s for an error message: at most 40 bytes ("..." after), control characters as spaces. */
+void ib_quote(const char *s, char *buf, size_t bufsz);
 
 /* Adds to v the boxes of the words that the bytes [start, end) of a mapped text cover. */
 void ib_prov_from_map(ib_eval *ev, ib_value *v, const ib_text *map, size_t start, size_t end);

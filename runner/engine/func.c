@@ -53,16 +53,6 @@ static ib_value *first_error(ib_value **a, uint32_t n)
     return NULL;
 }
 
-static void quote(const char *s, char *buf, size_t bufsz)
-{
-    size_t n = strlen(s);
-    if (n > 40)
-        snprintf(buf, bufsz, "%.40s...", s);
-    else
-        snprintf(buf, bufsz, "%s", s);
-    for (char *p = buf; *p; p++)
-        if ((unsigned char)*p < 0x20) *p = ' ';
-}
 
 /* ---- regular expressions ---- */
 
@@ -139,7 +129,7 @@ static int pick_group(ib_eval *ev, const ib_node *call, const pcre2_code *re, ib
         int num = pcre2_substring_number_from_name(re, (PCRE2_SPTR)g->str);
         if (num < 0) {
             char q[64];
-            quote(g->str, q, sizeof q);
+            ib_quote(g->str, q, sizeof q);
             *err = ib_v_error("%s: the pattern has no group named '%s'", fname(call), q);
             return -1;
         }
@@ -606,7 +596,7 @@ static ib_value *fn_number(ib_eval *ev, const ib_node *call, ib_value **a, uint3
         ib_v_prov_merge(out, s);
     } else {
         char q[64];
-        quote(s->str, q, sizeof q);
+        ib_quote(s->str, q, sizeof q);
         out =
             ib_v_error("%s: no %s in '%s'", fname(call), call->fn == IB_FN_NUMBER ? "number" : "integer", q);
     }
@@ -631,7 +621,7 @@ static ib_value *fn_date(ib_eval *ev, const ib_node *call, ib_value **a, uint32_
         out = ib_v_error("%s: order must be 'DMY', 'MDY' or 'YMD'", fname(call));
     } else {
         char q[64];
-        quote(s->str, q, sizeof q);
+        ib_quote(s->str, q, sizeof q);
         out = ib_v_error("%s: no date in '%s'", fname(call), q);
     }
     free(order);
@@ -657,7 +647,7 @@ static ib_value *fn_bool(ib_eval *ev, const ib_node *call, ib_value **a, uint32_
         out = ib_v_null();
     } else {
         char q[64];
-        quote(s->str, q, sizeof q);
+        ib_quote(s->str, q, sizeof q);
         out = ib_v_error("%s: cannot read '%s' as true or false", fname(call), q);
     }
     ib_v_unref(s);

@@ -1,6 +1,7 @@
 """Black-box harness: starts the real daemons on scratch addresses with a temporary data root, and talks HTTP
 to the gateway as a user would. Every daemon must exit cleanly on SIGTERM with no sanitizer report."""
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -187,6 +188,28 @@ def stack():
     yield s
     problems = s.shutdown()
     assert not problems, "\n".join(problems)
+
+
+def wait_for(what, fn, timeout=30.0, interval=0.1):
+    """fn() until it gives something true (returned), or an AssertionError naming `what` after timeout s."""
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        last = fn()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError("timed out after %.0f s waiting for %s (last: %r)" % (timeout, what, last))
+
+
+def metrics_value(s, name, labels=""):
+    """One sample of the gateway's /metrics (labels as written there, e.g. '{state="QUEUED"}'), or None."""
+    try:
+        r = s.get("/metrics", timeout=5)
+    except requests.RequestException:
+        return None
+    m = re.search(r"^%s%s (\S+)$" % (re.escape(name), re.escape(labels)), r.text, re.M)
+    return float(m.group(1)) if m else None
 
 
 def assert_error(r, http_status, code, *fragments):

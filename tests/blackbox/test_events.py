@@ -3,13 +3,12 @@
 publishes heartbeats and, when a trigger file appears, a job's scripted events, as a runner does."""
 import json
 import os
-import re
 import socket
 import time
 
 import pytest
 
-from conftest import ADMIN_TOKEN, ALICE_TOKEN, BOB_TOKEN, assert_error
+from conftest import ADMIN_TOKEN, ALICE_TOKEN, BOB_TOKEN, assert_error, metrics_value, wait_for
 
 FAKE = "tests/fake_runner"  # below IBSOL_BIN, so Stack.start finds it
 
@@ -44,17 +43,6 @@ JOBS = {
 }
 
 
-def wait_for(what, fn, timeout=10.0, interval=0.05):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))
-
-
 def start_events_stack(stack_factory, runner=True, **env):
     s = stack_factory(env, start=False)
     with open(os.path.join(s.root, "jobs.json"), "w") as f:
@@ -66,7 +54,7 @@ def start_events_stack(stack_factory, runner=True, **env):
     if runner:
         s.start(FAKE, env={"IBSOL_FAKE_JOBS": os.path.join(s.root, "jobs.json"),
                            "IBSOL_FAKE_TRIGGER_DIR": s.trigger_dir, "IBSOL_FAKE_EVENT_GAP_MS": "20"})
-        wait_for("the fake runner to attach", lambda: metric(s, "ibsol_runners_attached") == 1)
+        wait_for("the fake runner to attach", lambda: metrics_value(s, "ibsol_runners_attached") == 1)
     else:
         wait_for("the gateway", lambda: _up(s))
     return s
@@ -86,11 +74,6 @@ def metrics_text(s):
         return ""
     assert r.status_code == 200, r.text
     return r.text
-
-
-def metric(s, name, labels=""):
-    m = re.search(r"^%s%s (\S+)$" % (re.escape(name), re.escape(labels)), metrics_text(s), re.M)
-    return float(m.group(1)) if m else None
 
 
 def trigger(s, job_id):
@@ -177,26 +160,26 @@ def test_metrics_show_the_runner_and_job_gauges(stack_factory):
     text = metrics_text(s)
     assert "# TYPE ibsol_runners_attached gauge" in text
     assert "# TYPE ibsol_jobs gauge" in text and "# TYPE ibsol_jobs_ended_total counter" in text
-    assert metric(s, "ibsol_runner_busy", '{instance="fake-1"}') == 1
-    assert metric(s, "ibsol_runner_queued", '{instance="fake-1"}') == 3
-    assert metric(s, "ibsol_jobs", '{state="QUEUED"}') == 0
-    assert metric(s, "ibsol_jobs_ended_total", '{status="FAILED"}') == 0
+    assert metrics_value(s, "ibsol_runner_busy", '{instance="fake-1"}') == 1
+    assert metrics_value(s, "ibsol_runner_queued", '{instance="fake-1"}') == 3
+    assert metrics_value(s, "ibsol_jobs", '{state="QUEUED"}') == 0
+    assert metrics_value(s, "ibsol_jobs_ended_total", '{status="FAILED"}') == 0
     body = s.get("/healthz", token=None).json()
     assert body["runners"] == 1  # the other daemons are not started here: healthz itself is 503
 
     for j in ("g-queued", "g-running", "g-failed"):
         trigger(s, j)
-    wait_for("the gauges", lambda: (metric(s, "ibsol_jobs", '{state="QUEUED"}') == 1 and
-                                    metric(s, "ibsol_jobs", '{state="RUNNING"}') == 1 and
-                                    metric(s, "ibsol_jobs_ended_total", '{status="FAILED"}') == 1))
-    assert metric(s, "ibsol_jobs_ended_total", '{status="COMPLETE"}') == 0
+    wait_for("the gauges", lambda: (metrics_value(s, "ibsol_jobs", '{state="QUEUED"}') == 1 and
+                                    metrics_value(s, "ibsol_jobs", '{state="RUNNING"}') == 1 and
+                                    metrics_value(s, "ibsol_jobs_ended_total", '{status="FAILED"}') == 1))
+    assert metrics_value(s, "ibsol_jobs_ended_total", '{status="COMPLETE"}') == 0
     # the HTTP metrics are still there, before the event ones
     assert text.index("ibsol_http_requests_total") < text.index("ibsol_runners_attached")
 
     # the runner stops: it is no longer attached once its heartbeats are 6 s old
     s.stop(FAKE)
-    wait_for("the runner to detach", lambda: metric(s, "ibsol_runners_attached") == 0, timeout=15, interval=0.25)
-    assert metric(s, "ibsol_runner_busy", '{instance="fake-1"}') is None
+    wait_for("the runner to detach", lambda: metrics_value(s, "ibsol_runners_attached") == 0, timeout=15, interval=0.25)
+    assert metrics_value(s, "ibsol_runner_busy", '{instance="fake-1"}') is None
 
 
 def test_stream_status_then_progress_then_end(stack_factory):
@@ -223,7 +206,7 @@ def test_stream_status_then_progress_then_end(stack_factory):
         assert sse.finished()
     finally:
         sse.close()
-    wait_for("the end to be counted", lambda: metric(s, "ibsol_jobs_ended_total", '{status="COMPLETE"}') == 1)
+    wait_for("the end to be counted", lambda: metrics_value(s, "ibsol_jobs_ended_total", '{status="COMPLETE"}') == 1)
 
 
 def test_finished_job_gives_one_event(stack_factory):
@@ -269,7 +252,7 @@ def test_no_runner_is_503_within_the_connect_timeout(stack_factory):
     r = s.get("/jobs/events?job_id=j-run", token=ALICE_TOKEN)
     assert_error(r, 503, "unavailable")
     assert time.time() - t0 < 5  # IBSOL_CONNECT_TIMEOUT_MS is 1500 in the harness
-    assert metric(s, "ibsol_runners_attached") == 0
+    assert metrics_value(s, "ibsol_runners_attached") == 0
     assert s.get("/healthz", token=None).json()["runners"] == 0
 
 
@@ -333,7 +316,7 @@ def test_real_runner_job_streams_to_its_end(stack_factory):
     r = s.post("/marketplace/publish", {"ibsolution_path": r.json()["ibsolution_path"]})
     assert r.status_code == 200, r.text
     assert s.post("/marketplace/install", {"name": "invoice_demo", "version": "1.0.0"}).status_code == 200
-    wait_for("the runner to attach", lambda: metric(s, "ibsol_runners_attached") == 1)
+    wait_for("the runner to attach", lambda: metrics_value(s, "ibsol_runners_attached") == 1)
     inp = os.path.join(s.data, "drive/admin/in")
     os.makedirs(inp)
     for i in range(5):
@@ -358,5 +341,5 @@ def test_real_runner_job_streams_to_its_end(stack_factory):
     indexes = [d.get("index", 0) for _, d in events]
     assert indexes == sorted(indexes), events
     wait_for("the end to be counted",
-             lambda: metric(s, "ibsol_jobs_ended_total", '{status="COMPLETE"}') == 1 and
-             metric(s, "ibsol_jobs", '{state="RUNNING"}') == 0 and metric(s, "ibsol_jobs", '{state="QUEUED"}') == 0)
+             lambda: metrics_value(s, "ibsol_jobs_ended_total", '{status="COMPLETE"}') == 1 and
+             metrics_value(s, "ibsol_jobs", '{state="RUNNING"}') == 0 and metrics_value(s, "ibsol_jobs", '{state="QUEUED"}') == 0)

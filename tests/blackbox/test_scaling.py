@@ -17,7 +17,7 @@ import time
 import pytest
 import requests
 
-from conftest import ADMIN_TOKEN, SOURCE, assert_error
+from conftest import ADMIN_TOKEN, SOURCE, assert_error, metrics_value, wait_for
 
 EXAMPLE = os.path.join(SOURCE, "docs/example-solution")
 PDF = os.environ.get("IBSOL_FIXTURES", "/work/shared/fixtures") + "/pdfs/federal-register-2020-17221.pdf"
@@ -27,17 +27,6 @@ pytestmark = pytest.mark.skipif(not os.path.exists(PDF), reason="PDF fixture %s 
 
 
 # --- helpers ------------------------------------------------------------------------------------------------
-
-def wait_for(what, fn, timeout=30.0, interval=0.1):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError("timed out after %.0f s waiting for %s (last: %r)" % (timeout, what, last))
-
 
 def start_runner(s, key, pool=1, **env):
     e = {"IBSOL_INSTANCE": key, "IBSOL_POOL": str(pool)}
@@ -132,15 +121,6 @@ def assert_every_file_once(s, job, n, ext="pdf"):
     batch = json.load(open(os.path.join(out, "batch.ibflowresults")))
     assert batch["job_id"] == job
     assert sorted(x["file_name"] for x in batch["results"]) == names
-
-
-def metrics_value(s, name, labels=""):
-    try:
-        r = s.get("/metrics", timeout=5)
-    except requests.RequestException:
-        return None
-    m = re.search(r"^%s%s (\S+)$" % (re.escape(name), re.escape(labels)), r.text, re.M)
-    return float(m.group(1)) if m else None
 
 
 def vm_hwm_kb(pid):
