@@ -10,6 +10,7 @@
 #include "notify.h"
 
 #include <jansson.h>
+#include <sys/stat.h>
 #include <pthread.h>
 #include <stddef.h>
 
@@ -46,6 +47,12 @@ typedef struct solution {
     char binary_path[4400]; /* shown in replies (drive form, or installed/<name>/<version>/<name>.ibflowbin) */
     ib_flow *flow;
     int refs;
+    /* For an installed one: the .ibflowbin it was read from, as stat saw it (device, inode, size, change time),
+     * so the next run finds it by one stat instead of reading and hashing the file again. */
+    dev_t src_dev;
+    ino_t src_ino;
+    off_t src_size;
+    struct timespec src_ctime;
 } solution;
 
 /* Resolves the solution a run names: `name`+`version` (installed) or `solution_path` (an .ibsolution on the
