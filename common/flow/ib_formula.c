@@ -487,7 +487,8 @@ static int check_group_literal(checker *c, const ib_node *pat, const ib_node *gr
     uint32_t ngroups = 0;
     pcre2_pattern_info(pat->rx, PCRE2_INFO_CAPTURECOUNT, &ngroups);
     if (grp->kind == IB_NODE_NUM) {
-        if (grp->num < 0 || grp->num != (double)(uint32_t)grp->num || grp->num > ngroups) {
+        /* The range test comes first: casting a double outside uint32_t's range is undefined. */
+        if (!(grp->num >= 0 && grp->num <= ngroups) || grp->num != (double)(uint32_t)grp->num) {
             set_err(c->err, grp->line, grp->col, "group %g does not exist: the pattern has %u group%s",
                     grp->num, ngroups, ngroups == 1 ? "" : "s");
             return -1;
@@ -496,9 +497,11 @@ static int check_group_literal(checker *c, const ib_node *pat, const ib_node *gr
         char *end;
         unsigned long v = strtoul(grp->text, &end, 10);
         if (grp->len > 0 && *end == '\0' && isdigit((unsigned char)grp->text[0])) {
-            if (v > ngroups) {
-                set_err(c->err, grp->line, grp->col, "group %lu does not exist: the pattern has %u group%s",
-                        v, ngroups, ngroups == 1 ? "" : "s");
+            if (v > ngroups) { /* shown as written: strtoul saturates at ULONG_MAX */
+                char shown[64];
+                show(grp->text, grp->len, shown, sizeof shown);
+                set_err(c->err, grp->line, grp->col, "group %s does not exist: the pattern has %u group%s",
+                        shown, ngroups, ngroups == 1 ? "" : "s");
                 return -1;
             }
         } else if (pcre2_substring_number_from_name(pat->rx, (PCRE2_SPTR)grp->text) < 0) {

@@ -214,6 +214,13 @@ static void test_check_errors(void **state)
     EXPECT_ERR("regex(a, 'x(y)', 2)", 1, 18, "group 2 does not exist: the pattern has 1 group");
     EXPECT_ERR("regex(a, 'x(?<num>y)', 'nmu')", 1, 24, "the pattern has no group named 'nmu'");
     EXPECT_ERR("regex(a, 'xy', '1')", 1, 16, "group 1 does not exist: the pattern has 0 groups");
+    /* Group numbers past uint32_t's range (once an undefined float-to-unsigned cast, found by fuzzing). */
+    EXPECT_ERR("regex(a,'x', 7444444444444444444444)", 1, 14,
+               "group 7.44444e+21 does not exist: the pattern has 0 groups");
+    EXPECT_ERR("regex(a, 'x(y)', 4294967297)", 1, 18, "group 4.29497e+09 does not exist: the pattern has 1 group");
+    EXPECT_ERR("regex(a, 'x(y)', 1.5)", 1, 18, "group 1.5 does not exist: the pattern has 1 group");
+    EXPECT_ERR("regex(a, 'x(y)', '99999999999999999999999')", 1, 18,
+               "group 99999999999999999999999 does not exist: the pattern has 1 group");
     EXPECT_ERR("date(a, 'DYM')", 1, 9, "date order 'DYM' is not one of 'DMY', 'MDY', 'YMD'");
     /* the error is in the innermost offending node */
     EXPECT_ERR("concat(a,\n  clean(regex(b, '(')))", 2, 18, "invalid regular expression");
