@@ -4,6 +4,7 @@
  * unknown). Words within a Tesseract line are split into fragments at wide gaps (table columns). */
 #include "doc_int.h"
 
+#include <dlfcn.h>
 #include <leptonica/allheaders.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -45,6 +46,20 @@ void ib_doc_thread_cleanup(void)
     pthread_setspecific(engine_key, NULL);
 }
 
+/* Debian's Tesseract runs parts of recognition in OpenMP teams of its own size (its pragmas name the thread
+ * count, so omp_set_num_threads does not reach them). Our workers already use every core: the extra threads only
+ * fight them and spin (6x slower per page here). max-active-levels 0 makes every OpenMP region run on the
+ * calling thread alone, whatever OMP_* the environment holds. The runtime is looked up, not linked: it is
+ * Tesseract's dependency, and a Tesseract built without OpenMP has none. */
+static void ocr_single_threaded(void)
+{
+    static _Thread_local int done;
+    if (done) return;
+    done = 1;
+    void (*set_levels)(int) = (void (*)(int))dlsym(RTLD_DEFAULT, "omp_set_max_active_levels");
+    if (set_levels) set_levels(0);
+}
+
 static TessBaseAPI *engine_get(const char *langs, char *err, size_t errsz)
 {
     pthread_once(&engine_once, engine_init_once);
@@ -54,6 +69,7 @@ static TessBaseAPI *engine_get(const char *langs, char *err, size_t errsz)
         return NULL;
     }
     if (tl_engine && strcmp(tl_engine->langs, langs) == 0) return tl_engine->api;
+    ocr_single_threaded();
     ib_doc_thread_cleanup();
     ocr_engine *e = calloc(1, sizeof *e);
     if (!e || !(e->api = TessBaseAPICreate())) {
