@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* One PCRE2 JIT stack per thread, kept for the thread's life (freed when it exits): one per document cost a
  * 1 MiB mmap and munmap each time, and an munmap in a threaded process interrupts every core. */
@@ -49,7 +50,85 @@ ib_eval *ib_eval_new(const ib_eval_env *env)
     pcre2_set_depth_limit(ev->mctx, IB_REGEX_DEPTH_LIMIT);
     pcre2_jit_stack *jit = thread_jit_stack();
     if (jit) pcre2_jit_stack_assign(ev->mctx, NULL, jit);
+    ib_vbudget_init(&ev->budget, env->max_bytes);
+    if (env->max_ms > 0) ev->deadline_ms = ib_eval_clock_ms() + env->max_ms;
+    if (env->deadline_ms > 0 && (!ev->deadline_ms || env->deadline_ms < ev->deadline_ms)) {
+        ev->deadline_ms = env->deadline_ms;
+        ev->deadline_is_run = 1;
+    }
     return ev;
+}
+
+long long ib_eval_clock_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- the record's budget ---- */
+
+int ib_eval_spent(ib_eval *ev)
+{
+    if (ev->budget.over || ev->timed_out) return 1;
+    if (ev->deadline_ms && ib_eval_clock_ms() >= ev->deadline_ms) {
+        ev->timed_out = ev->timed_out_in = 1;
+        return 1;
+    }
+    return 0;
+}
+
+/* 64 MiB, 512 KiB or 1000 bytes: sizes in messages as they are set. */
+static void size_text(size_t n, char *buf, size_t bufsz)
+{
+    if (n >= (1u << 20) && n % (1u << 20) == 0)
+        snprintf(buf, bufsz, "%zu MiB", n >> 20);
+    else if (n >= 1024 && n % 1024 == 0)
+        snprintf(buf, bufsz, "%zu KiB", n >> 10);
+    else
+        snprintf(buf, bufsz, "%zu bytes", n);
+}
+
+static void note_limit(ib_eval *ev, const char *msg)
+{
+    if (!ev->limit_msg[0]) snprintf(ev->limit_msg, sizeof ev->limit_msg, "%s", msg);
+}
+
+ib_value *ib_eval_spent_error(ib_eval *ev)
+{
+    char msg[320], what[80], name[80];
+    if (ev->field) {
+        char q[64];
+        ib_quote(ev->field, q, sizeof q);
+        snprintf(name, sizeof name, "field '%s'", q);
+    } else {
+        snprintf(name, sizeof name, "the formula");
+    }
+    if (ev->timed_out && ev->deadline_is_run) {
+        snprintf(msg, sizeof msg, "formula budget exceeded: %s %s the run's deadline", name,
+                 ev->timed_out_in ? "was still running at" : "was not evaluated: it came after");
+    } else if (ev->timed_out) {
+        long long ms = ev->env.max_ms;
+        if (ms % 1000 == 0)
+            snprintf(what, sizeof what, "%lld s", ms / 1000);
+        else
+            snprintf(what, sizeof what, "%lld ms", ms);
+        if (ev->timed_out_in)
+            snprintf(msg, sizeof msg, "formula budget exceeded: %s ran longer than %s", name, what);
+        else
+            snprintf(msg, sizeof msg, "formula budget exceeded: %s was not evaluated: the record's formulas ran "
+                     "longer than %s", name, what);
+    } else {
+        size_text(ev->env.max_bytes, what, sizeof what);
+        snprintf(msg, sizeof msg, "formula budget exceeded: %s built more than %s", name, what);
+    }
+    note_limit(ev, msg);
+    return ib_v_error("%s", msg);
+}
+
+const char *ib_eval_limit_msg(const ib_eval *ev)
+{
+    return ev->limit_msg[0] ? ev->limit_msg : NULL;
 }
 
 void ib_eval_free(ib_eval *ev)
@@ -138,6 +217,11 @@ char *ib_eval_text(ib_eval *ev, const ib_value *v)
         for (size_t i = 0; i < v->nitems; i++) {
             char *t = ib_eval_text(ev, v->items[i]);
             size_t tl = strlen(t);
+            if (!ib_vbudget_room(n + tl + 2)) { /* the text would pass the record's budget: stop here */
+                ib_vbudget_exceed();
+                free(t);
+                break;
+            }
             if (n + tl + 2 > cap) {
                 while (n + tl + 2 > cap)
                     cap *= 2;
@@ -219,7 +303,7 @@ static ib_value *with_prov(ib_value *nv, const ib_value *from)
     return nv;
 }
 
-ib_value *ib_eval_coerce(ib_eval *ev, ib_value *v, ib_ftype type)
+static ib_value *coerce(ib_eval *ev, ib_value *v, ib_ftype type)
 {
     if (v->kind == IB_V_NULL || v->kind == IB_V_ERROR) return v;
     char q[64];
@@ -296,9 +380,17 @@ ib_value *ib_eval_coerce(ib_eval *ev, ib_value *v, ib_ftype type)
     return out;
 }
 
+ib_value *ib_eval_coerce(ib_eval *ev, ib_value *v, ib_ftype type)
+{
+    ib_vbudget *prev = ib_vbudget_use(&ev->budget);
+    ib_value *out = coerce(ev, v, type);
+    ib_vbudget_use(prev);
+    return out;
+}
+
 /* ---- the tree walker ---- */
 
-ib_value *ib_eval_node(ib_eval *ev, const ib_node *n, ib_value *const *fields, size_t nfields)
+static ib_value *walk(ib_eval *ev, const ib_node *n, ib_value *const *fields, size_t nfields)
 {
     ev->fields = fields;
     ev->nfields = nfields;
@@ -346,6 +438,15 @@ ib_value *ib_eval_node(ib_eval *ev, const ib_node *n, ib_value *const *fields, s
     }
     }
     return ib_v_error("invalid formula node");
+}
+
+ib_value *ib_eval_node(ib_eval *ev, const ib_node *n, ib_value *const *fields, size_t nfields)
+{
+    /* every value built below is charged to the record's budget (the walk is recursive: cheap to redo) */
+    ib_vbudget *prev = ib_vbudget_use(&ev->budget);
+    ib_value *v = walk(ev, n, fields, nfields);
+    ib_vbudget_use(prev);
+    return v;
 }
 
 /* ---- results ---- */
@@ -412,6 +513,46 @@ json_t *ib_eval_json(ib_eval *ev, const ib_value *v, ib_ftype type)
     return json_null();
 }
 
+/* One field: evaluated and converted within the record's budget. A field that spends it fails with the reason,
+ * whatever its formula made of the failure (coalesce skips errors), and its values are freed at once. */
+static ib_value *eval_field(ib_eval *ev, const ib_flow_field *f, ib_value *const *vals, size_t n)
+{
+    ev->field = f->name;
+    ev->budget.over = 0; /* bytes are the ones held now: an earlier field that failed freed its own */
+    ev->timed_out_in = 0;
+    ib_vbudget *prev = ib_vbudget_use(&ev->budget);
+    ib_value *v = NULL;
+    if (ib_eval_spent(ev))
+        ev->timed_out_in = 0; /* the time was up before this field began */
+    else
+        v = coerce(ev, walk(ev, f->root, vals, n), f->type);
+    if (!v || ib_eval_spent(ev)) {
+        ib_v_unref(v);
+        v = ib_eval_spent_error(ev);
+    }
+    ib_vbudget_use(prev);
+    ev->field = NULL;
+    return v;
+}
+
+/* The result of field f, value v: {"key", "value", "field_type"[, "error"][, "page", "bbox"]}. */
+static json_t *field_result(ib_eval *ev, const ib_flow_field *f, const ib_value *v)
+{
+    json_t *r = json_object();
+    json_object_set_new(r, "key", json_string(f->name));
+    json_object_set_new(r, "value", ib_eval_json(ev, v, f->type));
+    json_object_set_new(r, "field_type", json_string(ib_ftype_name(f->type)));
+    if (v->kind == IB_V_ERROR) {
+        json_object_set_new(r, "error", ib_json_text(v->str, v->len));
+    } else if (v->nprov > 0) {
+        const ib_bbox *b = &v->prov[0].box;
+        json_object_set_new(r, "page", json_integer((json_int_t)v->prov[0].page + 1));
+        json_object_set_new(r, "bbox",
+                            json_pack("[ffff]", round2(b->x0), round2(b->y0), round2(b->x1), round2(b->y1)));
+    }
+    return r;
+}
+
 json_t *ib_eval_program(ib_eval *ev, const ib_flow_program *prog, size_t *nerrors)
 {
     size_t n = prog->nfields;
@@ -419,28 +560,30 @@ json_t *ib_eval_program(ib_eval *ev, const ib_flow_program *prog, size_t *nerror
     if (!vals) abort();
     for (size_t k = 0; k < n; k++) {
         uint32_t i = prog->order[k];
-        const ib_flow_field *f = &prog->fields[i];
-        ib_value *v = ib_eval_node(ev, f->root, vals, n);
-        vals[i] = ib_eval_coerce(ev, v, f->type);
+        vals[i] = eval_field(ev, &prog->fields[i], vals, n);
     }
     json_t *results = json_array();
-    size_t errs = 0;
+    size_t errs = 0, out_bytes = 0;
     for (size_t i = 0; i < n; i++) {
         const ib_flow_field *f = &prog->fields[i];
-        const ib_value *v = vals[i];
-        json_t *r = json_object();
-        json_object_set_new(r, "key", json_string(f->name));
-        json_object_set_new(r, "value", ib_eval_json(ev, v, f->type));
-        json_object_set_new(r, "field_type", json_string(ib_ftype_name(f->type)));
-        if (v->kind == IB_V_ERROR) {
-            json_object_set_new(r, "error", ib_json_text(v->str, v->len));
-            errs++;
-        } else if (v->nprov > 0) {
-            const ib_bbox *b = &v->prov[0].box;
-            json_object_set_new(r, "page", json_integer((json_int_t)v->prov[0].page + 1));
-            json_object_set_new(
-                r, "bbox", json_pack("[ffff]", round2(b->x0), round2(b->y0), round2(b->x1), round2(b->y1)));
+        json_t *r = field_result(ev, f, vals[i]);
+        /* The record's results go into every output of the record (its .ibdoc, the batch file, the job's
+         * results, the reply): a field that would take them past max_output fails instead. */
+        size_t sz = ev->env.max_output ? json_dumpb(r, NULL, 0, JSON_COMPACT) + 1 : 0;
+        if (ev->env.max_output && (sz > ev->env.max_output || out_bytes > ev->env.max_output - sz)) {
+            char lim[40], q[64];
+            size_text(ev->env.max_output, lim, sizeof lim);
+            ib_quote(f->name, q, sizeof q);
+            ib_value *e = ib_v_error("record output limit exceeded: field '%s' would make the record's results "
+                                     "larger than %s", q, lim);
+            note_limit(ev, e->str);
+            json_decref(r);
+            r = field_result(ev, f, e);
+            ib_v_unref(e);
+            sz = json_dumpb(r, NULL, 0, JSON_COMPACT) + 1;
         }
+        out_bytes += sz;
+        if (json_object_get(r, "error")) errs++;
         json_array_append_new(results, r);
     }
     for (size_t i = 0; i < n; i++)

@@ -25,7 +25,21 @@ struct ib_eval {
     size_t nrx;
     ib_value *const *fields; /* of the program being evaluated */
     size_t nfields;
+    /* The record's budget (ib_eval_env): bytes of values held at once, and a deadline on CLOCK_MONOTONIC. */
+    ib_vbudget budget;
+    long long deadline_ms;    /* 0: none */
+    int deadline_is_run;      /* the deadline is the run's own (env.deadline_ms), not max_ms's */
+    int timed_out;            /* the deadline has passed: nothing more is evaluated in this record */
+    int timed_out_in;         /* ... and it passed while this field was being evaluated (not before it) */
+    const char *field;        /* the field being evaluated (ib_eval_program), for messages; may be NULL */
+    char limit_msg[320];      /* the first limit the record ran into ("" none) */
 };
+
+/* Whether the record's budget is spent: its values went past env.max_bytes during this field, or its time is
+ * up. Cheap enough for every function call and loop turn (the clock is read every few calls). */
+int ib_eval_spent(ib_eval *ev);
+/* The error value of a spent budget, naming the field and the limit (and noting the record's first). */
+ib_value *ib_eval_spent_error(ib_eval *ev);
 
 /* A value as a string value: STR as is (new reference), DOC as its layout text, numbers and booleans
  * formatted, lists one item a line; NULL and ERROR returned as they are (new reference). */

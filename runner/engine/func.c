@@ -177,6 +177,11 @@ static ib_value *fn_regex(ib_eval *ev, const ib_node *call, ib_value **a, uint32
         out = ib_v_list();
         size_t off = 0;
         while (off <= subj->len) {
+            if (ib_eval_spent(ev)) { /* up to 100000 matches: the budget is looked at on the way */
+                ib_v_unref(out);
+                out = NULL;
+                break;
+            }
             int rc = rx_match(ev, re, subj, off, md);
             if (rc == PCRE2_ERROR_NOMATCH) break;
             if (rc < 0) {
@@ -237,6 +242,10 @@ static ib_value *fn_replace(ib_eval *ev, const ib_node *call, ib_value **a, uint
     for (int attempt = 0; attempt < 2 && !out; attempt++) {
         if (cap > IB_VALUE_MAX_STR) {
             out = ib_v_error("replace: the result is larger than %u bytes", IB_VALUE_MAX_STR);
+            break;
+        }
+        if (!ib_vbudget_room(cap)) {
+            ib_vbudget_exceed();
             break;
         }
         PCRE2_UCHAR *buf = malloc(cap);
@@ -303,40 +312,75 @@ static ib_value *fn_title(ib_eval *ev, const ib_node *c, ib_value **a, uint32_t 
     return text1(ev, a, n, ib_str_title);
 }
 
+/* The text of a value for concat and join, borrowed when the value already is text (no copy of a large string
+ * per use); else made into *tmp, which the caller frees. */
+static const char *text_of(ib_eval *ev, const ib_value *v, char **tmp, size_t *len)
+{
+    *tmp = NULL;
+    if (v->kind == IB_V_STR) {
+        *len = v->len;
+        return v->str;
+    }
+    if (v->kind == IB_V_DOC) {
+        const ib_text *t = ib_eval_layout(ev);
+        *len = t->len;
+        return t->text;
+    }
+    *tmp = ib_eval_text(ev, v);
+    *len = strlen(*tmp);
+    return *tmp;
+}
+
+/* Appends len bytes to the text being built in *buf (*n used, *cap allocated). -1 when the result would pass
+ * IB_VALUE_MAX_STR (*too_long set) or the record's budget (marked exceeded): nothing is allocated then. */
+static int append(char **buf, size_t *n, size_t *cap, const char *s, size_t len, int *too_long)
+{
+    if (*n + len + 1 > IB_VALUE_MAX_STR) {
+        *too_long = 1;
+        return -1;
+    }
+    if (*n + len + 1 > *cap) {
+        size_t ncap = *cap ? *cap : 64;
+        while (*n + len + 1 > ncap)
+            ncap *= 2;
+        if (!ib_vbudget_room(ncap)) {
+            ib_vbudget_exceed();
+            return -1;
+        }
+        char *nb = realloc(*buf, ncap);
+        if (!nb) abort();
+        *buf = nb;
+        *cap = ncap;
+    }
+    if (len) memcpy(*buf + *n, s, len);
+    *n += len;
+    (*buf)[*n] = '\0';
+    return 0;
+}
+
 static ib_value *fn_concat(ib_eval *ev, const ib_node *c, ib_value **a, uint32_t n)
 {
     (void)c;
     ib_value *err = first_error(a, n);
     if (err) return err;
-    size_t cap = 64, len = 0;
-    char *buf = malloc(cap);
-    if (!buf) abort();
-    ib_value *out = ib_v_str("", 0);
-    for (uint32_t i = 0; i < n; i++) {
+    size_t cap = 0, len = 0;
+    char *buf = NULL;
+    int too_long = 0, rc = 0;
+    for (uint32_t i = 0; i < n && rc == 0; i++) {
         if (a[i]->kind == IB_V_NULL) continue;
-        char *t = ib_eval_text(ev, a[i]);
-        size_t tl = strlen(t);
-        if (len + tl + 1 > IB_VALUE_MAX_STR) {
-            free(t);
-            free(buf);
-            ib_v_unref(out);
-            return ib_v_error("concat: the result is larger than %u bytes", IB_VALUE_MAX_STR);
-        }
-        if (len + tl + 1 > cap) {
-            while (len + tl + 1 > cap)
-                cap *= 2;
-            buf = realloc(buf, cap);
-            if (!buf) abort();
-        }
-        memcpy(buf + len, t, tl);
-        len += tl;
-        free(t);
-        if (a[i]->kind != IB_V_DOC) ib_v_prov_merge(out, a[i]);
+        char *tmp;
+        size_t tl;
+        const char *t = text_of(ev, a[i], &tmp, &tl);
+        rc = append(&buf, &len, &cap, t, tl, &too_long);
+        free(tmp);
     }
-    buf[len] = '\0';
-    free(out->str);
-    out->str = buf;
-    out->len = len;
+    if (rc < 0) {
+        free(buf);
+        return too_long ? ib_v_error("concat: the result is larger than %u bytes", IB_VALUE_MAX_STR) : NULL;
+    }
+    ib_value *out = buf ? ib_v_str_take(buf, len) : ib_v_str("", 0);
+    for (uint32_t i = 0; i < n; i++)
+        if (a[i]->kind != IB_V_NULL && a[i]->kind != IB_V_DOC) ib_v_prov_merge(out, a[i]);
     return out;
 }
 
@@ -390,6 +434,11 @@ static ib_value *fn_split(ib_eval *ev, const ib_node *c, ib_value **a, uint32_t 
     if (err) return err;
     if (a[0]->kind == IB_V_NULL) return ib_v_list();
     ib_value *s = ib_to_str(ev, a[0]);
+    if (!ib_vbudget_room(s->len)) { /* the pieces are copies: as large as the text again */
+        ib_vbudget_exceed();
+        ib_v_unref(s);
+        return NULL;
+    }
     char *sep = a[1]->kind == IB_V_NULL ? strdup("") : ib_eval_text(ev, a[1]);
     ib_strlist l = {0};
     int rc = ib_str_split(s->str, sep, &l);
@@ -407,33 +456,31 @@ static ib_value *fn_join(ib_eval *ev, const ib_node *c, ib_value **a, uint32_t n
     if (a[0]->kind == IB_V_NULL) return ib_v_null();
     if (a[0]->kind != IB_V_LIST) return ib_to_str(ev, a[0]);
     char *sep = a[1]->kind == IB_V_NULL ? strdup("") : ib_eval_text(ev, a[1]);
-    size_t sl = strlen(sep), cap = 64, len = 0;
-    char *buf = malloc(cap);
-    if (!buf) abort();
-    ib_value *out = ib_v_str("", 0);
-    for (size_t i = 0; i < a[0]->nitems; i++) {
-        const ib_value *it = a[0]->items[i];
-        char *t = ib_eval_text(ev, it);
-        size_t tl = strlen(t);
+    size_t sl = strlen(sep), cap = 0, len = 0;
+    char *buf = NULL;
+    int too_long = 0, rc = 0;
+    size_t i = 0;
+    /* past IB_VALUE_MAX_STR the items that fit are kept (the join is cut short); past the budget it fails */
+    for (; i < a[0]->nitems && rc == 0; i++) {
+        char *tmp;
+        size_t tl;
+        const char *t = text_of(ev, a[0]->items[i], &tmp, &tl);
         if (len + tl + sl + 1 > IB_VALUE_MAX_STR) {
-            free(t);
+            free(tmp);
             break;
         }
-        while (len + tl + sl + 1 > cap)
-            cap *= 2;
-        buf = realloc(buf, cap);
-        if (!buf) abort();
-        if (i) memcpy(buf + len, sep, sl), len += sl;
-        memcpy(buf + len, t, tl);
-        len += tl;
-        free(t);
-        ib_v_prov_merge(out, it);
+        rc = (i ? append(&buf, &len, &cap, sep, sl, &too_long) : 0) ||
+             append(&buf, &len, &cap, t, tl, &too_long) ? -1 : 0;
+        free(tmp);
     }
-    buf[len] = '\0';
     free(sep);
-    free(out->str);
-    out->str = buf;
-    out->len = len;
+    if (rc < 0) {
+        free(buf);
+        return NULL;
+    }
+    ib_value *out = buf ? ib_v_str_take(buf, len) : ib_v_str("", 0);
+    for (size_t k = 0; k < i; k++)
+        ib_v_prov_merge(out, a[0]->items[k]);
     return out;
 }
 
@@ -460,6 +507,7 @@ static ib_value *mapped_lines(ib_eval *ev, const ib_value *s, int keep_blank)
     ib_value *out = ib_v_list();
     size_t i = 0;
     while (i < s->len) {
+        if (ib_eval_spent(ev)) break; /* ib_call turns a spent budget into the error */
         size_t e = i;
         while (e < s->len && s->str[e] != '\n' && s->str[e] != '\r' && s->str[e] != '\f')
             e++;
@@ -481,6 +529,11 @@ static ib_value *lines_of(ib_eval *ev, ib_value *v)
 {
     ib_value *s = ib_to_str(ev, v);
     ib_value *out;
+    if (s->kind == IB_V_STR && !ib_vbudget_room(s->len)) { /* the lines are copies: as large as the text again */
+        ib_vbudget_exceed();
+        ib_v_unref(s);
+        return ib_v_error("lines: over the record's budget");
+    }
     if (s->map) {
         out = mapped_lines(ev, s, v->kind != IB_V_DOC);
     } else {
@@ -851,14 +904,25 @@ static const fn_impl impls[IB_FN_COUNT_] = {
 ib_value *ib_call(ib_eval *ev, const ib_node *call)
 {
     if (call->fn < 0 || call->fn >= IB_FN_COUNT_) return ib_v_error("unknown function '%s'", call->text);
+    /* The record's budget is looked at around every call: a spent one ends the formula at the next call, and
+     * the values built so far are freed on the way out. */
+    if (ib_eval_spent(ev)) return ib_eval_spent_error(ev);
     fn_impl f = impls[call->fn];
-    if (!f) return lazy_call(ev, call);
-    ib_value *args[IB_FORMULA_MAX_ARGS];
-    uint32_t n = call->nkids <= IB_FORMULA_MAX_ARGS ? call->nkids : IB_FORMULA_MAX_ARGS;
-    for (uint32_t i = 0; i < n; i++)
-        args[i] = eval_kid(ev, call, i);
-    ib_value *out = f(ev, call, args, n);
-    for (uint32_t i = 0; i < n; i++)
-        ib_v_unref(args[i]);
+    ib_value *out;
+    if (!f) {
+        out = lazy_call(ev, call);
+    } else {
+        ib_value *args[IB_FORMULA_MAX_ARGS];
+        uint32_t n = call->nkids <= IB_FORMULA_MAX_ARGS ? call->nkids : IB_FORMULA_MAX_ARGS, got = 0;
+        while (got < n && (got == 0 || !ib_eval_spent(ev)))
+            args[got] = eval_kid(ev, call, got), got++;
+        out = got == n && !ib_eval_spent(ev) ? f(ev, call, args, n) : NULL;
+        for (uint32_t i = 0; i < got; i++)
+            ib_v_unref(args[i]);
+    }
+    if (!out || ib_eval_spent(ev)) {
+        ib_v_unref(out);
+        out = ib_eval_spent_error(ev);
+    }
     return out;
 }

@@ -35,7 +35,18 @@ typedef struct ib_engine_opts {
     const char *out_prefix;  /* how output_file_path names that folder ("/jay.doe/out/J"); NULL: relative */
     const char *job_id;      /* for batch.ibflowresults; may be NULL */
     const char *binary_path; /* the solution's path as the user named it; may be NULL */
+    /* Limits of one record, so that a solution cannot take the runner's memory, disk or time (0: the default
+     * below). A field that passes one fails with a message naming it and the limit, and the record gets that
+     * message as its "error" (its other fields keep their values). */
+    size_t formula_max_bytes;  /* bytes of formula values held at once while its fields are evaluated */
+    long long formula_max_ms;  /* wall time of its formulas */
+    size_t record_max_output;  /* bytes of its field results as JSON (what every output of it repeats) */
+    long long deadline_ms;     /* ib_eval_clock_ms() time past which no formula runs (the run's own end); 0: none */
 } ib_engine_opts;
+
+#define IB_ENGINE_FORMULA_MAX_BYTES 67108864 /* 64 MiB */
+#define IB_ENGINE_FORMULA_MAX_MS 30000
+#define IB_ENGINE_RECORD_MAX_OUTPUT 33554432 /* 32 MiB */
 
 typedef struct ib_run ib_run;
 
@@ -59,7 +70,8 @@ int ib_run_file_error(ib_run *run, const char *file_name, const char *msg, json_
 /* Writes batch.ibflowresults (when there is an output folder). 0 or -1 with a message. */
 int ib_run_finish(ib_run *run, char *err, size_t errsz);
 
-/* Every record so far, in order (borrowed). */
+/* Every record so far, in order (borrowed). A record that ran into a limit of ib_engine_opts has "error" beside
+ * its "results". */
 json_t *ib_run_records(const ib_run *run);
 
 typedef struct ib_run_stats {

@@ -21,6 +21,12 @@ typedef struct ib_eval_env {
     const char *file_name; /* FILENAME */
     const char *cls;       /* CLASS; NULL when the flow has no classify step */
     const json_t *config;  /* settings.runtime_config (object of strings) for CONFIG(); may be NULL */
+    /* Limits of one record (0: none). A field that passes one fails with an error saying which, and
+     * ib_eval_limit_msg tells the record's first: */
+    size_t max_bytes;      /* bytes of formula values held at once (texts, lists, their boxes) */
+    long long max_ms;      /* wall time of the record's formulas, from ib_eval_new */
+    long long deadline_ms; /* CLOCK_MONOTONIC time (ms) past which nothing is evaluated: the run's own end */
+    size_t max_output;     /* bytes of the record's results as compact JSON */
 } ib_eval_env;
 
 typedef struct ib_eval ib_eval;
@@ -50,5 +56,11 @@ char *ib_eval_text(ib_eval *ev, const ib_value *v);
 
 /* The record's layout text, computed once (borrowed; never NULL: empty when there is no document). */
 const ib_text *ib_eval_layout(ib_eval *ev);
+
+/* The first limit of env the record ran into, as a message naming the field and the limit; NULL when none. */
+const char *ib_eval_limit_msg(const ib_eval *ev);
+
+/* CLOCK_MONOTONIC now, in ms (what deadline_ms is compared with). */
+long long ib_eval_clock_ms(void);
 
 #endif

@@ -32,11 +32,35 @@ struct ib_value {
                          * offsets back to words (borrowed from the evaluation context) */
     ib_pbox *prov;      /* where the value came from, one box per page, pages ascending */
     size_t nprov;
+    uint32_t gen;   /* the budget (ib_vbudget) this value's bytes are charged to; 0: none */
+    size_t charged; /* bytes charged to it: the value, its owned text, items and boxes */
 };
+
+/* A budget on the bytes of formula values alive at once (the value, its owned text, its list of items, its
+ * boxes), so one record's formulas cannot take a runner's memory. The calling thread's current budget is charged
+ * as values are built and credited as they are freed; a value built under another budget, or under none, is
+ * never charged to this one (values may outlive their budget: they are then credited to nothing). Going past
+ * `max` does not stop anything by itself: it sets `over`, which the evaluator looks at after each function. */
+typedef struct ib_vbudget {
+    size_t live;  /* bytes of this budget's values alive now */
+    size_t max;   /* 0: no limit */
+    uint32_t gen; /* this budget's mark on its values */
+    int over;     /* live went past max (or a builder stopped short: ib_vbudget_exceed) since last cleared */
+} ib_vbudget;
+
+void ib_vbudget_init(ib_vbudget *b, size_t max);
+/* Makes b (NULL: none) the calling thread's current budget; returns the previous one, to put back. */
+ib_vbudget *ib_vbudget_use(ib_vbudget *b);
+/* 1 when the current budget can take `more` bytes on top of what is alive (always, without a budget): code that
+ * builds a large text asks before it allocates. */
+int ib_vbudget_room(size_t more);
+/* Marks the current budget exceeded: a builder refused by ib_vbudget_room returns a short result instead. */
+void ib_vbudget_exceed(void);
 
 ib_value *ib_v_null(void);
 ib_value *ib_v_str(const char *s, size_t len); /* copies */
 ib_value *ib_v_str_own(char *s);               /* takes a malloc'd NUL-terminated string */
+ib_value *ib_v_str_take(char *s, size_t len);  /* takes a malloc'd string of len bytes (s[len] == '\0') */
 ib_value *ib_v_str_borrow(const char *s, size_t len, const ib_text *map); /* s must outlive the value */
 ib_value *ib_v_num(double n);
 ib_value *ib_v_bool(int b);

@@ -26,6 +26,8 @@ struct ib_run {
     uint32_t next_file;
     char *forced_base; /* ib_run_set_file: the next file's output name */
     ib_run_stats stats;
+    size_t formula_max_bytes, record_max_output; /* limits of one record (ib_engine_opts) */
+    long long formula_max_ms, deadline_ms;
 };
 
 typedef struct rec {
@@ -35,6 +37,7 @@ typedef struct rec {
     const char *cls; /* points into the flow */
     json_t *results;
     json_t *validation;
+    char *error; /* the limit the record ran into (ib_eval_limit_msg) */
 } rec;
 
 static char *xstrdup(const char *s)
@@ -56,6 +59,10 @@ ib_run *ib_run_new(const ib_flow *flow, const ib_engine_opts *opts)
     r->out_prefix = xstrdup(opts ? opts->out_prefix : NULL);
     r->job_id = xstrdup(opts ? opts->job_id : NULL);
     r->binary_path = xstrdup(opts ? opts->binary_path : NULL);
+    r->formula_max_bytes = opts && opts->formula_max_bytes ? opts->formula_max_bytes : IB_ENGINE_FORMULA_MAX_BYTES;
+    r->formula_max_ms = opts && opts->formula_max_ms ? opts->formula_max_ms : IB_ENGINE_FORMULA_MAX_MS;
+    r->record_max_output = opts && opts->record_max_output ? opts->record_max_output : IB_ENGINE_RECORD_MAX_OUTPUT;
+    r->deadline_ms = opts ? opts->deadline_ms : 0;
     r->records = json_array();
     r->batch = json_array();
     r->names = json_object();
@@ -111,6 +118,7 @@ static void rec_clear(rec *rc)
     if (rc->have_layout) ib_text_free(&rc->layout);
     json_decref(rc->results);
     json_decref(rc->validation);
+    free(rc->error);
     memset(rc, 0, sizeof *rc);
 }
 
@@ -564,11 +572,18 @@ int ib_run_file(ib_run *run, const char *file_name, const void *bytes, size_t le
                     recs[i].results = json_array();
                     continue;
                 }
-                ib_eval_env env = {
-                    .doc = recs[i].doc, .file_name = file_name, .cls = recs[i].cls, .config = run->config};
+                ib_eval_env env = {.doc = recs[i].doc,
+                                   .file_name = file_name,
+                                   .cls = recs[i].cls,
+                                   .config = run->config,
+                                   .max_bytes = run->formula_max_bytes,
+                                   .max_ms = run->formula_max_ms,
+                                   .deadline_ms = run->deadline_ms,
+                                   .max_output = run->record_max_output};
                 ib_eval *ev = ib_eval_new(&env);
                 size_t nerr = 0;
                 recs[i].results = ib_eval_program(ev, prog, &nerr);
+                recs[i].error = ib_eval_limit_msg(ev) ? xstrdup(ib_eval_limit_msg(ev)) : NULL;
                 ib_eval_free(ev);
                 run->stats.runtime_errors += nerr;
             }
@@ -601,6 +616,7 @@ int ib_run_file(ib_run *run, const char *file_name, const void *bytes, size_t le
         if (f->has_classify)
             json_object_set_new(r, "class", recs[i].cls ? json_string(recs[i].cls) : json_null());
         if (recs[i].validation) json_object_set(r, "validation", recs[i].validation);
+        if (recs[i].error) json_object_set_new(r, "error", ib_json_text(recs[i].error, strlen(recs[i].error)));
         json_array_append_new(out, r);
         rec_clear(&recs[i]);
     }

@@ -4,6 +4,7 @@
 
 #include <math.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,11 +16,65 @@ static void *xcalloc(size_t n, size_t sz)
     return p;
 }
 
+/* ---- budgets ---- */
+
+/* One record is evaluated by one thread: the budget in force is the thread's, so constructors need no context. */
+static _Thread_local ib_vbudget *tl_budget;
+static atomic_uint budget_gen;
+
+void ib_vbudget_init(ib_vbudget *b, size_t max)
+{
+    memset(b, 0, sizeof *b);
+    b->max = max;
+    do
+        b->gen = atomic_fetch_add(&budget_gen, 1) + 1;
+    while (b->gen == 0); /* 0 marks values of no budget */
+}
+
+ib_vbudget *ib_vbudget_use(ib_vbudget *b)
+{
+    ib_vbudget *prev = tl_budget;
+    tl_budget = b;
+    return prev;
+}
+
+int ib_vbudget_room(size_t more)
+{
+    const ib_vbudget *b = tl_budget;
+    return !b || !b->max || (b->live <= b->max && more <= b->max - b->live);
+}
+
+void ib_vbudget_exceed(void)
+{
+    if (tl_budget) tl_budget->over = 1;
+}
+
+/* Charges `bytes` more of v to the current budget (a value built before any budget joins the first one it grows
+ * under, for what it grows by). */
+static void charge(ib_value *v, size_t bytes)
+{
+    ib_vbudget *b = tl_budget;
+    if (!b) return;
+    if (v->gen == 0 && v->charged == 0) v->gen = b->gen;
+    if (v->gen != b->gen) return;
+    v->charged += bytes;
+    b->live += bytes;
+    if (b->max && b->live > b->max) b->over = 1;
+}
+
+static void credit(const ib_value *v)
+{
+    ib_vbudget *b = tl_budget;
+    if (!b || v->gen != b->gen) return;
+    b->live -= v->charged <= b->live ? v->charged : b->live;
+}
+
 static ib_value *new_value(ib_vkind kind)
 {
     ib_value *v = xcalloc(1, sizeof *v);
     v->kind = kind;
     v->refs = 1;
+    charge(v, sizeof *v);
     return v;
 }
 
@@ -37,17 +92,25 @@ ib_value *ib_v_str(const char *s, size_t len)
     v->str[len] = '\0';
     v->len = len;
     v->own = 1;
+    charge(v, len + 1);
+    return v;
+}
+
+ib_value *ib_v_str_take(char *s, size_t len)
+{
+    if (!s) abort();
+    ib_value *v = new_value(IB_V_STR);
+    v->str = s;
+    v->len = len;
+    v->own = 1;
+    charge(v, len + 1);
     return v;
 }
 
 ib_value *ib_v_str_own(char *s)
 {
     if (!s) abort();
-    ib_value *v = new_value(IB_V_STR);
-    v->str = s;
-    v->len = strlen(s);
-    v->own = 1;
-    return v;
+    return ib_v_str_take(s, strlen(s));
 }
 
 ib_value *ib_v_str_borrow(const char *s, size_t len, const ib_text *map)
@@ -89,6 +152,7 @@ int ib_v_list_push(ib_value *list, ib_value *item)
         ib_value **ni = realloc(list->items, cap * sizeof *ni);
         if (!ni) abort();
         list->items = ni;
+        charge(list, (cap - list->nitems) * sizeof *ni);
     }
     list->items[list->nitems++] = item;
     return 0;
@@ -113,6 +177,7 @@ ib_value *ib_v_error(const char *fmt, ...)
     if (!v->str) abort();
     v->len = strlen(buf);
     v->own = 1;
+    charge(v, v->len + 1);
     return v;
 }
 
@@ -125,6 +190,7 @@ ib_value *ib_v_ref(ib_value *v)
 void ib_v_unref(ib_value *v)
 {
     if (!v || --v->refs > 0) return;
+    credit(v);
     for (size_t i = 0; i < v->nitems; i++)
         ib_v_unref(v->items[i]);
     free(v->items);
@@ -149,6 +215,7 @@ int ib_v_prov_add(ib_value *v, uint32_t page, ib_bbox box)
     ib_pbox *np = realloc(v->prov, (v->nprov + 1) * sizeof *np);
     if (!np) return -1;
     v->prov = np;
+    charge(v, sizeof *np);
     memmove(np + i + 1, np + i, (v->nprov - i) * sizeof *np);
     np[i].page = page;
     np[i].box = box;

@@ -345,12 +345,174 @@ static void test_program(void **state)
         ib_node_free(fields[i].root);
 }
 
+/* ---- the record's limits ---- */
+
+/* Evaluates fields (name, formula; each may use the ones before it) as one program under env's limits (doc and
+ * names filled in here). Returns the results; *limit gets ib_eval_limit_msg (copied, "" when none). */
+static json_t *run_limited(const char *const (*src)[2], size_t n, ib_eval_env env, size_t *nerr, char *limit,
+                           size_t limitsz)
+{
+    ib_flow_field *fields = calloc(n, sizeof *fields);
+    uint32_t *order = calloc(n, sizeof *order);
+    assert_non_null(fields);
+    assert_non_null(order);
+    ib_flow_program prog = {.path = "p", .fields = fields, .nfields = (uint32_t)n, .order = order};
+    for (size_t i = 0; i < n; i++) {
+        fields[i].name = (char *)src[i][0];
+        fields[i].type = IB_FT_TEXT;
+        order[i] = (uint32_t)i;
+        ib_formula_err fe;
+        fields[i].root = ib_formula_parse(src[i][1], strlen(src[i][1]), &fe);
+        if (!fields[i].root) fail_msg("%s: %s", src[i][1], fe.msg);
+    }
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(ib_formula_check(fields[i].root, resolve, &prog, NULL), 0);
+    env.doc = doc;
+    env.file_name = "invoice.txt";
+    ib_eval *ev = ib_eval_new(&env);
+    json_t *res = ib_eval_program(ev, &prog, nerr);
+    snprintf(limit, limitsz, "%s", ib_eval_limit_msg(ev) ? ib_eval_limit_msg(ev) : "");
+    ib_eval_free(ev);
+    for (size_t i = 0; i < n; i++)
+        ib_node_free(fields[i].root);
+    free(fields);
+    free(order);
+    return res;
+}
+
+static const char *field_error(const json_t *res, size_t i)
+{
+    const char *e = json_string_value(json_object_get(json_array_get(res, i), "error"));
+    return e ? e : "";
+}
+
+/* A refiner whose fields double the text (the issue's hostile solution): the first field past the bytes budget
+ * fails with a message naming it and the limit, the ones using it fail, and the others keep their values. */
+static void test_budget_bytes(void **state)
+{
+    (void)state;
+    /* ~0.6 KB of words, then 2x each field: g10 (~0.6 MB) with the ~0.6 MB held before it passes 1 MiB */
+    static const char *const src[][2] = {
+        {"g0", "concat(regex_all(INPUT_COL, '\\w+'), regex_all(INPUT_COL, '\\w+'))"},
+        {"g1", "concat(g0, g0)"},   {"g2", "concat(g1, g1)"},   {"g3", "concat(g2, g2)"},
+        {"g4", "concat(g3, g3)"},   {"g5", "concat(g4, g4)"},   {"g6", "concat(g5, g5)"},
+        {"g7", "concat(g6, g6)"},   {"g8", "concat(g7, g7)"},   {"g9", "concat(g8, g8)"},
+        {"g10", "concat(g9, g9)"},  {"g11", "concat(g10, g10)"},
+        {"hidden", "coalesce(join(split(concat(g9, g9, g9), ' '), '-'), 'swallowed')"},
+        {"small", "regex(INPUT_COL, 'Invoice # (\\S+)')"},
+    };
+    size_t n = sizeof src / sizeof src[0], nerr = 0;
+    char limit[400];
+    json_t *res = run_limited(src, n, (ib_eval_env){.max_bytes = 1u << 20}, &nerr, limit, sizeof limit);
+    for (size_t i = 0; i <= 9; i++)
+        if (*field_error(res, i)) fail_msg("g%zu failed: %s", i, field_error(res, i));
+    assert_string_equal(field_error(res, 10), "formula budget exceeded: field 'g10' built more than 1 MiB");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(res, 10), "value")), "ERROR");
+    assert_string_equal(field_error(res, 11), "uses field 'g10', which failed");
+    /* coalesce skips errors, but not a spent budget */
+    assert_string_equal(field_error(res, 12), "formula budget exceeded: field 'hidden' built more than 1 MiB");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(res, 13), "value")), "INV-2024-001");
+    assert_int_equal(nerr, 3);
+    assert_string_equal(limit, "formula budget exceeded: field 'g10' built more than 1 MiB");
+    json_decref(res);
+
+    /* the same fields with room enough: every one has its value (the budget counts what is held, not a total) */
+    res = run_limited(src, 10, (ib_eval_env){.max_bytes = 4u << 20}, &nerr, limit, sizeof limit);
+    assert_int_equal(nerr, 0);
+    assert_string_equal(limit, "");
+    assert_int_equal(json_string_length(json_object_get(json_array_get(res, 9), "value")),
+                     512 * json_string_length(json_object_get(json_array_get(res, 0), "value")));
+    json_decref(res);
+}
+
+/* Time: the field running when the record's time is up fails saying so, the ones after it are not evaluated;
+ * a deadline of the run that has already passed stops the record before its first field. */
+static void test_budget_time(void **state)
+{
+    (void)state;
+    static const char *const src[][2] = {
+        {"slow", "len(regex_all(concat(INPUT_COL, INPUT_COL, INPUT_COL, INPUT_COL, INPUT_COL, INPUT_COL, INPUT_COL, "
+                 "INPUT_COL, INPUT_COL, INPUT_COL, INPUT_COL, INPUT_COL, INPUT_COL, INPUT_COL, INPUT_COL, "
+                 "INPUT_COL), '.'))"},
+        {"after", "'x'"},
+    };
+    size_t nerr = 0;
+    char limit[400];
+    json_t *res = run_limited(src, 2, (ib_eval_env){.max_ms = 1}, &nerr, limit, sizeof limit);
+    assert_string_equal(field_error(res, 0), "formula budget exceeded: field 'slow' ran longer than 1 ms");
+    assert_string_equal(field_error(res, 1),
+                        "formula budget exceeded: field 'after' was not evaluated: the record's formulas ran longer "
+                        "than 1 ms");
+    assert_string_equal(limit, "formula budget exceeded: field 'slow' ran longer than 1 ms");
+    assert_int_equal(nerr, 2);
+    json_decref(res);
+
+    res = run_limited(src, 2, (ib_eval_env){.max_ms = 60000, .deadline_ms = ib_eval_clock_ms() - 1}, &nerr, limit,
+                      sizeof limit);
+    assert_string_equal(field_error(res, 0),
+                        "formula budget exceeded: field 'slow' was not evaluated: it came after the run's deadline");
+    assert_string_equal(limit, field_error(res, 0));
+    json_decref(res);
+
+    /* no limits: the same formula has its value */
+    res = run_limited(src, 2, (ib_eval_env){0}, &nerr, limit, sizeof limit);
+    assert_int_equal(nerr, 0);
+    assert_true(json_integer_value(json_object_get(json_array_get(res, 0), "value")) > 1000 ||
+                atoi(json_string_value(json_object_get(json_array_get(res, 0), "value")) ?: "0") > 1000);
+    json_decref(res);
+}
+
+/* Output: a field that would take the record's results past max_output fails, and the fields after it that fit
+ * keep their values. */
+static void test_budget_output(void **state)
+{
+    (void)state;
+    static const char *const src[][2] = {
+        {"a", "'short'"},
+        {"big", "concat(INPUT_COL, INPUT_COL)"},
+        {"b", "'also short'"},
+    };
+    size_t nerr = 0;
+    char limit[400];
+    json_t *res = run_limited(src, 3, (ib_eval_env){.max_output = 512}, &nerr, limit, sizeof limit);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(res, 0), "value")), "short");
+    assert_string_equal(field_error(res, 1),
+                        "record output limit exceeded: field 'big' would make the record's results larger than 512 "
+                        "bytes");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(res, 2), "value")), "also short");
+    assert_string_equal(limit, field_error(res, 1));
+    assert_int_equal(nerr, 1);
+    char *text = json_dumps(res, JSON_COMPACT);
+    assert_true(strlen(text) <= 512);
+    free(text);
+    json_decref(res);
+}
+
+/* Values may outlive the context that built them (and its budget): freeing one later touches nothing freed. */
+static void test_budget_value_outlives(void **state)
+{
+    (void)state;
+    ib_formula_err fe;
+    const char *f = "concat(INPUT_COL, 'x')";
+    ib_node *root = ib_formula_parse(f, strlen(f), &fe);
+    assert_int_equal(ib_formula_check(root, NULL, NULL, &fe), 0);
+    ib_eval_env env = {.doc = doc, .max_bytes = 1u << 20};
+    ib_eval *ev = ib_eval_new(&env);
+    ib_value *v = ib_eval_node(ev, root, NULL, 0);
+    assert_int_equal(v->kind, IB_V_STR);
+    ib_eval_free(ev);
+    ib_v_unref(v);
+    ib_node_free(root);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_regex), cmocka_unit_test(test_provenance), cmocka_unit_test(test_spatial),
         cmocka_unit_test(test_text),  cmocka_unit_test(test_parsing),    cmocka_unit_test(test_logic),
         cmocka_unit_test(test_types), cmocka_unit_test(test_program),
+        cmocka_unit_test(test_budget_bytes), cmocka_unit_test(test_budget_time),
+        cmocka_unit_test(test_budget_output), cmocka_unit_test(test_budget_value_outlives),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
