@@ -88,7 +88,19 @@ int ib_client_open(ib_client *c, ib_service svc, const char *url, int listen, ch
 
 void ib_client_close(ib_client *c)
 {
-    if (c->open) nng_close(c->sock);
+    if (!c->open) return;
+    /* The closing thread's own context goes first. Its aio would otherwise live until the thread exits, which
+     * for a process's main thread is never: libnng 1.5.2's nng_fini() then waits forever on the aio's expiry
+     * queue (seen as `ibsol-op ... ping` hanging in a futex after a failed call). */
+    pthread_once(&ctx_once, ctx_key_make);
+    thread_ctx *all = pthread_getspecific(ctx_key);
+    if (all) {
+        thread_ctx *t = &all[c->service];
+        if (t->sock_id == nng_socket_id(c->sock)) nng_ctx_close(t->ctx);
+        if (t->aio) nng_aio_free(t->aio);
+        *t = (thread_ctx){0};
+    }
+    nng_close(c->sock);
     c->open = 0;
 }
 

@@ -21,6 +21,8 @@ typedef struct ib_client {
 /* Opens a REQ socket for the service: listens on url when `listen` is set (the service dials in, as runners
  * do), else dials it in the background. -1 with a message naming the URL. */
 int ib_client_open(ib_client *c, ib_service svc, const char *url, int listen, char *err, size_t errsz);
+/* Closes the socket, and the calling thread's context on it (other threads' go when they exit). Every aio must
+ * be gone before nng_fini(), so a program closes its clients on the thread that called them. */
 void ib_client_close(ib_client *c);
 
 /* How many times a request answered "full" (ib_reply_full) is sent in all before that answer stands. */

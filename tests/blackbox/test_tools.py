@@ -1,8 +1,11 @@
 """The per-service debugging tools and the local stack script, used as a newcomer would."""
 import json
 import os
+import socket
 import subprocess
 import tempfile
+import threading
+import time
 
 import requests
 
@@ -79,3 +82,80 @@ def test_local_sh_reports_the_daemon_that_failed():
     assert "did not come up" in p.stderr
     assert "IBSOL_MARKETPLACE_URL: 'tcp://nonsense' is not tcp://HOST:PORT" in p.stderr
     assert "gateway: stopped" in local_sh(env, "status").stdout
+
+
+# --- every call ends by its timeout ----------------------------------------------------------------------------
+
+def _peer(kind):
+    """A TCP port for the op tool to dial: nothing listening ("none"), a listener that accepts and never speaks
+    ("silent"), or one that accepts and closes at once ("closes"). Returns (port, stop)."""
+    if kind == "none":
+        return free_port(), lambda: None
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(64)
+    held, done = [], threading.Event()
+
+    def serve():
+        srv.settimeout(0.1)
+        while not done.is_set():
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                continue
+            if kind == "closes":
+                c.close()
+            else:
+                held.append(c)
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+
+    def stop():
+        done.set()
+        t.join()
+        for c in held:
+            c.close()
+        srv.close()
+
+    return srv.getsockname()[1], stop
+
+
+def test_op_tool_ends_by_its_timeout_whatever_the_peer_does():
+    """The compose health checks run `ibsol-op --timeout-ms T --connect-timeout-ms C --url tcp://... ping`. With
+    libnng 1.5.2 one run in a few used to hang for good in nng_fini (an aio left alive) or abort in it (a
+    reconnect still running): every run must end, by its timeout, with the reason."""
+    exe = os.path.join(BIN, "cli/ibsol-op")
+    env = dict(os.environ, IBSOL_DATA=tempfile.mkdtemp(prefix="ibs-", dir="/tmp"))
+    # What starting and ending four programs at once costs here (ASan, a busy machine), apart from any call.
+    t = time.time()
+    for p in [subprocess.Popen([exe, "--help"], env=env, stdout=subprocess.DEVNULL) for _ in range(4)]:
+        p.wait(timeout=60)
+    startup = time.time() - t
+    timeout_ms, connect_ms, runs = 600, 250, 12
+    for kind in ("none", "silent", "closes"):
+        port, stop = _peer(kind)
+        try:
+            cmd = [exe, "--timeout-ms", str(timeout_ms), "--connect-timeout-ms", str(connect_ms), "--url",
+                   "tcp://127.0.0.1:%d" % port, "packager", "ping"]
+            for batch in range(runs // 4):  # four at once: the machine has 2 cores
+                procs = [(time.time(), subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE,
+                                                        stderr=subprocess.PIPE, text=True)) for _ in range(4)]
+                for t0, p in procs:
+                    limit = timeout_ms / 1000 + 1 + startup
+                    try:
+                        out, err = p.communicate(timeout=limit + 10)
+                    except subprocess.TimeoutExpired:
+                        p.kill()
+                        p.communicate()
+                        raise AssertionError("peer %s: ibsol-op still running %.1f s after its start" %
+                                             (kind, time.time() - t0))
+                    took = time.time() - t0
+                    assert p.returncode == 1, (kind, p.returncode, err[-2000:])
+                    assert json.loads(out) == {"status": "ERROR", "code": "unavailable",
+                                               "msg": "the packager is not reachable (no connection within "
+                                                      "%d ms)" % connect_ms}, (kind, out)
+                    assert took < limit, "peer %s: took %.1f s, more than %.1f s" % (kind, took, limit)
+        finally:
+            stop()
