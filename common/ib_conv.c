@@ -3,11 +3,69 @@
 #include "ib_conv.h"
 
 #include <math.h>
+#include <msgpack/unpack_define.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
-const ib_conv_limits ib_conv_default_limits = {.max_depth = 64, .max_items = 1u << 20, .max_str = 128u << 20};
+const ib_conv_limits ib_conv_default_limits = {
+    .max_depth = MSGPACK_EMBED_STACK_SIZE, .max_items = 1u << 20, .max_str = 128u << 20};
+
+/* The envelope (1 level), a reply's data and a job record around a user's value (a few more): 8 to spare. */
+_Static_assert(IB_JSON_MAX_DEPTH + 8 <= MSGPACK_EMBED_STACK_SIZE,
+               "JSON accepted from outside must stay unpackable by msgpack-c once wrapped");
+
+/* --- JSON text in --------------------------------------------------------------------------------------- */
+
+int ib_json_depth_check(const char *buf, size_t len, size_t max_depth, size_t *at)
+{
+    size_t depth = 0;
+    int in_str = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = buf[i];
+        if (in_str) {
+            if (c == '\\')
+                i++; /* the escaped byte cannot end the string; \uXXXX's digits need no care */
+            else if (c == '"')
+                in_str = 0;
+        } else if (c == '"') {
+            in_str = 1;
+        } else if (c == '[' || c == '{') {
+            if (++depth > max_depth) {
+                if (at) *at = i;
+                return -1;
+            }
+        } else if ((c == ']' || c == '}') && depth > 0) {
+            depth--;
+        }
+    }
+    return 0;
+}
+
+json_t *ib_json_loadb(const char *buf, size_t len, size_t flags, json_error_t *err)
+{
+    size_t at;
+    if (ib_json_depth_check(buf, len, IB_JSON_MAX_DEPTH, &at) == 0) return json_loadb(buf, len, flags, err);
+    if (err) {
+        int line = 1, column = 1; /* jansson counts both from 1 */
+        for (size_t i = 0; i < at; i++) {
+            if (buf[i] == '\n') {
+                line++;
+                column = 1;
+            } else {
+                column++;
+            }
+        }
+        memset(err, 0, sizeof *err);
+        err->line = line;
+        err->column = column;
+        err->position = (int)at;
+        snprintf(err->source, sizeof err->source, "<buffer>");
+        snprintf(err->text, sizeof err->text - 1, "JSON nested deeper than %d levels", IB_JSON_MAX_DEPTH);
+        err->text[sizeof err->text - 1] = (char)json_error_stack_overflow;
+    }
+    return NULL;
+}
 
 int ib_json_pack(msgpack_packer *pk, const json_t *v, size_t max_depth)
 {

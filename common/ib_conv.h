@@ -15,7 +15,26 @@ typedef struct ib_conv_limits {
     size_t max_str;   /* bytes in one string */
 } ib_conv_limits;
 
+/* max_depth is msgpack-c's own limit: its unpacker keeps open containers on a fixed stack of
+ * MSGPACK_EMBED_STACK_SIZE (32) entries and fails past it, so the checker refuses, with a message, what the
+ * unpacker could not take. */
 extern const ib_conv_limits ib_conv_default_limits;
+
+/* Deepest nesting of arrays and objects accepted in JSON text from outside (HTTP bodies, package.json,
+ * flow.json, refiner files). One number for every entry point, below msgpack-c's 32 with room for the envelope
+ * and the replies that carry a value a few levels down, so whatever a daemon is handed crosses the wire and
+ * back. It also bounds jansson's recursion (parse, dump, decref), which would overflow a small thread stack. */
+#define IB_JSON_MAX_DEPTH 24
+
+/* Scans JSON text for nesting, honouring strings and their escapes, without parsing it. 0 when no array or
+ * object opens deeper than max_depth; -1 otherwise, with *at the offset of the bracket that goes too deep. Text
+ * that is not JSON passes when shallow: the parser reports it. */
+int ib_json_depth_check(const char *buf, size_t len, size_t max_depth, size_t *at);
+
+/* json_loadb behind ib_json_depth_check(IB_JSON_MAX_DEPTH): text nested too deep is refused before jansson
+ * sees it, with err->text "JSON nested deeper than 24 levels", line, column and position of the bracket, and
+ * json_error_code(err) == json_error_stack_overflow (jansson's own code for the same fault). */
+json_t *ib_json_loadb(const char *buf, size_t len, size_t flags, json_error_t *err);
 
 /* Packs a JSON value. 0, or -1 when it nests deeper than max_depth. */
 int ib_json_pack(msgpack_packer *pk, const json_t *value, size_t max_depth);

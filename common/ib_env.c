@@ -34,7 +34,7 @@ int ib_request_encode(nng_msg *msg, const char *op, const ib_caller *who, const 
     pack_kv(&pk, "user", who ? who->user : "");
     pack_kv(&pk, "role", who ? who->role : "");
     pack_cstr(&pk, "args");
-    if (args) return ib_json_pack(&pk, args, ib_conv_default_limits.max_depth);
+    if (args) return ib_json_pack(&pk, args, ib_conv_default_limits.max_depth - 1); /* the envelope is one level */
     return msgpack_pack_map(&pk, 0);
 }
 
@@ -101,7 +101,7 @@ int ib_reply_encode(nng_msg *msg, const ib_reply *rep)
     pack_kv(&pk, "code", ib_code_word(rep->code));
     pack_kv(&pk, "msg", rep->msg);
     pack_cstr(&pk, "data");
-    if (rep->data) return ib_json_pack(&pk, rep->data, ib_conv_default_limits.max_depth);
+    if (rep->data) return ib_json_pack(&pk, rep->data, ib_conv_default_limits.max_depth - 1); /* envelope */
     return msgpack_pack_nil(&pk);
 }
 

@@ -8,6 +8,7 @@
 
 #include "ib_semver.h"
 
+#include "ib_conv.h"
 #include "ib_err.h"
 
 #define fail ib_errf /* fail(err, errsz, fmt, ...): message, then -1 */
@@ -105,7 +106,7 @@ int ib_manifest_check(const json_t *m, const char *file, char *err, size_t errsz
 json_t *ib_manifest_parse(const char *bytes, size_t len, const char *file, char *err, size_t errsz)
 {
     json_error_t jerr;
-    json_t *m = json_loadb(bytes, len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *m = ib_json_loadb(bytes, len, JSON_REJECT_DUPLICATES, &jerr); /* depth-bounded */
     if (!m) {
         fail(err, errsz, "%s: invalid JSON at line %d column %d: %s", file, jerr.line, jerr.column,
              jerr.text);

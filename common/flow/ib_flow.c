@@ -4,6 +4,7 @@
  * held to exactly the rules a content folder is. */
 #include "ib_flow.h"
 
+#include "ib_conv.h"
 #include "ib_path.h"
 
 #include <errno.h>
@@ -820,7 +821,7 @@ out:;
 static json_t *parse_json(bctx *b, const char *file, const char *text, size_t len)
 {
     json_error_t je;
-    json_t *j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+    json_t *j = ib_json_loadb(text, len, JSON_REJECT_DUPLICATES, &je); /* depth-bounded */
     if (!j) fail(b, "%s: invalid JSON at line %d column %d: %s", file, je.line, je.column, je.text);
     return j;
 }

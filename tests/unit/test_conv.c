@@ -81,7 +81,7 @@ static void test_depth(void **state)
     unsigned char deep[200];
     memset(deep, 0x91, sizeof deep); /* [[[[...]]]] */
     deep[sizeof deep - 1] = 0xc0;
-    expect_refused(deep, sizeof deep, "nesting deeper than 64");
+    expect_refused(deep, sizeof deep, "nesting deeper than 32");
     json_t *nest = json_array(), *cur = nest;
     for (int i = 0; i < 100; i++) {
         json_t *inner = json_array();
@@ -95,6 +95,100 @@ static void test_depth(void **state)
     assert_int_equal(ib_json_pack(&pk, nest, 64), -1);
     msgpack_sbuffer_destroy(&sb);
     json_decref(nest);
+}
+
+/* n arrays, each holding the next, the innermost holding 1: msgpack bytes. */
+static size_t nested_msgpack(unsigned char *out, size_t n)
+{
+    memset(out, 0x91, n);
+    out[n] = 0x01;
+    return n + 1;
+}
+
+/* The checker and msgpack-c agree: every depth the checker passes unpacks, the first one past it is refused
+ * with the limit named (not "could not be unpacked"). */
+static void test_depth_agrees_with_msgpack(void **state)
+{
+    unsigned char buf[80];
+    for (size_t n = 1; n <= 64; n++) {
+        size_t len = nested_msgpack(buf, n);
+        char err[256] = "";
+        json_t *j = ib_msgpack_decode_json((const char *)buf, len, &ib_conv_default_limits, err, sizeof err);
+        if (n <= 32) {
+            if (!j) fail_msg("depth %zu refused: %s", n, err);
+        } else {
+            assert_null(j);
+            if (!strstr(err, "nesting deeper than 32")) fail_msg("depth %zu: '%s'", n, err);
+        }
+        json_decref(j);
+    }
+}
+
+/* "{"a":" + n arrays around 1 + closers: JSON text whose deepest bracket is at depth n + 1. */
+static char *nested_json(size_t n)
+{
+    char *s = malloc(2 * n + 16);
+    size_t k = (size_t)sprintf(s, "{\"a\":");
+    memset(s + k, '[', n);
+    k += n;
+    s[k++] = '1';
+    memset(s + k, ']', n);
+    k += n;
+    strcpy(s + k, "}");
+    return s;
+}
+
+static void test_json_depth(void **state)
+{
+    size_t at = 99;
+    /* brackets inside strings, escaped quotes and backslashes do not count */
+    const char *tricky = "{\"k\":\"[[[[\\\"[[\\\\\",\"l\":[[\"]]]]\"]]}";
+    assert_int_equal(ib_json_depth_check(tricky, strlen(tricky), 3, &at), 0);
+    assert_int_equal(ib_json_depth_check(tricky, strlen(tricky), 2, &at), -1);
+    assert_int_equal(at, strlen("{\"k\":\"[[[[\\\"[[\\\\\",\"l\":["));
+    json_error_t je;
+    json_t *j = ib_json_loadb(tricky, strlen(tricky), JSON_REJECT_DUPLICATES, &je);
+    assert_non_null(j);
+    assert_string_equal(json_string_value(json_object_get(j, "k")), "[[[[\"[[\\");
+    json_decref(j);
+
+    /* the deepest accepted text becomes an envelope that a daemon decodes */
+    char *ok = nested_json(IB_JSON_MAX_DEPTH - 1);
+    j = ib_json_loadb(ok, strlen(ok), 0, &je);
+    free(ok);
+    assert_non_null(j);
+    nng_msg *msg;
+    assert_int_equal(nng_msg_alloc(&msg, 0), 0);
+    ib_caller who = {"jay", "user", "rid"};
+    assert_int_equal(ib_request_encode(msg, "x.y", &who, j), 0);
+    ib_request req;
+    char err[256];
+    if (ib_request_decode(nng_msg_body(msg), nng_msg_len(msg), &req, err, sizeof err) != 0) fail_msg("%s", err);
+    assert_true(json_equal(req.args, j));
+    ib_request_clear(&req);
+    nng_msg_free(msg);
+    json_decref(j);
+
+    /* one level more, and 1000 more: refused before jansson, with the limit and the place named */
+    for (size_t n = IB_JSON_MAX_DEPTH; n <= 1000; n += 976) {
+        char *deep = nested_json(n);
+        j = ib_json_loadb(deep, strlen(deep), 0, &je);
+        free(deep);
+        assert_null(j);
+        assert_string_equal(je.text, "JSON nested deeper than 24 levels");
+        assert_int_equal(json_error_code(&je), json_error_stack_overflow);
+        assert_int_equal(je.line, 1);
+        assert_int_equal(je.column, 5 + IB_JSON_MAX_DEPTH); /* {"a": then the bracket at level 25 */
+        assert_int_equal(je.position, 4 + IB_JSON_MAX_DEPTH);
+    }
+    /* a value deeper than the wire allows is refused when packed, not sent to fail at the other end */
+    char *deep = nested_json(40);
+    j = json_loads(deep, 0, NULL);
+    free(deep);
+    assert_int_equal(nng_msg_alloc(&msg, 0), 0);
+    assert_int_equal(ib_request_encode(msg, "x.y", &who, j), -1);
+    nng_msg_free(msg);
+    json_decref(j);
 }
 
 static void test_bad_strings(void **state)
@@ -186,6 +280,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),      cmocka_unit_test(test_lying_counts),
         cmocka_unit_test(test_truncated_and_trailing), cmocka_unit_test(test_depth),
+        cmocka_unit_test(test_depth_agrees_with_msgpack), cmocka_unit_test(test_json_depth),
         cmocka_unit_test(test_bad_strings),     cmocka_unit_test(test_envelopes),
         cmocka_unit_test(test_codes),
     };
