@@ -12,9 +12,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ib_fs.h"
+#include "ib_log.h"
 #include "ib_path.h"
 
 #define TOKEN_MIN 16
@@ -67,13 +70,11 @@ static const char *line_problem(char **f, int nf, const ib_token *items, size_t 
     return NULL;
 }
 
-int ib_tokens_load(const char *path, ib_tokens *out, char *err, size_t errsz)
+/* Parses the lines of fp (the file named path, for messages). */
+static int parse(FILE *fp, const char *path, ib_tokens *out, char *err, size_t errsz)
 {
     out->items = NULL;
     out->count = 0;
-    FILE *fp = fopen(path, "re");
-    if (!fp) return fail(err, errsz, "tokens file %s cannot be opened: %s", path, strerror(errno));
-
     ib_token *items = NULL;
     size_t n = 0, cap = 0, lineno = 0;
     char *line = NULL;
@@ -125,7 +126,6 @@ int ib_tokens_load(const char *path, ib_tokens *out, char *err, size_t errsz)
     if (rc == 0 && ferror(fp))
         rc = fail(err, errsz, "tokens file %s cannot be read: %s", path, strerror(errno));
     free(line);
-    fclose(fp);
     if (rc != 0) {
         free_items(items, n);
         return -1;
@@ -133,6 +133,17 @@ int ib_tokens_load(const char *path, ib_tokens *out, char *err, size_t errsz)
     out->items = items;
     out->count = n;
     return 0;
+}
+
+int ib_tokens_load(const char *path, ib_tokens *out, char *err, size_t errsz)
+{
+    out->items = NULL;
+    out->count = 0;
+    FILE *fp = fopen(path, "re");
+    if (!fp) return fail(err, errsz, "tokens file %s cannot be opened: %s", path, strerror(errno));
+    int rc = parse(fp, path, out, err, errsz);
+    fclose(fp);
+    return rc;
 }
 
 void ib_tokens_free(ib_tokens *t)
@@ -220,4 +231,155 @@ out:
     free(dcopy);
     free(bcopy);
     return rc;
+}
+
+/* --- the store: the file as it is now, fail closed ------------------------------------------------------------ */
+
+#define TOKENS_FILE_MAX (16 << 20) /* about 150,000 tokens */
+#define RACY_NS 2000000000LL        /* well above any filesystem's timestamp tick */
+
+static long long ts_ns(struct timespec t)
+{
+    return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+/* Refuses every token from now on, logging why once per change. Called with the write lock held. */
+static void refuse(ib_token_store *s, int log, const char *why)
+{
+    ib_tokens_free(&s->tokens);
+    if (log) ib_error(NULL, "%s: every token is refused until the file is fixed", why);
+    s->refused = 1;
+}
+
+/* Reads the file again; log is 0 on the first load (the caller reports). Write lock held. Returns 0 when the
+ * tokens are in force, -1 with the reason in err when every token is refused. */
+static int reload(ib_token_store *s, int log, char *err, size_t errsz)
+{
+    struct stat st;
+    int fd = open(s->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        int e = errno;
+        if (fd >= 0) close(fd);
+        /* missing: nothing to compare with once it is back, so it is read again whatever it holds */
+        int was = s->exists || !s->refused;
+        s->exists = 0;
+        s->racy = 0;
+        memset(s->digest, 0, sizeof s->digest);
+        fail(err, errsz, "tokens file %s cannot be opened: %s", s->path, strerror(e));
+        refuse(s, log && was, err);
+        return -1;
+    }
+    s->exists = 1;
+    s->dev = st.st_dev;
+    s->ino = st.st_ino;
+    s->size = st.st_size;
+    s->mtime_ns = ts_ns(st.st_mtim);
+    s->ctime_ns = ts_ns(st.st_ctim);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    s->racy = s->mtime_ns + RACY_NS > ts_ns(now) || s->ctime_ns + RACY_NS > ts_ns(now);
+
+    char *buf = NULL;
+    size_t len = 0;
+    int rc = -1;
+    if (!S_ISREG(st.st_mode)) {
+        fail(err, errsz, "tokens file %s is not a regular file", s->path);
+    } else if (st.st_size > TOKENS_FILE_MAX) {
+        fail(err, errsz, "tokens file %s is larger than %d bytes", s->path, TOKENS_FILE_MAX);
+    } else if (!(buf = malloc((size_t)st.st_size + 1))) {
+        fail(err, errsz, "tokens file %s: out of memory", s->path);
+    } else {
+        /* read to the end: the file may have grown since fstat; a larger file is refused, not cut short */
+        ssize_t n;
+        while ((n = read(fd, buf + len, (size_t)st.st_size + 1 - len)) > 0 && len + (size_t)n <= (size_t)st.st_size)
+            len += (size_t)n;
+        if (n < 0)
+            fail(err, errsz, "tokens file %s cannot be read: %s", s->path, strerror(errno));
+        else if (n > 0)
+            fail(err, errsz, "tokens file %s changed while it was read", s->path);
+        else
+            rc = 0;
+    }
+    close(fd);
+    unsigned char digest[SHA256_DIGEST_LENGTH] = {0};
+    if (rc == 0) SHA256((const unsigned char *)buf, len, digest);
+    if (rc == 0 && !memcmp(digest, s->digest, sizeof digest)) {
+        free(buf); /* the same content (touched, or confirmed after a recent change): nothing to do */
+        return s->refused ? fail(err, errsz, "tokens file %s is still refused", s->path) : 0;
+    }
+    if (rc == 0) {
+        memcpy(s->digest, digest, sizeof digest);
+        ib_tokens fresh;
+        FILE *fp = len ? fmemopen(buf, len, "r") : NULL;
+        if (len && !fp) {
+            rc = fail(err, errsz, "tokens file %s: out of memory", s->path);
+        } else if (!len) {
+            fresh = (ib_tokens){0}; /* an empty file: no tokens, as the file says */
+        } else {
+            rc = parse(fp, s->path, &fresh, err, errsz);
+            fclose(fp);
+        }
+        if (rc == 0) {
+            ib_tokens_free(&s->tokens);
+            s->tokens = fresh;
+            s->refused = 0;
+            if (log) ib_info(NULL, "tokens file %s reloaded: %zu tokens", s->path, fresh.count);
+        }
+    } else {
+        memset(s->digest, 0, sizeof s->digest); /* unreadable: read it again on the next change */
+    }
+    free(buf);
+    if (rc != 0) refuse(s, log, err);
+    return rc;
+}
+
+int ib_token_store_open(ib_token_store *s, const char *path, char *err, size_t errsz)
+{
+    memset(s, 0, sizeof *s);
+    if (!(s->path = strdup(path))) return fail(err, errsz, "tokens file %s: out of memory", path);
+    pthread_rwlock_init(&s->lock, NULL);
+    if (reload(s, 0, err, errsz) == 0) return 0;
+    ib_token_store_close(s);
+    return -1;
+}
+
+/* Whether the file may differ from what was read: another file, other times, or a recent change. */
+static int changed(ib_token_store *s)
+{
+    struct stat st;
+    int exists = stat(s->path, &st) == 0;
+    pthread_rwlock_rdlock(&s->lock);
+    int same = exists == s->exists && !s->racy &&
+               (!exists || (st.st_dev == s->dev && st.st_ino == s->ino && st.st_size == s->size &&
+                            ts_ns(st.st_mtim) == s->mtime_ns && ts_ns(st.st_ctim) == s->ctime_ns));
+    pthread_rwlock_unlock(&s->lock);
+    return !same;
+}
+
+int ib_token_store_check(ib_token_store *s, const char *token, char *user, size_t usersz, char *role,
+                         size_t rolesz)
+{
+    if (changed(s)) {
+        char err[512];
+        pthread_rwlock_wrlock(&s->lock);
+        reload(s, 1, err, sizeof err);
+        pthread_rwlock_unlock(&s->lock);
+    }
+    pthread_rwlock_rdlock(&s->lock);
+    const ib_token *t = ib_tokens_find(&s->tokens, token);
+    if (t) {
+        snprintf(user, usersz, "%s", t->user);
+        snprintf(role, rolesz, "%s", t->role);
+    }
+    pthread_rwlock_unlock(&s->lock);
+    return t != NULL;
+}
+
+void ib_token_store_close(ib_token_store *s)
+{
+    if (!s->path) return;
+    ib_tokens_free(&s->tokens);
+    pthread_rwlock_destroy(&s->lock);
+    free(s->path);
+    memset(s, 0, sizeof *s);
 }

@@ -19,9 +19,7 @@ typedef struct gw_state {
     long long max_body;       /* bytes */
     long long max_upload;     /* bytes: largest file a PUT or PATCH may leave on the drive */
     char *tokens_path;
-    ib_tokens tokens;
-    pthread_rwlock_t tokens_lock;
-    long tokens_mtime_ns;
+    ib_token_store tokens;    /* follows the file; fails closed */
     struct mg_context *http;
     long long event_streams;       /* jobs/events streams open at once (each holds an HTTP thread) */
     long long events_max_s;        /* longest jobs/events stream */

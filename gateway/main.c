@@ -54,8 +54,7 @@ static int gateway_start(void **state, char *err, size_t errsz)
         if (made < 0) return tokens_error(err, errsz);
         if (made == 1) ib_info(NULL, "created %s with an admin token for user 'admin'", gw.tokens_path);
     }
-    if (ib_tokens_load(gw.tokens_path, &gw.tokens, err, errsz) < 0) return tokens_error(err, errsz);
-    pthread_rwlock_init(&gw.tokens_lock, NULL);
+    if (ib_token_store_open(&gw.tokens, gw.tokens_path, err, errsz) < 0) return tokens_error(err, errsz);
     gw.drive_fd = ib_drive_open_root(ib_data_path("drive", path, sizeof path));
     if (gw.drive_fd < 0) {
         snprintf(err, errsz, "IBSOL_DATA: cannot open drive folder '%s'", path);
@@ -73,7 +72,7 @@ static void gateway_stop(void *state)
     if (gw.http) mg_stop(gw.http);
     gw_cache_clear();
     for (int s = 0; s < IB_SVC_COUNT; s++) ib_client_close(&gw.svc[s]);
-    ib_tokens_free(&gw.tokens);
+    ib_token_store_close(&gw.tokens);
     if (gw.drive_fd >= 0) close(gw.drive_fd);
 }
 

@@ -2,10 +2,12 @@
 import os
 import subprocess
 import tempfile
+import time
 
 import pytest
+import requests
 
-from conftest import binary, free_port
+from conftest import ADMIN_TOKEN, ALICE_TOKEN, BOB_TOKEN, assert_error, binary, free_port
 
 
 def run(name, env_extra, *args):
@@ -73,3 +75,48 @@ def test_tokens_file_missing_or_malformed(tmp_path):
     bad.write_text("abcdefabcdefabcdef0123 alice superuser\n")
     rc, out = run("gateway", {"IBSOL_TOKENS": str(bad)})
     assert rc == 1 and "line 1" in out and "superuser" in out
+
+
+def test_tokens_file_fails_closed(stack_factory):
+    """The tokens file while the gateway runs: deleted, no token is valid until it is back; an edit with a bad line
+    (here a revocation with a typo elsewhere) refuses every token, the revoked one included, until it is fixed.
+    The client hears only 401 "unknown token"; the log says why, naming the file and the line."""
+    s = stack_factory(start=False)
+    s.start("gateway")
+    path = os.path.join(s.data, "tokens")
+
+    def status(token):
+        return s.get("/api/v2/files/admin/a.txt", token=token, timeout=10)
+
+    deadline = time.time() + 20
+    while True:
+        try:
+            s.put_file("/admin/a.txt", b"hello")
+            break
+        except requests.ConnectionError:
+            assert time.time() < deadline, s.log("gateway")
+            time.sleep(0.1)
+    assert status(ADMIN_TOKEN).status_code == 200
+    assert status(BOB_TOKEN).status_code == 403  # known, but /admin is not his
+
+    os.unlink(path)
+    for token in (ADMIN_TOKEN, BOB_TOKEN):
+        assert_error(status(token), 401, "unauthorized", "unknown token")
+    assert ("tokens file %s cannot be opened: No such file or directory: every token is refused until the file "
+            "is fixed" % path) in s.log("gateway")
+
+    # Back, but revoking bob with a typo in alice's line: nobody gets in, bob included.
+    with open(path, "w") as f:
+        f.write("%s admin admin\n%s alice usr\n" % (ADMIN_TOKEN, ALICE_TOKEN))
+    for token in (ADMIN_TOKEN, ALICE_TOKEN, BOB_TOKEN):
+        assert_error(status(token), 401, "unauthorized", "unknown token")
+    assert ("tokens file %s line 2: role 'usr' is not admin or user: every token is refused until the file is "
+            "fixed" % path) in s.log("gateway")
+
+    # Fixed in place: the file's tokens, and only those.
+    with open(path, "w") as f:
+        f.write("%s admin admin\n%s alice user\n" % (ADMIN_TOKEN, ALICE_TOKEN))
+    assert status(ADMIN_TOKEN).status_code == 200
+    assert status(ALICE_TOKEN).status_code == 403
+    assert_error(status(BOB_TOKEN), 401, "unauthorized", "unknown token")
+    assert "tokens file %s reloaded: 2 tokens" % path in s.log("gateway")

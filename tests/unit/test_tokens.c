@@ -1,5 +1,5 @@
-/* Unit tests of ib_tokens: a good file, every malformed line with its exact message, lookup, and the
- * first-start bootstrap (mode 0600, not replacing an existing file). */
+/* Unit tests of ib_tokens: a good file, every malformed line with its exact message, lookup, the first-start
+ * bootstrap (mode 0600, not replacing an existing file), and the store that follows the file and fails closed. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -153,12 +153,111 @@ static void test_bootstrap(void **state)
     assert_non_null(strstr(err, "its folder cannot be opened"));
 }
 
+static int valid(ib_token_store *st, const char *token, const char *want_user)
+{
+    char user[64] = "", role[16] = "";
+    int ok = ib_token_store_check(st, token, user, sizeof user, role, sizeof role);
+    if (ok && want_user) assert_string_equal(user, want_user);
+    return ok;
+}
+
+/* Rewrites the file in place (same inode), as an editor that truncates does. */
+static void edit_in_place(fixture *f, const char *content)
+{
+    int fd = open(f->path, O_WRONLY | O_TRUNC);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, content, strlen(content)), (ssize_t)strlen(content));
+    close(fd);
+}
+
+/* Replaces the file by rename, as most editors and `mv` do. */
+static void replace_by_rename(fixture *f, const char *content)
+{
+    tu_write_str(f->tmp, "tokens.new", content);
+    char from[160];
+    snprintf(from, sizeof from, "%s/tokens.new", f->tmp);
+    assert_int_equal(rename(from, f->path), 0);
+}
+
+static void test_store_fails_closed(void **state)
+{
+    fixture *f = *state;
+    ib_token_store st;
+    char err[256] = "", want[512];
+
+    /* The first load must succeed: a missing or malformed file is an error with the reason. */
+    assert_int_equal(ib_token_store_open(&st, f->path, err, sizeof err), -1);
+    snprintf(want, sizeof want, "tokens file %s cannot be opened: No such file or directory", f->path);
+    assert_string_equal(err, want);
+    tu_write_str(f->tmp, "tokens", T1 " jay user\n" T2 " bob roo\n");
+    assert_int_equal(ib_token_store_open(&st, f->path, err, sizeof err), -1);
+    snprintf(want, sizeof want, "tokens file %s line 2: role 'roo' is not admin or user", f->path);
+    assert_string_equal(err, want);
+
+    tu_write_str(f->tmp, "tokens", T1 " jay user\n" T2 " bob admin\n");
+    assert_int_equal(ib_token_store_open(&st, f->path, err, sizeof err), 0);
+    assert_true(valid(&st, T1, "jay"));
+    assert_true(valid(&st, T2, "bob"));
+    assert_false(valid(&st, T1 "x", NULL));
+
+    /* Revoking jay with a typo on the line left: the whole file is refused, jay's token included. */
+    edit_in_place(f, T2 " bob admn\n");
+    assert_false(valid(&st, T1, NULL));
+    assert_false(valid(&st, T2, NULL));
+    /* Fixed: the file's tokens, and only those. */
+    edit_in_place(f, T2 " bob admin\n");
+    assert_false(valid(&st, T1, NULL));
+    assert_true(valid(&st, T2, "bob"));
+
+    /* Deleted: nothing is valid until it is back (here by rename, with the same content as before). */
+    assert_int_equal(unlink(f->path), 0);
+    assert_false(valid(&st, T2, NULL));
+    assert_false(valid(&st, T2, NULL));
+    replace_by_rename(f, T2 " bob admin\n");
+    assert_true(valid(&st, T2, "bob"));
+
+    /* Replaced by rename with a file that does not parse, then with a good one. */
+    replace_by_rename(f, T2 " bob admin\n" T1 "\n");
+    assert_false(valid(&st, T2, NULL));
+    replace_by_rename(f, T1 " jay user\n");
+    assert_true(valid(&st, T1, "jay"));
+    assert_false(valid(&st, T2, NULL));
+
+    /* An edit of the same size right after a read, within one timestamp tick: seen by its content. */
+    edit_in_place(f, T2 " bob user\n");
+    assert_true(valid(&st, T2, "bob"));
+    edit_in_place(f, T1 " jay user\n");
+    assert_true(valid(&st, T1, "jay"));
+    assert_false(valid(&st, T2, NULL));
+
+    /* An empty file is a file with no tokens. */
+    edit_in_place(f, "");
+    assert_false(valid(&st, T1, NULL));
+    edit_in_place(f, "# none yet\n");
+    assert_false(valid(&st, T1, NULL));
+
+    /* A folder in its place, or a file past the size limit: refused. */
+    assert_int_equal(unlink(f->path), 0);
+    assert_int_equal(mkdir(f->path, 0700), 0);
+    assert_false(valid(&st, T1, NULL));
+    assert_int_equal(rmdir(f->path), 0);
+    tu_write_str(f->tmp, "tokens", T1 " jay user\n");
+    assert_true(valid(&st, T1, "jay"));
+    assert_int_equal(truncate(f->path, (16 << 20) + 1), 0);
+    assert_false(valid(&st, T1, NULL));
+    ib_token_store_close(&st);
+    ib_token_store_close(&st); /* twice, and on a store never opened: harmless */
+    ib_token_store never = {0};
+    ib_token_store_close(&never);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_load_good, setup, teardown),
         cmocka_unit_test_setup_teardown(test_load_bad, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bootstrap, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_fails_closed, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
