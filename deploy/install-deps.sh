@@ -7,7 +7,8 @@ build_pkgs=(build-essential cmake pkg-config libnng-dev libmsgpack-dev libcivetw
   libzip-dev libpcre2-dev libpoppler-glib-dev libcairo2-dev libtesseract-dev tesseract-ocr-eng libssl-dev
   uuid-dev libcurl4-openssl-dev curl)
 test_pkgs=(libcmocka-dev python3 python3-pytest python3-requests poppler-utils zip unzip wrk clang
-  libclang-rt-14-dev docker-compose python3-yaml iproute2 docker.io debootstrap)
+  libclang-rt-14-dev docker-compose python3-yaml iproute2 docker.io debootstrap
+  qpdf)
 
 want=("${build_pkgs[@]}")
 if [[ "${1:-}" == "--test" ]]; then want+=("${test_pkgs[@]}"); fi

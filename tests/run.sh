@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README's second command: installs what is missing, builds with AddressSanitizer and
 # UndefinedBehaviorSanitizer, and runs every test (unit tests, black-box tests against the real daemons,
-# and a short run of each fuzz target). CI runs exactly this (.ci/run).
+# and a replay of each fuzz target's committed corpus). CI runs exactly this (.ci/run).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${IBSOL_TEST_BUILD:-$top/build-test}

@@ -37,12 +37,11 @@ import time
 import pytest
 
 from conftest import ADMIN_TOKEN, SANITIZER_MARKS, SOURCE, binary
+from gen_docs import columns_pdf
 
 EXAMPLE = os.path.join(SOURCE, "docs/example-solution")
 INVOICE = os.path.join(EXAMPLE, "demo_data/invoice-1001.txt")
-FIXTURES = os.environ.get("IBSOL_FIXTURES", os.path.join(SOURCE, "..", "shared", "fixtures"))
-SLOW_PDF = os.path.join(FIXTURES, "pdfs", "federal-register-2020-17221.pdf")
-SLOW_FALLBACK = os.path.join(EXAMPLE, "demo_data/invoice-1003-scan.png")  # OCR: slow enough too
+SLOW_PDF = columns_pdf(15)  # generated: 15 pages of three-column prose
 
 NET = "10.203.0"
 HOSTS = {"gw": 2, "pk": 3, "mk": 4, "r1": 5, "r2": 6, "cl": 10}
@@ -342,7 +341,7 @@ def test_hosts_over_tcp_and_a_cut_runner(hosts):
     assert fields(rec)["invoice_no"] == "INV-1001" and fields(rec)["total"] == 224.98, rec
 
     # two slow jobs, so each runner is likely to own one
-    slow = SLOW_PDF if os.path.exists(SLOW_PDF) else SLOW_FALLBACK
+    slow = SLOW_PDF
     ext = os.path.splitext(slow)[1]
     for i in range(NDOCS):
         client.put_file("/admin/in%d/doc-%02d%s" % (i % 2, i, ext), slow)
