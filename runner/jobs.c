@@ -201,13 +201,22 @@ static int index_user(const json_t *rec, int link_record)
     char name[USER_ENTRY_MAX], target[64];
     user_entry_name(rec, name);
     snprintf(target, sizeof target, "%s.json", id);
-    int rc = link_record ? linkat(jobs_fd, target, ufd, name, 0) : -1;
-    if (rc < 0 && errno != EEXIST) {
+    /* errno is looked at only right after the call that failed: open_sub's mkdirat leaves EEXIST behind for
+     * every user's second job, which once made this skip the entry of each job after a user's first. */
+    int rc = -1, err = 0;
+    if (link_record) {
+        rc = linkat(jobs_fd, target, ufd, name, 0);
+        err = rc < 0 ? errno : 0;
+        if (err == EEXIST) rc = 0; /* already indexed (the empty entry of an unfinished job is kept) */
+    }
+    if (rc < 0) {
         int fd = openat(ufd, name, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-        rc = fd < 0 ? -1 : close(fd);
+        err = fd < 0 ? errno : 0;
+        if (fd >= 0) rc = 0, close(fd);
     }
     close(ufd);
-    return rc < 0 && errno != EEXIST ? -1 : 0;
+    if (rc < 0) errno = err;
+    return rc < 0 ? -1 : 0;
 }
 
 int job_index_user(const json_t *rec)
