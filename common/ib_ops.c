@@ -31,6 +31,8 @@ static const ib_field_spec f_run_sync[] = {
     {"files", IB_A_ARRAY, 1},    {"output_dir", IB_A_STRING, 0}, {"options", IB_A_OBJECT, 0},
     {"repo_name", IB_A_STRING, 0}, {NULL, 0, 0}};
 static const ib_field_spec f_job[] = {{"job_id", IB_A_STRING, 1}, {"type", IB_A_STRING, 0}, {NULL, 0, 0}};
+/* jobs.list: query-string values, so both are strings ("limit=20"); the runner checks them. */
+static const ib_field_spec f_list[] = {{"limit", IB_A_STRING, 0}, {"cursor", IB_A_STRING, 0}, {NULL, 0, 0}};
 static const ib_field_spec f_copy[] = {{"src_path", IB_A_STRING, 1}, {"dst_path", IB_A_STRING, 1}, {NULL, 0, 0}};
 
 #define CATALOG_STAMP "run/catalog.stamp"
@@ -48,7 +50,7 @@ static const ib_op_spec op_specs[] = {
     {IB_OP_JOBS_STATUS, IB_SVC_RUNNER, f_job, NULL, NULL, 1},
     {IB_OP_JOBS_RESULTS, IB_SVC_RUNNER, f_job, NULL, NULL, 1},
     {IB_OP_JOBS_CANCEL, IB_SVC_RUNNER, f_job, NULL, NULL, 0},
-    {IB_OP_JOBS_LIST, IB_SVC_RUNNER, f_none, NULL, NULL, 1},
+    {IB_OP_JOBS_LIST, IB_SVC_RUNNER, f_list, NULL, NULL, 1},
     {IB_OP_FILES_COPY, IB_SVC_RUNNER, f_copy, NULL, NULL, 0},
     {IB_OP_FILES_EXTRACT, IB_SVC_RUNNER, f_copy, NULL, NULL, 0},
 };

@@ -280,18 +280,27 @@ int job_is_shared(const char *id)
 }
 
 typedef struct user_entry {
-    char key[17]; /* creation time, 16 hex digits */
-    char id[JOB_ID_LEN + 1];
+    char name[USER_ENTRY_MAX]; /* <created>.<id>: 16 hex digits of the creation time, '.', the job id */
 } user_entry;
 
-static int by_key_desc(const void *a, const void *b)
+/* Newest first; two jobs created in the same microsecond are ordered by id, so every page boundary is exact. */
+static int by_name_desc(const void *a, const void *b)
 {
-    return strcmp(((const user_entry *)b)->key, ((const user_entry *)a)->key);
+    return strcmp(((const user_entry *)b)->name, ((const user_entry *)a)->name);
 }
 
-json_t *jobs_of_user(const char *user, size_t limit)
+int job_list_cursor_ok(const char *cursor)
+{
+    if (!cursor || strlen(cursor) != USER_ENTRY_MAX - 1 || cursor[16] != '.') return 0;
+    for (int i = 0; i < 16; i++)
+        if (!strchr("0123456789abcdef", cursor[i])) return 0;
+    return job_id_valid(cursor + 17);
+}
+
+json_t *jobs_of_user(const char *user, size_t limit, const char *after, char next[JOB_CURSOR_MAX])
 {
     json_t *out = json_array();
+    next[0] = '\0';
     if (!ib_user_name_ok(user)) return out;
     int ufd = openat(users_fd, user, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     DIR *d = ufd >= 0 ? fdopendir(ufd) : NULL;
@@ -305,19 +314,19 @@ json_t *jobs_of_user(const char *user, size_t limit)
     while (all && (e = readdir(d))) {
         const char *name = e->d_name, *dot = strchr(name, '.');
         user_entry ent;
-        if (dot && dot - name == 16 && job_id_valid(dot + 1)) {
-            memcpy(ent.key, name, 16);
-            ent.key[16] = '\0';
-            snprintf(ent.id, sizeof ent.id, "%s", dot + 1);
+        if (dot && dot - name == 16 && job_id_valid(dot + 1)) { /* so strlen(name) == USER_ENTRY_MAX - 1 */
+            memcpy(ent.name, name, sizeof ent.name);
         } else if (job_id_valid(name)) { /* an entry of an older version: the bare id; its record says when */
             json_t *rec = job_load(name);
             double created = json_number_value(json_object_get(rec, "created"));
             json_decref(rec);
-            snprintf(ent.key, sizeof ent.key, "%016llx", created > 0 ? (unsigned long long)(created * 1e6) : 0ull);
-            snprintf(ent.id, sizeof ent.id, "%s", name);
+            snprintf(ent.name, sizeof ent.name, "%016llx.%s",
+                     created > 0 ? (unsigned long long)(created * 1e6) : 0ull, name);
         } else {
             continue;
         }
+        /* a page after `after` holds only older entries: newer ones (also those created since) are not kept */
+        if (after && strcmp(ent.name, after) >= 0) continue;
         if (n == cap) {
             user_entry *bigger = realloc(all, 2 * cap * sizeof *all);
             if (!bigger) break;
@@ -328,11 +337,14 @@ json_t *jobs_of_user(const char *user, size_t limit)
     }
     closedir(d);
     if (!all) return out;
-    qsort(all, n, sizeof *all, by_key_desc);
-    for (size_t i = 0; i < n && json_array_size(out) < limit; i++) {
-        json_t *rec = job_load(all[i].id);
-        if (rec) json_array_append_new(out, rec);
+    qsort(all, n, sizeof *all, by_name_desc);
+    size_t i = 0;
+    for (; i < n && json_array_size(out) < limit; i++) {
+        json_t *rec = job_load(all[i].name + 17);
+        if (rec) json_array_append_new(out, rec); /* else removed meanwhile (retention): skipped */
     }
+    /* The cursor is the last entry looked at, so the next page starts right after it whatever was skipped. */
+    if (i < n && i > 0) snprintf(next, JOB_CURSOR_MAX, "%s", all[i - 1].name);
     free(all);
     return out;
 }

@@ -56,8 +56,13 @@ json_t *jobs_active(void);
 void job_mark_shared(const char *id);
 json_t *jobs_shared(void);
 int job_is_shared(const char *id);
-/* The user's jobs (records, newest first, at most `limit`; only those records are read). */
-json_t *jobs_of_user(const char *user, size_t limit);
+/* The user's jobs (records, newest first, at most `limit`; only those records are read). `after`: a cursor from
+ * an earlier page (NULL: from the newest); the page holds only jobs older than it, so jobs created meanwhile
+ * never shift a page. `next` gets the cursor of the following page, or "" when this one is the last. */
+#define JOB_CURSOR_MAX (16 + 1 + JOB_ID_LEN + 1)
+json_t *jobs_of_user(const char *user, size_t limit, const char *after, char next[JOB_CURSOR_MAX]);
+/* 1 when cursor has the shape of a jobs_of_user cursor (16 hex digits, '.', a job id). */
+int job_list_cursor_ok(const char *cursor);
 
 /* Per-file results. */
 int job_file_save(const char *id, size_t index, const json_t *file_result);

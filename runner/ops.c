@@ -590,9 +590,25 @@ static ib_code cancel_op(void *state, const ib_request *req, ib_reply *rep)
     return IB_OK;
 }
 
+#define LIST_DEFAULT 100
+#define LIST_MAX 1000
+
 static ib_code list_op(void *state, const ib_request *req, ib_reply *rep)
 {
-    json_t *recs = jobs_of_user(req->who.user, 100), *out = json_array();
+    const char *limit_arg = ib_arg_str(req->args, "limit"), *cursor = ib_arg_str(req->args, "cursor");
+    long long limit = LIST_DEFAULT;
+    if (limit_arg) {
+        char *end;
+        errno = 0;
+        limit = strtoll(limit_arg, &end, 10);
+        if (!*limit_arg || *end || errno || limit < 1 || limit > LIST_MAX || !strchr("0123456789", limit_arg[0]))
+            return ib_fail(rep, IB_BAD_REQUEST, "limit '%.40s' must be a whole number from 1 to %d", limit_arg,
+                           LIST_MAX);
+    }
+    if (cursor && !job_list_cursor_ok(cursor))
+        return ib_fail(rep, IB_BAD_REQUEST, "cursor '%.80s' is not a cursor from jobs/list's next_cursor", cursor);
+    char next[JOB_CURSOR_MAX];
+    json_t *recs = jobs_of_user(req->who.user, (size_t)limit, cursor, next), *out = json_array();
     size_t i;
     json_t *rec;
     json_array_foreach(recs, i, rec)
@@ -609,6 +625,7 @@ static ib_code list_op(void *state, const ib_request *req, ib_reply *rep)
     }
     json_decref(recs);
     json_object_set_new(ib_reply_data(rep), "jobs", out);
+    json_object_set_new(ib_reply_data(rep), "next_cursor", next[0] ? json_string(next) : json_null());
     return IB_OK;
 }
 

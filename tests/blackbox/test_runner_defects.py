@@ -61,3 +61,50 @@ def test_retention_removes_every_solution_run_job(stack_factory):
     assert not [n for n in os.listdir(os.path.join(s.data, "jobs")) if n.startswith(tuple(made))]
     for i in range(3):  # the outputs of a batch job are the user's: kept
         assert os.path.isfile(os.path.join(s.data, "drive/admin/ret%d/out/batch.ibflowresults" % i))
+
+
+# --- jobs/list: limit and cursor -----------------------------------------------------------------------------
+
+def sync_job(s, token, name="n.txt"):
+    r = s.post("/api/v1/solution/run_sync", {"name": "invoice_demo", "version": "1.0.0", "files": [
+        {"file_name": name, "file_content": b64(INVOICE)}]}, token=token)
+    assert r.status_code == 200, r.text
+    return r.json()["job_id"]
+
+
+def page(s, query, token=BOB_TOKEN):
+    r = s.get("/jobs/list" + query, token=token)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    return [j["job_id"] for j in body["jobs"]], body["next_cursor"]
+
+
+def test_jobs_list_limit_and_cursor(stack, solution):
+    made = [sync_job(stack, BOB_TOKEN) for _ in range(5)]
+    newest = made[::-1]
+    ids, cur = page(stack, "?limit=2")
+    assert ids == newest[:2] and isinstance(cur, str) and cur
+    # a job created meanwhile does not shift the next pages: they hold only jobs older than the cursor
+    later = sync_job(stack, BOB_TOKEN)
+    ids, cur = page(stack, "?limit=2&cursor=" + cur)
+    assert ids == newest[2:4]
+    ids, cur = page(stack, "?limit=2&cursor=" + cur)
+    assert ids == newest[4:] and cur is None
+    ids, cur = page(stack, "?limit=1")
+    assert ids == [later] and cur
+    ids, cur = page(stack, "")  # no limit: the default page holds them all
+    assert ids == [later] + newest and cur is None
+
+
+@pytest.mark.parametrize("query,msg", [
+    ("?limit=0", "limit '0' must be a whole number from 1 to 1000"),
+    ("?limit=1001", "limit '1001' must be a whole number from 1 to 1000"),
+    ("?limit=-3", "limit '-3' must be a whole number from 1 to 1000"),
+    ("?limit=ten", "limit 'ten' must be a whole number from 1 to 1000"),
+    ("?limit=", "limit '' must be a whole number from 1 to 1000"),
+    ("?cursor=xyz", "cursor 'xyz' is not a cursor from jobs/list's next_cursor"),
+    ("?cursor=0000000000000000.not-a-job", "cursor '0000000000000000.not-a-job' is not a cursor"),
+])
+def test_jobs_list_bad_limit_or_cursor(stack, query, msg):
+    r = stack.get("/jobs/list" + query, token=BOB_TOKEN)
+    assert_error(r, 400, "bad_request", msg)
