@@ -106,6 +106,14 @@ static void *worker(void *arg)
             ib_reply_clear(&rep);
             ib_fail(&rep, IB_INTERNAL, "reply could not be encoded");
             ib_reply_encode(msg, &rep);
+        } else if (nng_msg_len(msg) > (size_t)ib_set.max_msg) {
+            /* the requester would drop it unread and wait until its time-out: tell it why instead */
+            size_t len = nng_msg_len(msg);
+            nng_msg_clear(msg);
+            ib_reply_clear(&rep);
+            ib_fail(&rep, IB_TOO_LARGE, "the answer is %zu bytes, more than IBSOL_MAX_MSG (%lld bytes)", len,
+                    ib_set.max_msg);
+            ib_reply_encode(msg, &rep);
         }
         ib_reply_clear(&rep);
         nng_aio_set_msg(aio, msg);

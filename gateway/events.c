@@ -8,6 +8,7 @@
 #include "ib_events.h"
 #include "ib_log.h"
 #include "ib_settings.h"
+#include "ib_tls.h"
 
 #include <errno.h>
 #include <nng/protocol/pubsub0/sub.h>
@@ -274,11 +275,7 @@ int gw_events_start(char *err, size_t errsz)
         return -1;
     }
     started = 1; /* from here stop() closes the socket */
-    if ((rv = nng_listen(sub, ib_set.events_url, NULL, 0)) != 0) {
-        snprintf(err, errsz, "IBSOL_EVENTS_URL: cannot listen on '%s': %s", ib_set.events_url,
-                 nng_strerror(rv));
-        return -1;
-    }
+    if (ib_endpoint_start(sub, ib_set.events_url, 1, "IBSOL_EVENTS_URL", err, errsz) < 0) return -1;
     if (pthread_create(&recv_thread, NULL, recv_main, NULL) != 0) {
         snprintf(err, errsz, "cannot start the events thread");
         return -1;
@@ -516,6 +513,9 @@ void gw_events_serve(gw_req *r)
                      r->rid);
     r->status = 200;
     int alive = mg_write(r->conn, head, (size_t)n) > 0 && text && send_event(r, "status", text) == 0;
+    /* A job that has ended already ends its stream as a live one does, with "end": a client reads until that
+     * event whenever it started watching. */
+    if (alive && is_final(first_status)) alive = send_event(r, "end", text) == 0;
     free(text);
 
     double start = now_ms(), keepalive = (double)gw.events_keepalive_ms;

@@ -4,6 +4,7 @@
  */
 #include "gw.h"
 
+#include "ib_conv.h"
 #include "ib_fs.h"
 #include "ib_log.h"
 #include "ib_path.h"
@@ -174,12 +175,13 @@ static void reply_body_fail(gw_req *r, body_fail why, int err, const ib_dpath *p
         reply_errno(r, err, p);
 }
 
-/* A body of unknown length on HTTP/1.1 without chunking would be read until the connection closes. */
+/* A body with neither Content-Length nor chunking has no known end: civetweb takes it as empty (on HTTP/1.0
+ * too, where the end would be the connection's), which would write an empty file, so it is refused. */
 static int body_length_ok(gw_req *r)
 {
-    if (r->ri->content_length >= 0 || strcmp(r->ri->http_version, "1.1") != 0) return 1;
+    if (r->ri->content_length >= 0) return 1;
     const char *te = mg_get_header(r->conn, "Transfer-Encoding");
-    if (te && strstr(te, "chunked")) return 1;
+    if (te && !strcasecmp(te, "chunked")) return 1;
     gw_reply_error_http(r, 411, IB_BAD_REQUEST,
                         "a Content-Length header (or chunked Transfer-Encoding) is required");
     return 0;
@@ -497,8 +499,9 @@ static void create_folder(gw_req *r, const ib_dpath *p)
     char *body = gw_read_body(r, &len);
     if (!body) return;
     json_error_t jerr;
-    json_t *args = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *args = ib_json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
     free(body);
+    if (!args) return gw_reply_json_error(r, "request body", &jerr);
     if (!json_is_object(args)) {
         json_decref(args);
         return gw_reply_error(r, IB_BAD_REQUEST,

@@ -39,6 +39,16 @@ typedef struct gw_req {
     int status; /* HTTP status sent */
 } gw_req;
 
+/* civetweb and the connection guard (http.c): how long headers may take and how long a body read or a reply
+ * write may make no progress (read_timeout_ms), and how many worker threads one client address may hold at once
+ * (max_per_client, 0 = no cap). stop ends civetweb (waiting for every request in flight) and frees the rest. */
+typedef struct gw_http_opts {
+    const char *host;
+    long long port, threads, read_timeout_ms, max_per_client;
+} gw_http_opts;
+int gw_http_start(const gw_http_opts *o, char *err, size_t errsz);
+void gw_http_stop(void);
+
 /* Replies. Each sends headers and body with Content-Length in one write and records the status. */
 void gw_reply_json(gw_req *r, int http_status, json_t *body); /* body is stolen */
 void gw_reply_error(gw_req *r, ib_code code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -50,6 +60,10 @@ void gw_reply_empty(gw_req *r, int http_status, const char *extra_headers);
 /* Sends a header block for a body the caller then writes itself with mg_write (file downloads). */
 void gw_reply_begin(gw_req *r, int http_status, const char *content_type, long long content_length,
                     const char *extra_headers);
+
+/* The 400 for JSON text that jansson or the depth check (ib_json_loadb) refused: "<what> is not valid JSON:
+ * ..." or "<what>: JSON nested deeper than N levels ...", with line and column. */
+void gw_reply_json_error(gw_req *r, const char *what, const json_error_t *jerr);
 
 /* Reads the whole body (at most gw.max_body bytes) into a malloc'd buffer. Returns NULL after replying 413 or
  * 400 itself. */

@@ -14,12 +14,17 @@
 gw_state gw;
 
 static char *http_host;
-static long long http_port, http_threads;
+static long long http_port, http_threads, http_read_timeout_ms, http_max_per_client;
 
 static const ib_cfg gateway_cfg[] = {
     {"http_host", IB_CFG_STR, "127.0.0.1", 0, 0, &http_host, "address the HTTP server listens on"},
     {"http_port", IB_CFG_INT, "8080", 1, 65535, &http_port, "HTTP port"},
     {"http_threads", IB_CFG_INT, "32", 2, 1024, &http_threads, "HTTP worker threads (requests in flight)"},
+    {"http_read_timeout_ms", IB_CFG_INT, "10000", 100, 600000, &http_read_timeout_ms,
+     "request headers must arrive within this; a body read or reply write stalled this long ends the request"},
+    {"http_max_per_client", IB_CFG_INT, "16", 0, 1024, &http_max_per_client,
+     "connections one client address may have open at once, past it 503 (keep below http_threads; 0: no cap, "
+     "for a proxy in front, whose connections all come from one address)"},
     {"max_body", IB_CFG_INT, "67108864", 1024, 1LL << 34, &gw.max_body, "largest request body, bytes (else 413)"},
     {"max_upload", IB_CFG_INT, "4294967296", 1, 1LL << 44, &gw.max_upload,
      "largest file a files-API PUT or PATCH may write, bytes (else 413)"},
@@ -30,8 +35,6 @@ static const ib_cfg gateway_cfg[] = {
      "keep-alive comment interval on a quiet jobs/events stream"},
     {"tokens", IB_CFG_STR, "", 0, 0, &gw.tokens_path, "tokens file: TOKEN USER ROLE per line (default DATA/tokens, created on first start)"},
 };
-
-int gw_http_start(const char *host, long long port, long long threads, char *err, size_t errsz);
 
 /* A tokens-file error names its setting first, as every start error does. */
 static int tokens_error(char *err, size_t errsz)
@@ -63,13 +66,14 @@ static int gateway_start(void **state, char *err, size_t errsz)
     for (int s = 0; s < IB_SVC_COUNT; s++)
         if (ib_client_open(&gw.svc[s], (ib_service)s, ib_set.url[s], ib_set.dials[s], err, errsz) < 0) return -1;
     if (gw_events_start(err, errsz) < 0) return -1;
-    return gw_http_start(http_host, http_port, http_threads, err, errsz);
+    gw_http_opts o = {http_host, http_port, http_threads, http_read_timeout_ms, http_max_per_client};
+    return gw_http_start(&o, err, errsz);
 }
 
 static void gateway_stop(void *state)
 {
     gw_events_stop(); /* first: it ends the jobs/events streams that mg_stop would wait for */
-    if (gw.http) mg_stop(gw.http);
+    gw_http_stop();
     gw_cache_clear();
     for (int s = 0; s < IB_SVC_COUNT; s++) ib_client_close(&gw.svc[s]);
     ib_token_store_close(&gw.tokens);

@@ -2,6 +2,7 @@
  * metrics. Every endpoint answers at /<path> and /api/v1/<path>; the files API at /api/v2/files/ and /files/. */
 #include "gw.h"
 
+#include "ib_conv.h"
 #include "ib_log.h"
 
 #include <stdatomic.h>
@@ -168,11 +169,10 @@ static json_t *body_args(gw_req *r)
     char *body = gw_read_body(r, &len);
     if (!body) return NULL;
     json_error_t jerr;
-    json_t *args = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+    json_t *args = ib_json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     free(body);
     if (!args) {
-        gw_reply_error(r, IB_BAD_REQUEST, "request body is not valid JSON: %s (line %d, column %d)", jerr.text,
-                       jerr.line, jerr.column);
+        gw_reply_json_error(r, "request body", &jerr);
         return NULL;
     }
     if (!json_is_object(args)) {

@@ -13,12 +13,14 @@
 
 #include "fileops.h"
 #include "ib_doc.h"
+#include "ib_eval.h"
 
 #include "ib_fs.h"
 #include "ib_log.h"
 #include "ib_settings.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +28,10 @@
 #include <unistd.h>
 
 #define PROGRESS_SAVE_MS 250
+/* A run_sync job's final record holds its files' results up to this size (one file to write, read by
+ * jobs/results at once); larger ones go to the per-file results under jobs/<id>.d/ like a batch job's, so a
+ * record stays small enough for every reader (jobs/status reads the whole record). */
+#define SYNC_RESULTS_INLINE_MAX (256u * 1024)
 
 /* FOREIGN: another runner claimed the file (a helper, see jobs.h); the owner polls for its result. */
 enum { TODO = 0, INFLIGHT = 1, DONE = 2, FOREIGN = 3 };
@@ -49,6 +55,10 @@ struct job {
     int cancelled, timed_out, finished, holders, started;
     int helper;      /* this runner only helps with another runner's job: files and results, nothing else */
     size_t nforeign; /* files claimed by other runners, result not seen yet */
+    int limited;     /* its results passed IBSOL_MAX_JOB_OUTPUT: no more files are started (under pool.mu) */
+    size_t out_bytes;     /* bytes of its files' results as JSON (under mu) */
+    long long deadline_ms; /* a run_sync's end (ib_eval_clock_ms time): its formulas stop there too; 0: none */
+    double finish_ts;     /* when it ended, as first told to anyone (under mu; 0: not yet) */
     pthread_cond_t cv; /* sync waiters, with pool.mu */
     job *next;
 };
@@ -120,6 +130,36 @@ void exec_load(exec_load_t *out)
 
 /* --- records ------------------------------------------------------------------------------------------- */
 
+/* A job's end time, to the millisecond: it is stored once and every reply shows it, some with 15 significant
+ * digits (events) and some with 17, which read back as the same number only when there is nothing past ms. */
+static double end_time(void)
+{
+    return round(job_now() * 1000.0) / 1000.0;
+}
+
+/* The size of a job's results as bytes of compact JSON (what every output of them repeats). */
+static size_t json_size(const json_t *j)
+{
+    return json_dumpb(j, NULL, 0, JSON_COMPACT);
+}
+
+/* A run_sync record's results (j->mu held): inside rec when small, else saved per file under jobs/<id>.d/ and
+ * rec says so (jobs/results reads them there, as a batch job's). 1 when they are inside. */
+static int attach_results(job *j, json_t *rec)
+{
+    if (json_size(j->file_results) <= SYNC_RESULTS_INLINE_MAX) {
+        json_object_set(rec, "file_results", j->file_results);
+        return 1;
+    }
+    size_t i;
+    json_t *r;
+    json_array_foreach(j->file_results, i, r) if (!json_is_null(r) && job_file_save(j->id, i, r) < 0)
+        ib_error(j->id, "file result cannot be saved: %s", strerror(errno));
+    json_object_del(rec, "file_results");
+    json_object_set_new(rec, "results_in", json_string("per_file"));
+    return 0;
+}
+
 static void set_progress(job *j, size_t done, const char *msg)
 {
     json_object_set_new(j->rec, "index", json_integer((json_int_t)done));
@@ -154,7 +194,7 @@ void exec_fail_record(json_t *rec, const char *msg)
     json_object_set_new(rec, "status", json_string("FAILED"));
     json_object_set_new(rec, "msg", json_string(msg));
     json_object_set_new(rec, "curMsg", json_string(msg));
-    json_object_set_new(rec, "finish_timestamp", json_real(job_now()));
+    json_object_set_new(rec, "finish_timestamp", json_real(end_time()));
     if (job_save(rec) < 0) ib_error(NULL, "job record cannot be saved: %s", strerror(errno));
     events_job(rec);
     const char *id = json_string_value(json_object_get(rec, "job_id"));
@@ -236,11 +276,40 @@ static void mark_finished(job *j)
     if (free_now) job_free(j);
 }
 
+/* Drops a UTF-8 sequence that snprintf cut at the end of s (a long file name or message): the record must stay
+ * valid JSON text. */
+static void cut_utf8(char *s)
+{
+    size_t n = strlen(s), lead = n;
+    while (lead > 0 && ((unsigned char)s[lead - 1] & 0xC0) == 0x80) lead--;
+    if (lead == 0 || (unsigned char)s[lead - 1] < 0xC0) return;
+    unsigned char c = (unsigned char)s[lead - 1];
+    size_t want = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+    if (n - (lead - 1) < want) s[lead - 1] = '\0';
+}
+
+/* "1 GiB", "64 MiB", "4096 bytes": a limit in a message as it is set. */
+static void size_text(long long n, char *buf, size_t bufsz)
+{
+    if (n >= (1LL << 30) && n % (1LL << 30) == 0)
+        snprintf(buf, bufsz, "%lld GiB", n >> 30);
+    else if (n >= (1LL << 20) && n % (1LL << 20) == 0)
+        snprintf(buf, bufsz, "%lld MiB", n >> 20);
+    else if (n >= 1024 && n % 1024 == 0)
+        snprintf(buf, bufsz, "%lld KiB", n >> 10);
+    else
+        snprintf(buf, bufsz, "%lld bytes", n);
+}
+
 static void finish(job *j)
 {
     pthread_mutex_lock(&j->mu);
-    job_status st = j->timed_out ? JOB_FAILED : j->cancelled ? JOB_CANCELLED : JOB_COMPLETE;
-    size_t done = 0;
+    /* A run_sync that ends at its deadline timed out, even when its last file (whose formulas that deadline
+     * stopped) beat exec_wait's wake-up by a hair: its caller gets the 504 either way. */
+    if (j->sync && j->deadline_ms && ib_eval_clock_ms() >= j->deadline_ms) j->timed_out = 1;
+    job_status st = j->timed_out || j->limited ? JOB_FAILED : j->cancelled ? JOB_CANCELLED : JOB_COMPLETE;
+    size_t done = 0, failed = 0;
+    const char *first_error = NULL, *first_name = NULL;
     json_t *finished = json_array();
     size_t i;
     json_t *r;
@@ -248,14 +317,29 @@ static void finish(job *j)
     {
         json_array_append(finished, r);
         done++;
+        const char *e = json_string_value(json_object_get(r, "error"));
+        if (e && !failed++) {
+            first_error = e;
+            first_name = json_string_value(json_object_get(r, "file_name"));
+        }
     }
-    char msg[256];
-    if (st == JOB_COMPLETE)
+    char msg[IB_MSG_MAX], lim[40];
+    size_text(rcfg.max_job_output, lim, sizeof lim);
+    if (st == JOB_COMPLETE && failed) /* the job ran, but not every file gave its records: say so */
+        snprintf(msg, sizeof msg, "Completed %zu/%zu files; %zu failed, the first: %s%s%s", done, j->n, failed,
+                 first_name && strncmp(first_error, first_name, strlen(first_name)) ? first_name : "",
+                 first_name && strncmp(first_error, first_name, strlen(first_name)) ? ": " : "", first_error);
+    else if (st == JOB_COMPLETE)
         snprintf(msg, sizeof msg, "Completed %zu/%zu files", done, j->n);
+    else if (j->limited && !j->timed_out)
+        snprintf(msg, sizeof msg,
+                 "Stopped after %zu/%zu files: the job's results passed the limit of %s (IBSOL_MAX_JOB_OUTPUT)", done,
+                 j->n, lim);
     else if (st == JOB_CANCELLED)
         snprintf(msg, sizeof msg, "Cancelled after %zu/%zu files", done, j->n);
     else
         snprintf(msg, sizeof msg, "Timed out after %zu/%zu files (limit %lld ms)", done, j->n, rcfg.sync_timeout_ms);
+    cut_utf8(msg);
     const char *kind = json_string_value(json_object_get(j->rec, "kind"));
     json_t *first = json_array_get(finished, 0);
     if (kind && strcmp(kind, "flow") != 0) {
@@ -279,8 +363,11 @@ static void finish(job *j)
     set_progress(j, done, msg);
     json_object_set_new(j->rec, "status", json_string(job_status_word(st)));
     if (st != JOB_COMPLETE) json_object_set_new(j->rec, "msg", json_string(msg));
-    json_object_set_new(j->rec, "finish_timestamp", json_real(job_now()));
-    if (j->sync) json_object_set(j->rec, "file_results", j->file_results); /* its results live in the record */
+    if (j->limited && !j->timed_out) json_object_set_new(j->rec, "limit", json_string("max_job_output"));
+    /* stored once: a run_sync that timed out told its caller (and saved) its end already */
+    if (j->finish_ts == 0) j->finish_ts = end_time();
+    json_object_set_new(j->rec, "finish_timestamp", json_real(j->finish_ts));
+    int results_inside = j->sync && attach_results(j, j->rec); /* a run_sync's results live in its record */
     int was_recorded = j->recorded;
     j->recorded = 1;
     save_record(j, 1);
@@ -293,6 +380,8 @@ static void finish(job *j)
     const json_t *settings = json_object_get(j->rec, "settings");
     int wants_notice = json_object_get(settings, "webhook_config") || json_object_get(settings, "notification_emails");
     json_t *rec_copy = wants_notice ? json_deep_copy(j->rec) : NULL;
+    /* the waiting run_sync caller reads them from the final record in memory, saved beside it or not */
+    if (j->sync && !results_inside) json_object_set(j->rec, "file_results", j->file_results);
     pthread_mutex_unlock(&j->mu);
     ib_info(j->id, "job %s: %s", job_status_word(st), msg);
 
@@ -323,7 +412,8 @@ static int unlink_job(job *j)
 
 /* --- one file ----------------------------------------------------------------------------------------- */
 
-static void run_file(job *j, size_t i)
+/* Runs file i of j and keeps its result. 1 when the job's results have passed IBSOL_MAX_JOB_OUTPUT with it. */
+static int run_file(job *j, size_t i)
 {
     job_input *in = &j->inputs[i];
     unsigned char *owned = NULL;
@@ -342,6 +432,7 @@ static void run_file(job *j, size_t i)
         }
     } else {
         const char *out_show = json_string_value(json_object_get(j->rec, "output_folder"));
+        work_deadline_ms = j->deadline_ms; /* a run_sync's formulas stop at its end */
         char why[512] = "";
         if (in->error) {
             snprintf(why, sizeof why, "%s", in->error);
@@ -364,11 +455,15 @@ static void run_file(job *j, size_t i)
     in->bytes = NULL;
     if (!j->sync && job_file_save(j->id, i, result) < 0)
         ib_error(j->id, "file result cannot be saved: %s", strerror(errno));
+    size_t size = json_size(result);
     pthread_mutex_lock(&j->mu);
     json_array_set_new(j->file_results, i, result);
     j->nrecords += nrec;
     j->nerrors += nerr;
+    j->out_bytes += size;
+    int over = j->out_bytes > (size_t)rcfg.max_job_output;
     pthread_mutex_unlock(&j->mu);
+    return over;
 }
 
 /* Whether other runners may take files of j: batch flow jobs (a run_sync's bytes are only here). */
@@ -480,10 +575,11 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&pool.mu);
 
         if (first) mark_running(j);
-        run_file(j, i);
+        int over = run_file(j, i);
         job_claim_release(claim_fd);
 
         pthread_mutex_lock(&pool.mu);
+        if (over && !j->helper) j->limited = j->cancelled = 1; /* no file more: it ends FAILED (finish) */
         j->state[i] = DONE;
         j->ndone++;
         j->inflight--;
@@ -563,6 +659,7 @@ static job *make_job(json_t *rec, solution *sol, job_input *inputs, size_t n, in
     j->in_dirfd = in_dirfd;
     j->out_dirfd = out_dirfd;
     j->sync = sync;
+    if (sync) j->deadline_ms = ib_eval_clock_ms() + rcfg.sync_timeout_ms;
     j->recorded = !sync; /* the caller saved a batch job's record; a run_sync's waits (top of this file) */
     j->holders = sync ? 1 : 0;
     return j;
@@ -631,6 +728,7 @@ job *exec_resume(json_t *rec, solution *sol, job_input *inputs, size_t n, int lo
         j->ndone++;
         j->nrecords += json_array_size(json_object_get(r, "records"));
         if (json_object_get(r, "error")) j->nerrors++;
+        j->out_bytes += json_size(r);
     }
     j->started = 1;
     json_object_set_new(rec, "runner", json_string(rcfg.instance));
@@ -653,7 +751,9 @@ json_t *exec_wait(job *j, long long timeout_ms)
         if (pthread_cond_timedwait(&j->cv, &pool.mu, &deadline) == ETIMEDOUT) break;
     json_t *out = NULL;
     if (j->finished) {
-        out = json_incref(j->rec); /* final: nobody changes it any more, and it holds file_results */
+        /* final: nobody changes it any more, and it holds file_results; one that ended at its deadline is a
+         * time-out like any (finish) */
+        if (!j->timed_out) out = json_incref(j->rec);
     } else {
         /* Stop at the next file boundary; the job ends FAILED ("timed out") by itself. */
         j->timed_out = 1;
@@ -678,8 +778,9 @@ json_t *exec_wait(job *j, long long timeout_ms)
             json_object_set_new(rec, "status", json_string("FAILED"));
             json_object_set_new(rec, "msg", json_string(msg));
             json_object_set_new(rec, "curMsg", json_string(msg));
-            json_object_set_new(rec, "finish_timestamp", json_real(job_now()));
-            json_object_set_new(rec, "file_results", json_deep_copy(j->file_results));
+            j->finish_ts = end_time(); /* the job's end for good: finish() keeps it */
+            json_object_set_new(rec, "finish_timestamp", json_real(j->finish_ts));
+            attach_results(j, rec);
             if (job_save(rec) < 0) ib_error(j->id, "job record cannot be saved: %s", strerror(errno));
             if (!j->recorded) job_index_user(rec);
             json_decref(rec);
@@ -717,6 +818,8 @@ void exec_poll_foreign(void)
                 pthread_mutex_lock(&j->mu);
                 j->nrecords += json_array_size(json_object_get(r, "records"));
                 if (json_object_get(r, "error")) j->nerrors++;
+                j->out_bytes += json_size(r);
+                if (j->out_bytes > (size_t)rcfg.max_job_output) j->limited = j->cancelled = 1;
                 json_array_set_new(j->file_results, i, r);
                 pthread_mutex_unlock(&j->mu);
                 changed = 1;
@@ -727,7 +830,7 @@ void exec_poll_foreign(void)
                 pthread_cond_broadcast(&pool.work);
             }
         }
-        if (j->ndone == j->n && j->inflight == 0) {
+        if ((j->ndone == j->n || j->limited) && j->inflight == 0) {
             if (unlink_job(j)) to_finish[nfinish++] = j;
         } else if (changed) {
             j->holders++;

@@ -21,6 +21,9 @@ notify_cfg runner_notify;
 int runner_drive_fd = -1, runner_data_fd = -1;
 static char outbox[PATH_MAX];
 
+#define DEFAULT_(n) #n
+#define DEFAULT(n) DEFAULT_(n) /* an engine default as the setting's default text */
+
 static const ib_cfg runner_cfg_table[] = {
     {"instance", IB_CFG_STR, "", 0, 0, &rcfg.instance, "this runner's name in job records and heartbeats (default host-pid)"},
     {"pool", IB_CFG_INT, "0", 0, 256, &rcfg.pool, "files processed at once (0 = number of cores)"},
@@ -37,6 +40,14 @@ static const ib_cfg runner_cfg_table[] = {
     {"job_retention_s", IB_CFG_INT, "0", 0, 315360000, &rcfg.job_retention_s,
      "remove jobs that ended and are older than this many seconds, with run_sync's default output folders and "
      "outbox emails as old (0: keep)"},
+    {"formula_max_bytes", IB_CFG_INT, DEFAULT(IB_ENGINE_FORMULA_MAX_BYTES), 65536, 1LL << 40, &rcfg.formula_max_bytes,
+     "bytes of formula values one record may hold at once (a field past it fails)"},
+    {"formula_max_ms", IB_CFG_INT, DEFAULT(IB_ENGINE_FORMULA_MAX_MS), 1, 86400000, &rcfg.formula_max_ms,
+     "milliseconds one record's formulas may run (the field running then, and those after it, fail)"},
+    {"max_record_output", IB_CFG_INT, DEFAULT(IB_ENGINE_RECORD_MAX_OUTPUT), 4096, 1LL << 40, &rcfg.max_record_output,
+     "bytes of one record's field results as JSON (a field that would pass it fails)"},
+    {"max_job_output", IB_CFG_INT, "1073741824", 4096, 1LL << 50, &rcfg.max_job_output,
+     "bytes of one job's results as JSON (past it no file more is started and the job ends FAILED)"},
     {"webhook_retries", IB_CFG_INT, "7", 0, 20, &rcfg.webhook_retries, "webhook retries after the first attempt"},
     {"webhook_backoff_ms", IB_CFG_INT, "500", 1, 600000, &rcfg.webhook_backoff_ms,
      "first webhook retry delay (doubles each time)"},

@@ -370,6 +370,21 @@ static void csv_append(char **buf, size_t *len, size_t *cap, const char *s, int 
     free(q);
 }
 
+/* A value as JSON text with its reals as short as reads back the same number (224.98, not jansson's default
+ * 224.97999999999999): what a JSON client shows for the value. NULL when out of memory. */
+static char *json_text_shortest(const json_t *v)
+{
+    for (int digits = 15; digits <= 17; digits++) {
+        char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(digits));
+        json_t *back = text && digits < 17 ? json_loads(text, JSON_DECODE_ANY, NULL) : NULL;
+        int same = !text || digits == 17 || json_equal(back, v);
+        json_decref(back);
+        if (same) return text;
+        free(text);
+    }
+    return NULL;
+}
+
 /* RFC 4180: header file_name,file_index,record_index,<keys in first-seen order>; CRLF line ends. */
 static char *records_csv(const json_t *records)
 {
@@ -416,7 +431,7 @@ static char *records_csv(const json_t *records)
                 if (json_is_string(v))
                     text = json_string_value(v);
                 else if (v && !json_is_null(v))
-                    text = dumped = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+                    text = dumped = json_text_shortest(v);
                 break;
             }
             csv_append(&buf, &len, &cap, ",", 0);
@@ -520,9 +535,15 @@ static ib_code run_sync_op(void *state, const ib_request *req, ib_reply *rep)
     if (!done)
         return ib_fail(rep, IB_TIMEOUT, "run_sync did not finish within %lld ms; job %s was stopped",
                        rcfg.sync_timeout_ms, id);
+    if (json_object_get(done, "limit")) { /* stopped: its results passed IBSOL_MAX_JOB_OUTPUT */
+        ib_fail(rep, IB_TOO_LARGE, "%s; job %s", json_string_value(json_object_get(done, "msg")) ?: "", id);
+        json_decref(done);
+        return rep->code;
+    }
     json_t *records = work_records(json_object_get(done, "file_results"));
-    json_decref(done);
     json_t *d = ib_reply_data(rep);
+    json_object_set(d, "finish_timestamp", json_object_get(done, "finish_timestamp"));
+    json_decref(done);
     if (format && !strcmp(format, "csv")) {
         char *csv = records_csv(records);
         json_object_set_new(d, "$body", json_string(csv ? csv : ""));
@@ -566,6 +587,7 @@ static ib_code results_op(void *state, const ib_request *req, ib_reply *rep)
     json_object_set_new(d, "job_id", json_string(id));
     json_object_set_new(d, "records", work_records(files));
     json_object_set(d, "binary_path", json_object_get(json_object_get(rec, "solution"), "binary_path"));
+    json_object_set(d, "finish_timestamp", json_object_get(rec, "finish_timestamp"));
     json_decref(files);
     json_decref(rec);
     return IB_OK;

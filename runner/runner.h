@@ -28,6 +28,12 @@ typedef struct runner_cfg {
     long long webhook_retries;
     long long webhook_backoff_ms;
     long long job_retention_s; /* ended jobs older than this are removed (0: kept) */
+    /* what one solution may take (ib_engine_opts): per record, formula values held at once, formula time and
+     * bytes of results; per job, bytes of results (then no file more is started and it ends FAILED) */
+    long long formula_max_bytes;
+    long long formula_max_ms;
+    long long max_record_output;
+    long long max_job_output;
 } runner_cfg;
 
 extern runner_cfg rcfg;
@@ -75,6 +81,9 @@ json_t *work_run_file(const solution *sol, const char *file_name, const void *by
 /* The result of a file that could not even be had (bad base64, unreadable): one record with `why`. */
 json_t *work_file_error(const solution *sol, const char *file_name, const char *why, size_t file_index,
                         int out_dirfd, const char *out_show, size_t *nrecords, size_t *nerrors);
+/* The end of the job the calling worker runs a file of (ib_eval_clock_ms time; 0: none): its formulas stop
+ * there (a run_sync's deadline). Set by the worker around work_run_file. */
+extern _Thread_local long long work_deadline_ms;
 /* Writes batch.ibflowresults (job_id, binary_path, results per input file) into out_dirfd. 0 or -1. */
 int work_write_batch(int out_dirfd, const char *job_id, const char *binary_path, const json_t *file_results);
 /* Flattens file results into the run_sync "records" list (new reference). */

@@ -28,6 +28,8 @@ static void out_base(const char *file_name, char *out, size_t outsz)
     ib_out_safe_name(flat, out, outsz);
 }
 
+_Thread_local long long work_deadline_ms;
+
 /* One file through a short-lived run: the engine reads it (bytes) or records why it could not be had (why). */
 static json_t *one_file(const solution *sol, const char *file_name, const void *bytes, size_t len, const char *why,
                         size_t file_index, const json_t *runtime_config, int out_dirfd, const char *out_show,
@@ -36,7 +38,11 @@ static json_t *one_file(const solution *sol, const char *file_name, const void *
     ib_engine_opts opts = {.runtime_config = runtime_config,
                            .out_dirfd = out_dirfd,
                            .out_prefix = out_show,
-                           .binary_path = sol->binary_path};
+                           .binary_path = sol->binary_path,
+                           .formula_max_bytes = (size_t)rcfg.formula_max_bytes,
+                           .formula_max_ms = rcfg.formula_max_ms,
+                           .record_max_output = (size_t)rcfg.max_record_output,
+                           .deadline_ms = work_deadline_ms};
     ib_run *run = ib_run_new(sol->flow, &opts);
     char base[256], err[512] = "";
     out_base(file_name, base, sizeof base);
@@ -56,6 +62,11 @@ static json_t *one_file(const solution *sol, const char *file_name, const void *
     json_t *first = json_array_get(records, 0);
     if (json_array_size(records) == 1 && json_object_get(first, "error") && !json_object_get(first, "results"))
         json_object_set(result, "error", json_object_get(first, "error"));
+    /* and a record that ran into a limit fails its file as well (the job tells how many files failed) */
+    size_t k;
+    json_t *rec;
+    json_array_foreach(records, k, rec) if (!json_object_get(result, "error") && json_object_get(rec, "error"))
+        json_object_set(result, "error", json_object_get(rec, "error"));
     if (rc < 0) {
         json_object_set_new(result, "output_error", json_string(err));
         (*nerrors)++;

@@ -75,7 +75,8 @@ class Stack:
         self.url = "http://127.0.0.1:%d" % self.port
         self.env = dict(os.environ)
         self.env.update({"IBSOL_DATA": self.data, "IBSOL_HTTP_PORT": str(self.port),
-                         "IBSOL_REQUEST_TIMEOUT_MS": "600000"})
+                         "IBSOL_REQUEST_TIMEOUT_MS": "600000",
+                         "IBSOL_HTTP_MAX_PER_CLIENT": "0"})  # wrk's 32 connections come from one address
         # The tokens file first: the gateway would otherwise create one with a random admin token.
         with open(os.path.join(self.data, "tokens"), "w") as f:
             f.write("# bench tokens\n%s admin admin\n" % TOKEN)

@@ -209,15 +209,16 @@ def test_stream_status_then_progress_then_end(stack_factory):
     wait_for("the end to be counted", lambda: metrics_value(s, "ibsol_jobs_ended_total", '{status="COMPLETE"}') == 1)
 
 
-def test_finished_job_gives_one_event(stack_factory):
+def test_finished_job_ends_with_end_like_a_live_one(stack_factory):
     s = start_events_stack(stack_factory)
     sse = SSE(s, "j-done")
     try:
         assert sse.status == 200
         events = sse.events()
-        assert len(events) == 1, events
-        name, data = events[0]
-        assert name == "status"
+        # every stream starts with "status" and ends with "end": here both at once, with the same data
+        assert [n for n, _ in events] == ["status", "end"], events
+        assert events[0][1] == events[1][1]
+        data = events[1][1]
         assert data["status"] == "COMPLETE" and data["state"] == "DONE"
         assert data["results"] == [{"status": "OK", "output_folder": "/alice/out"}]
         assert sse.finished()
@@ -225,7 +226,7 @@ def test_finished_job_gives_one_event(stack_factory):
         sse.close()
     # an admin may watch any job
     sse = SSE(s, "j-done", token=ADMIN_TOKEN)
-    assert sse.status == 200 and len(sse.events()) == 1
+    assert sse.status == 200 and [n for n, _ in sse.events()] == ["status", "end"]
     sse.close()
 
 
@@ -270,6 +271,22 @@ def test_keepalive_and_a_gone_client_frees_its_stream(stack_factory):
         return r.status_code == 200 and r
     r = wait_for("the stream slot to be freed", another, timeout=10, interval=0.1)
     assert r.text.startswith("event: status\n")
+
+
+def test_stream_outlives_the_http_read_timeout(stack_factory):
+    # the read timeout bounds a request's silent reads and stalled writes, not a stream that keeps writing
+    s = start_events_stack(stack_factory, IBSOL_HTTP_READ_TIMEOUT_MS="300", IBSOL_EVENTS_KEEPALIVE_MS="200")
+    sse = SSE(s, "j-run")
+    try:
+        assert sse.next()[0] == "status"
+        t0 = time.time()
+        while time.time() - t0 < 1.5:  # five read timeouts of a client that sends nothing
+            assert sse.next() == ("comment", "keep-alive")
+        trigger(s, "j-run")
+        assert [n for n, _ in sse.events()] == ["progress", "end"]
+        assert sse.finished()
+    finally:
+        sse.close()
 
 
 def test_stream_ends_at_its_time_limit(stack_factory):

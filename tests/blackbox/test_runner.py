@@ -208,6 +208,31 @@ def test_run_sync_csv_and_output_dir(stack, solution):
     row = dict(zip(rows[0], rows[1]))
     assert row["invoice_no"] == "INV-1001" and float(row["total"]) == 224.98
     assert os.path.isdir(os.path.join(stack.data, "drive/alice/sync-out"))
+    # a number reads in CSV as JSON shows it: the shortest text of the same value, not 224.97999999999999
+    assert row["total"] == "224.98"
+    r = stack.post("/solution/run_sync", {"solution_path": "/alice/build/invoice_demo-1.0.0.ibsolution",
+                                          "files": [{"file_name": "a.txt", "file_content": b64(INVOICE)}]},
+                   token=ALICE_TOKEN)
+    assert fields(r.json()["records"][0])["total"] == 224.98
+
+
+def test_finish_timestamp_is_the_same_in_every_answer(stack, solution):
+    r = stack.post("/solution/run_sync", {"name": "invoice_demo", "version": "1.0.0",
+                                          "files": [{"file_name": "inv.txt", "file_content": b64(INVOICE)}]})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    ts = body["finish_timestamp"]
+    assert abs(ts - time.time()) < 60
+    job = body["job_id"]
+    cur = json.loads(stack.get("/jobs/status?job_id=" + job).json()["cur_status"])
+    assert cur["finish_timestamp"] == ts
+    assert stack.get("/jobs/results?job_id=" + job).json()["finish_timestamp"] == ts
+    listed = [j for j in stack.get("/jobs/list").json()["jobs"] if j["job_id"] == job]
+    assert listed[0]["finish_timestamp"] == ts
+    # events print numbers with 15 significant digits: still the same number
+    ev = stack.get("/jobs/events?job_id=" + job, timeout=20).text
+    data = [json.loads(l[5:]) for l in ev.splitlines() if l.startswith("data:")]
+    assert data and data[0]["finish_timestamp"] == ts, ev
 
 
 @pytest.mark.parametrize("body,status,code,msg", [
