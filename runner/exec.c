@@ -444,9 +444,10 @@ static int run_file(job *j, size_t i)
                          errno == EFBIG ? "larger than the input file limit" : strerror(errno));
         }
         if (why[0])
-            result = work_file_error(j->sol, in->name, why, i, j->out_dirfd, out_show ? out_show : "", &nrec, &nerr);
+            result = work_file_error(j->sol, in->name, why, i, in->mark_name, j->out_dirfd, out_show ? out_show : "",
+                                     &nrec, &nerr);
         else
-            result = work_run_file(j->sol, in->name, bytes, len, i,
+            result = work_run_file(j->sol, in->name, bytes, len, i, in->mark_name,
                                    json_object_get(json_object_get(j->rec, "settings"), "runtime_config"),
                                    j->out_dirfd, out_show ? out_show : "", &nrec, &nerr);
     }

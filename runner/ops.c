@@ -5,6 +5,8 @@
 
 #include "fileops.h"
 
+#include "engine_int.h"
+
 #include "ib_fs.h"
 #include "ib_log.h"
 #include "ib_path.h"
@@ -133,6 +135,29 @@ static int list_files(int dirfd, const char *prefix, name_list *out, size_t max,
 
 /* --- shared pieces of job creation --------------------------------------------------------------------- */
 
+/* Which inputs' output names get "~<file index>" (the rule is in engine/output.c): those whose readable name
+ * another input of the job shares (a/x.txt and a__x.txt, .x.txt and _x.txt, names alike in their first 200
+ * bytes, a run_sync file_name given twice), and those whose readable name ends like a marked one. It depends
+ * on the list of inputs only, so a resumed or helped job names its outputs as its first runner did. */
+static int mark_output_names(job_input *inputs, size_t n)
+{
+    json_t *count = json_object(); /* readable name -> inputs having it (names need not be UTF-8: nocheck) */
+    char base[256];
+    for (int pass = 0; count && pass < 2; pass++)
+        for (size_t i = 0; i < n; i++) {
+            ib_out_job_base(inputs[i].name, base, sizeof base);
+            size_t len = strlen(base);
+            json_int_t seen = json_integer_value(json_object_getn(count, base, len));
+            if (pass == 0 && json_object_setn_new_nocheck(count, base, len, json_integer(seen + 1)) < 0) {
+                json_decref(count);
+                return -1;
+            }
+            if (pass == 1) inputs[i].mark_name = seen > 1 || ib_out_base_marked(base);
+        }
+    json_decref(count);
+    return count ? 0 : -1;
+}
+
 static json_t *new_record(const char *id, const char *kind, const ib_request *req)
 {
     json_t *rec = json_object();
@@ -256,8 +281,8 @@ static ib_code run_op(void *state, const ib_request *req, ib_reply *rep)
         inputs[i].name = names.items[i];
         json_array_append_new(inputs_doc, json_string(names.items[i]));
     }
-    if (!inputs || lock_fd < 0 || job_doc_save(id, "inputs", inputs_doc) < 0 || job_save(rec) < 0 ||
-        job_mark_active(rec) < 0) {
+    if (!inputs || mark_output_names(inputs, names.n) < 0 || lock_fd < 0 ||
+        job_doc_save(id, "inputs", inputs_doc) < 0 || job_save(rec) < 0 || job_mark_active(rec) < 0) {
         json_decref(inputs_doc);
         json_decref(rec);
         free(inputs);
@@ -508,7 +533,8 @@ static ib_code run_sync_op(void *state, const ib_request *req, ib_reply *rep)
         }
         json_object_del(f, "file_content");
     }
-    if (!inputs) {
+    if (!inputs || mark_output_names(inputs, n) < 0) {
+        job_inputs_free(inputs, n);
         close(out_fd);
         solution_release(sol);
         return ib_fail(rep, IB_INTERNAL, "out of memory for %zu files", n);
@@ -733,6 +759,13 @@ static int rebuild(json_t *rec, int lock_fd, int help, char *err, size_t errsz)
     job_input *inputs = calloc(n ? n : 1, sizeof *inputs);
     if (!inputs) goto fail;
     for (size_t i = 0; i < n; i++) inputs[i].name = strdup(json_string_value(json_array_get(names, i)) ?: "");
+    int short_of_memory = mark_output_names(inputs, n) < 0;
+    for (size_t i = 0; i < n; i++) short_of_memory |= !inputs[i].name;
+    if (short_of_memory) {
+        job_inputs_free(inputs, n);
+        snprintf(err, errsz, "out of memory for its %zu inputs", n);
+        goto fail;
+    }
     json_t *done = job_files_load(id, n);
     job *j = help ? exec_help(rec, sol, inputs, n, in_fd, out_fd, done)
                   : exec_resume(rec, sol, inputs, n, lock_fd, in_fd, out_fd, done);

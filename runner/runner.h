@@ -76,11 +76,12 @@ void solutions_fini(void);
  * out_show). Returns the file's result {file_name, file_index, records:[...], error?}; *nrecords and *nerrors
  * count records and failed fields or unreadable files. Never NULL. */
 json_t *work_run_file(const solution *sol, const char *file_name, const void *bytes, size_t len, size_t file_index,
-                      const json_t *runtime_config, int out_dirfd, const char *out_show, size_t *nrecords,
-                      size_t *nerrors);
-/* The result of a file that could not even be had (bad base64, unreadable): one record with `why`. */
+                      int mark_name, const json_t *runtime_config, int out_dirfd, const char *out_show,
+                      size_t *nrecords, size_t *nerrors);
+/* mark_name: the job_input's, see there. The result of a file that could not even be had (bad base64,
+ * unreadable): one record with `why`. */
 json_t *work_file_error(const solution *sol, const char *file_name, const char *why, size_t file_index,
-                        int out_dirfd, const char *out_show, size_t *nrecords, size_t *nerrors);
+                        int mark_name, int out_dirfd, const char *out_show, size_t *nrecords, size_t *nerrors);
 /* The end of the job the calling worker runs a file of (ib_eval_clock_ms time; 0: none): its formulas stop
  * there (a run_sync's deadline). Set by the worker around work_run_file. */
 extern _Thread_local long long work_deadline_ms;
@@ -98,6 +99,7 @@ typedef struct job_input {
     unsigned char *bytes; /* NULL: read name below the input folder; else owned */
     size_t len;
     char *error;          /* set: the file could not be decoded; becomes a record error */
+    int mark_name;        /* its output name is not unique in the job: "~<index>" is added (ops.c decides) */
 } job_input;
 
 int exec_start(char *err, size_t errsz);

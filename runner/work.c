@@ -10,30 +10,21 @@
 #include <stdio.h>
 #include <string.h>
 
-/* The output name of an input: its path below the input folder with '/' as "__", so a/x.pdf and b/x.pdf
- * never write over each other. */
-static void out_base(const char *file_name, char *out, size_t outsz)
+/* The output name of an input: its path below the input folder with '/' as "__" (so a/x.pdf and b/x.pdf never
+ * write over each other), made safe, and "~<file index>" after it when ops.c found the name not unique in the
+ * job (`mark`; rules in engine/output.c). */
+static void out_base(const char *file_name, size_t file_index, int mark, char *out, size_t outsz)
 {
-    char flat[1024];
-    size_t n = 0;
-    for (const char *p = file_name; *p && n + 3 < sizeof flat; p++) {
-        if (*p == '/') {
-            flat[n++] = '_';
-            flat[n++] = '_';
-        } else {
-            flat[n++] = *p;
-        }
-    }
-    flat[n] = '\0';
-    ib_out_safe_name(flat, out, outsz);
+    ib_out_job_base(file_name, out, outsz);
+    if (mark) ib_out_base_mark(out, outsz, file_index);
 }
 
 _Thread_local long long work_deadline_ms;
 
 /* One file through a short-lived run: the engine reads it (bytes) or records why it could not be had (why). */
 static json_t *one_file(const solution *sol, const char *file_name, const void *bytes, size_t len, const char *why,
-                        size_t file_index, const json_t *runtime_config, int out_dirfd, const char *out_show,
-                        size_t *nrecords, size_t *nerrors)
+                        size_t file_index, int mark_name, const json_t *runtime_config, int out_dirfd,
+                        const char *out_show, size_t *nrecords, size_t *nerrors)
 {
     ib_engine_opts opts = {.runtime_config = runtime_config,
                            .out_dirfd = out_dirfd,
@@ -45,7 +36,7 @@ static json_t *one_file(const solution *sol, const char *file_name, const void *
                            .deadline_ms = work_deadline_ms};
     ib_run *run = ib_run_new(sol->flow, &opts);
     char base[256], err[512] = "";
-    out_base(file_name, base, sizeof base);
+    out_base(file_name, file_index, mark_name, base, sizeof base);
     ib_run_set_file(run, (uint32_t)file_index, base);
     json_t *records = NULL;
     int rc = why ? ib_run_file_error(run, file_name, why, &records, err, sizeof err)
@@ -76,17 +67,18 @@ static json_t *one_file(const solution *sol, const char *file_name, const void *
 }
 
 json_t *work_run_file(const solution *sol, const char *file_name, const void *bytes, size_t len, size_t file_index,
-                      const json_t *runtime_config, int out_dirfd, const char *out_show, size_t *nrecords,
-                      size_t *nerrors)
+                      int mark_name, const json_t *runtime_config, int out_dirfd, const char *out_show,
+                      size_t *nrecords, size_t *nerrors)
 {
-    return one_file(sol, file_name, bytes, len, NULL, file_index, runtime_config, out_dirfd, out_show, nrecords,
-                    nerrors);
+    return one_file(sol, file_name, bytes, len, NULL, file_index, mark_name, runtime_config, out_dirfd, out_show,
+                    nrecords, nerrors);
 }
 
 json_t *work_file_error(const solution *sol, const char *file_name, const char *why, size_t file_index,
-                        int out_dirfd, const char *out_show, size_t *nrecords, size_t *nerrors)
+                        int mark_name, int out_dirfd, const char *out_show, size_t *nrecords, size_t *nerrors)
 {
-    return one_file(sol, file_name, NULL, 0, why, file_index, NULL, out_dirfd, out_show, nrecords, nerrors);
+    return one_file(sol, file_name, NULL, 0, why, file_index, mark_name, NULL, out_dirfd, out_show, nrecords,
+                    nerrors);
 }
 
 int work_write_batch(int out_dirfd, const char *job_id, const char *binary_path, const json_t *file_results)

@@ -11,6 +11,11 @@
 /* A file name fit for the output folder: its last segment, no control characters, no leading dot, at most
  * 200 bytes; "file" when nothing is left. */
 void ib_out_safe_name(const char *file_name, char *out, size_t outsz);
+/* Output names of a job's inputs (rules in output.c): the readable base of an input path ('/' as "__", then
+ * ib_out_safe_name); whether a base ends in "~<digits>"; appending "~<index>" to a base in a buffer of outsz. */
+void ib_out_job_base(const char *rel, char *out, size_t outsz);
+int ib_out_base_marked(const char *base);
+void ib_out_base_mark(char *base, size_t outsz, size_t index);
 /* Writes j as out_dirfd/folder/name (folder created, confined below out_dirfd; NULL folder: the top).
  * 0 or -1 with a message. */
 int ib_out_write_json(int out_dirfd, const char *folder, const char *name, const json_t *j, char *err,

@@ -38,6 +38,53 @@ void ib_out_safe_name(const char *file_name, char *out, size_t outsz)
     out[o] = '\0';
 }
 
+/* ---- output names of a job's inputs ----
+ * A job's inputs are processed concurrently, each by its own run, so each one's output name is decided from
+ * what the job knows up front (runner/ops.c), the same way on every runner: the readable name when no other
+ * input of the job has the same one, else the readable name and "~<file index>". A readable name that ends
+ * in "~<digits>" itself is marked too, so it can never be the marked name of another input. */
+
+void ib_out_job_base(const char *rel, char *out, size_t outsz)
+{
+    char flat[1024];
+    size_t n = 0;
+    const char *p = rel ? rel : "";
+    for (; *p && n + 3 < sizeof flat; p++) {
+        if (*p == '/') {
+            flat[n++] = '_';
+            flat[n++] = '_';
+        } else {
+            flat[n++] = *p;
+        }
+    }
+    flat[n] = '\0';
+    /* a name longer than flat is cut by ib_out_safe_name's 200 bytes anyway: equal prefixes are counted as the
+     * same name by the caller, and marked */
+    ib_out_safe_name(flat, out, outsz);
+}
+
+int ib_out_base_marked(const char *base)
+{
+    const char *tilde = strrchr(base, '~');
+    if (!tilde || !tilde[1]) return 0;
+    for (const char *p = tilde + 1; *p; p++)
+        if (*p < '0' || *p > '9') return 0;
+    return 1;
+}
+
+void ib_out_base_mark(char *base, size_t outsz, size_t index)
+{
+    char tail[32];
+    int t = snprintf(tail, sizeof tail, "~%zu", index);
+    size_t room = outsz - 1 - (size_t)t, len = strlen(base);
+    if (len > room) { /* cut on a character boundary (never happens with a 200-byte base in 256 bytes) */
+        len = room;
+        while (len > 0 && ((unsigned char)base[len] & 0xC0) == 0x80)
+            len--;
+    }
+    memcpy(base + len, tail, (size_t)t + 1);
+}
+
 /* ---- writing an output file ---- */
 
 typedef struct out_buf {

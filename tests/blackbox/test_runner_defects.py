@@ -108,3 +108,49 @@ def test_jobs_list_limit_and_cursor(stack, solution):
 def test_jobs_list_bad_limit_or_cursor(stack, query, msg):
     r = stack.get("/jobs/list" + query, token=BOB_TOKEN)
     assert_error(r, 400, "bad_request", msg)
+
+
+# --- 5. output names are unique in a job ---------------------------------------------------------------------
+
+def check_own_outputs(s, records, want):
+    """Every record names its own .ibdoc, as `want` says (file_name -> output base), and that file is its."""
+    got = {}
+    for rec in records:
+        path = rec["output_file_path"]
+        base = os.path.basename(path)
+        assert base.endswith(".ibdoc"), path
+        got.setdefault(rec["file_name"], []).append(base[:-len(".ibdoc")])
+        doc = json.load(open(os.path.join(s.data, "drive", path.lstrip("/"))))
+        assert doc["file_name"] == rec["file_name"] and doc["file_index"] == rec["file_index"], (path, doc)
+    assert got == want
+    paths = [r["output_file_path"] for r in records]
+    assert len(set(paths)) == len(paths), paths
+
+
+def test_folder_inputs_never_share_an_output(stack, solution):
+    # a/x.txt and a__x.txt both flattened to a__x.txt; a name that looks marked is marked too; unique names
+    # keep their readable name
+    inp = put_inputs(stack, "admin", "names/in", {"a/x.txt": INVOICE, "a__x.txt": b"second file\n",
+                                                  "solo.txt": b"solo\n", "r~5": b"tilde\n"})
+    job = run_folder(stack, ADMIN_TOKEN, inp)
+    assert wait_done(stack, job)["status"] == "COMPLETE"
+    recs = stack.get("/jobs/results?job_id=" + job).json()["records"]
+    # inputs sorted: a/x.txt (0), a__x.txt (1), r~5 (2), solo.txt (3)
+    check_own_outputs(stack, recs, {"a/x.txt": ["a__x.txt~0"], "a__x.txt": ["a__x.txt~1"], "r~5": ["r~5~2"],
+                                    "solo.txt": ["solo.txt"]})
+    batch = json.load(open(os.path.join(stack.data, "drive/admin/names/out/batch.ibflowresults")))
+    assert sorted(r["file_name"] for r in batch["results"]) == ["a/x.txt", "a__x.txt", "r~5", "solo.txt"]
+
+
+def test_run_sync_inputs_never_share_an_output(stack, solution):
+    long1, long2 = "p" * 200 + "1.txt", "p" * 200 + "2.txt"  # alike in the first 200 bytes, which are kept
+    files = [("inv.txt", INVOICE), (".x.txt", b"dot\n"), ("_x.txt", b"underscore\n"), (long1, b"one\n"),
+             (long2, b"two\n"), ("inv.txt", b"the same name again\n"), ("other.txt", b"other\n")]
+    r = stack.post("/api/v1/solution/run_sync", {"name": "invoice_demo", "version": "1.0.0", "files": [
+        {"file_name": n, "file_content": b64(d)} for n, d in files]})
+    assert r.status_code == 200, r.text
+    recs = r.json()["records"]
+    assert [x["file_name"] for x in recs] == [n for n, _ in files]
+    check_own_outputs(stack, recs, {"inv.txt": ["inv.txt~0", "inv.txt~5"], ".x.txt": ["_x.txt~1"],
+                                    "_x.txt": ["_x.txt~2"], long1: ["p" * 200 + "~3"],
+                                    long2: ["p" * 200 + "~4"], "other.txt": ["other.txt"]})
