@@ -56,7 +56,12 @@ static int copy_tree(int src_dir, int dst_dir, int depth, char *err, size_t errs
             if (s >= 0) close(s);
             if (t >= 0) close(t);
         } else if (S_ISREG(st.st_mode)) {
-            int s = openat(src_dir, e->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+            /* O_NONBLOCK and a second look once open: a FIFO swapped in since fstatat must not hang the worker */
+            int s = openat(src_dir, e->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+            if (s >= 0 && (fstat(s, &st) != 0 || !S_ISREG(st.st_mode))) {
+                close(s); /* skipped, as special files are */
+                continue;
+            }
             int t = openat(dst_dir, e->d_name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
             if (s < 0 || t < 0 || copy_file_fd(s, t) < 0) {
                 snprintf(err, errsz, "cannot copy file '%s': %s", e->d_name, strerror(errno));
@@ -88,10 +93,12 @@ ib_code fileops_check(const char *kind, const json_t *args, const ib_caller *who
     int fd = ib_drive_openat(runner_drive_fd, &src, O_PATH, 0);
     if (fd < 0) return ib_drive_errno_reply(errno, "src_path", &src, rep);
     struct stat st;
-    int isdir = fstat(fd, &st) == 0 && S_ISDIR(st.st_mode);
+    int stat_ok = fstat(fd, &st) == 0, isdir = stat_ok && S_ISDIR(st.st_mode);
     close(fd);
     if (!strcmp(kind, "extract") && isdir)
         return ib_fail(rep, IB_BAD_REQUEST, "src_path: '/%s' is a folder, not an archive", src.rel);
+    if (stat_ok && !isdir && !S_ISREG(st.st_mode))
+        return ib_fail(rep, IB_BAD_REQUEST, "src_path: '/%s' is not a regular file", src.rel);
     fd = ib_drive_openat(runner_drive_fd, &dst, O_PATH, 0);
     if (fd >= 0) {
         close(fd);
@@ -114,9 +121,17 @@ int fileops_run(const json_t *rec, char *err, size_t errsz)
         snprintf(err, errsz, "%s", rep.msg);
         return -1;
     }
-    int src_fd = ib_drive_openat(runner_drive_fd, &src, O_RDONLY, 0);
+    /* O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer, for ever and deaf to cancel;
+     * what is not a regular file or a folder is refused right after fstat. */
+    int src_fd = ib_drive_openat(runner_drive_fd, &src, O_RDONLY | O_NONBLOCK, 0);
+    struct stat st;
+    if (src_fd >= 0 && (fstat(src_fd, &st) != 0 || !(S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)))) {
+        snprintf(err, errsz, "src_path: '/%s' is not a regular file", src.rel);
+        close(src_fd);
+        return -1;
+    }
     const char *base;
-    int parent = ib_drive_open_parent(runner_drive_fd, &dst, 1, &base);
+    int parent = src_fd < 0 ? -1 : ib_drive_open_parent(runner_drive_fd, &dst, 1, &base);
     if (src_fd < 0 || parent < 0) {
         ib_drive_errno_reply(errno, src_fd < 0 ? "src_path" : "dst_path", src_fd < 0 ? &src : &dst, &rep);
         snprintf(err, errsz, "%s", rep.msg);
@@ -124,11 +139,11 @@ int fileops_run(const json_t *rec, char *err, size_t errsz)
         if (parent >= 0) close(parent);
         return -1;
     }
+    /* back to blocking reads: for regular files and folders O_NONBLOCK changes nothing, but say what is meant */
+    fcntl(src_fd, F_SETFL, fcntl(src_fd, F_GETFL) & ~O_NONBLOCK);
     char tmp[300];
     tmp_name(base, tmp, sizeof tmp);
-    struct stat st;
     int rc = -1;
-    fstat(src_fd, &st);
     if (!strcmp(kind, "copy") && S_ISREG(st.st_mode)) {
         int t = openat(parent, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
         rc = t >= 0 && copy_file_fd(src_fd, t) == 0 && fsync(t) == 0 ? 0 : -1;

@@ -154,3 +154,36 @@ def test_run_sync_inputs_never_share_an_output(stack, solution):
     check_own_outputs(stack, recs, {"inv.txt": ["inv.txt~0", "inv.txt~5"], ".x.txt": ["_x.txt~1"],
                                     "_x.txt": ["_x.txt~2"], long1: ["p" * 200 + "~3"],
                                     long2: ["p" * 200 + "~4"], "other.txt": ["other.txt"]})
+
+
+# --- 8. a FIFO on the drive ----------------------------------------------------------------------------------
+
+def test_files_copy_of_a_fifo_is_refused_promptly(stack):
+    d = os.path.join(stack.data, "drive/alice/pipes")
+    os.makedirs(d, exist_ok=True)
+    os.mkfifo(os.path.join(d, "fifo"))
+    t0 = time.time()
+    r = stack.post("/files/copy", {"src_path": "/alice/pipes/fifo", "dst_path": "/alice/pipes/copy"},
+                   token=ALICE_TOKEN, timeout=10)
+    assert_error(r, 400, "bad_request", "src_path: '/alice/pipes/fifo' is not a regular file")
+    r = stack.post("/files/extract", {"src_path": "/alice/pipes/fifo", "dst_path": "/alice/pipes/x"},
+                   token=ALICE_TOKEN, timeout=10)
+    assert_error(r, 400, "bad_request", "src_path: '/alice/pipes/fifo' is not a regular file")
+    assert time.time() - t0 < 5
+    assert not os.path.exists(os.path.join(d, "copy")) and not os.path.exists(os.path.join(d, "x"))
+    # a folder holding a FIFO copies without it
+    os.makedirs(os.path.join(d, "tree"))
+    open(os.path.join(d, "tree", "a.txt"), "w").write("a")
+    os.mkfifo(os.path.join(d, "tree", "fifo"))
+    r = stack.post("/files/copy", {"src_path": "/alice/pipes/tree", "dst_path": "/alice/pipes/tree2"},
+                   token=ALICE_TOKEN, timeout=10)
+    assert r.status_code == 202, r.text
+    assert wait_done(stack, r.json()["job_id"], ALICE_TOKEN, timeout=10)["status"] == "COMPLETE"
+    assert sorted(os.listdir(os.path.join(d, "tree2"))) == ["a.txt"]
+
+
+def test_publish_of_a_fifo_is_refused(stack):
+    os.makedirs(os.path.join(stack.data, "drive/admin/pipes"), exist_ok=True)
+    os.mkfifo(os.path.join(stack.data, "drive/admin/pipes/sol.ibsolution"))
+    r = stack.post("/marketplace/publish", {"ibsolution_path": "/admin/pipes/sol.ibsolution"}, timeout=10)
+    assert_error(r, 400, "bad_request", "ibsolution_path '/admin/pipes/sol.ibsolution' is not a regular file")
