@@ -189,6 +189,16 @@ static int open_output(const char *path, const ib_caller *who, const char *field
                        ib_reply *rep)
 {
     if (ib_dpath_parse(path, who, field, p, rep) != IB_OK) return -1;
+    /* Resolved as the files API does, before anything is removed: a folder that is, or passes through, a symlink
+     * leaving the user's folder is refused (wiping it would remove the link, and the job would then write a
+     * folder of its own where the user's link was). */
+    int probe = ib_drive_openat(runner_drive_fd, p, O_PATH, 0);
+    if (probe >= 0)
+        close(probe);
+    else if (errno == EXDEV || errno == ELOOP) {
+        ib_drive_errno_reply(errno, field, p, rep);
+        return -1;
+    }
     if (wipe) {
         const char *base;
         int parent = ib_drive_open_parent(runner_drive_fd, p, 0, &base);

@@ -187,3 +187,24 @@ def test_publish_of_a_fifo_is_refused(stack):
     os.mkfifo(os.path.join(stack.data, "drive/admin/pipes/sol.ibsolution"))
     r = stack.post("/marketplace/publish", {"ibsolution_path": "/admin/pipes/sol.ibsolution"}, timeout=10)
     assert_error(r, 400, "bad_request", "ibsolution_path '/admin/pipes/sol.ibsolution' is not a regular file")
+
+
+# --- 9. delete_out_dir and a symlink leaving the drive -------------------------------------------------------
+
+def test_delete_out_dir_refuses_a_symlink_leaving_the_drive(stack, solution):
+    outside = tempfile.mkdtemp(prefix="ibs-outside-", dir="/tmp")
+    try:
+        open(os.path.join(outside, "precious.txt"), "w").write("keep me")
+        inp = put_inputs(stack, "alice", "esc/in", {"a.txt": INVOICE})
+        link = os.path.join(stack.data, "drive/alice/esc/out")
+        os.symlink(outside, link)
+        for folder in ("/alice/esc/out", "/alice/esc/out/sub"):
+            r = stack.post("/solution/run", {"name": "invoice_demo", "version": "1.0.0", "input_folder": inp,
+                                             "settings": {"output_folder": folder, "delete_out_dir": True}},
+                           token=ALICE_TOKEN)
+            assert_error(r, 403, "forbidden", "settings.output_folder: '%s' %s" % (folder, LEAVES))
+        assert os.path.islink(link) and os.readlink(link) == outside
+        assert os.listdir(outside) == ["precious.txt"]
+        assert open(os.path.join(outside, "precious.txt")).read() == "keep me"
+    finally:
+        shutil.rmtree(outside)
