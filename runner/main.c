@@ -20,6 +20,7 @@ runner_cfg rcfg;
 notify_cfg runner_notify;
 int runner_drive_fd = -1, runner_data_fd = -1;
 static char outbox[PATH_MAX];
+static int webhook_allow_private; /* runner_notify.allow_private */
 
 #define DEFAULT_(n) #n
 #define DEFAULT(n) DEFAULT_(n) /* an engine default as the setting's default text */
@@ -51,6 +52,8 @@ static const ib_cfg runner_cfg_table[] = {
     {"webhook_retries", IB_CFG_INT, "7", 0, 20, &rcfg.webhook_retries, "webhook retries after the first attempt"},
     {"webhook_backoff_ms", IB_CFG_INT, "500", 1, 600000, &rcfg.webhook_backoff_ms,
      "first webhook retry delay (doubles each time)"},
+    {"webhook_allow_private", IB_CFG_BOOL, "false", 0, 0, &webhook_allow_private,
+     "webhooks may reach loopback, link-local, private, multicast and reserved addresses"},
 };
 
 static int runner_start(void **state, char *err, size_t errsz)
@@ -87,7 +90,8 @@ static int runner_start(void **state, char *err, size_t errsz)
                                  .mail_from = rcfg.mail_from,
                                  .webhook_retries = (int)rcfg.webhook_retries,
                                  .webhook_backoff_ms = (int)rcfg.webhook_backoff_ms,
-                                 .webhook_timeout_ms = 10000};
+                                 .webhook_timeout_ms = 10000,
+                                 .allow_private = webhook_allow_private};
     notify_global_init();
     if (exec_start(err, errsz) < 0) return -1;
     if (janitor_start(err, errsz) < 0) return -1;

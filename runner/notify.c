@@ -6,8 +6,11 @@
 #include "ib_fs.h"
 #include "ib_log.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -207,7 +210,103 @@ static int split_addresses(const json_t *v, addr_buf *out, char *err, size_t err
     return n;
 }
 
-static int check_webhook(const json_t *wh, char *err, size_t errsz)
+/* --- webhook targets ----------------------------------------------------------------------------------- */
+
+/* What an IPv4 address (host byte order) is when webhooks may not reach it, else NULL. */
+static const char *v4_kind(uint32_t a)
+{
+    if (a == 0) return "the unspecified address";
+    if ((a >> 24) == 0) return "a reserved address"; /* 0.0.0.0/8: "this network" */
+    if ((a >> 24) == 127) return "a loopback address";
+    if ((a >> 24) == 10 || (a >> 20) == 0xAC1 || (a >> 16) == 0xC0A8) return "a private address";
+    if ((a >> 22) == (100u << 2 | 1)) return "a shared (carrier-grade NAT) address"; /* 100.64.0.0/10 */
+    if ((a >> 16) == 0xA9FE) return "a link-local address";
+    if ((a >> 28) == 0xE) return "a multicast address";
+    if ((a >> 28) == 0xF) return "a reserved address"; /* 240.0.0.0/4 and the broadcast address */
+    return NULL;
+}
+
+/* What an address is when webhooks may not reach it (IPv4-mapped, -compatible, NAT64 and 6to4 forms are
+ * judged by the IPv4 address inside), else NULL. */
+static const char *addr_kind(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET)
+        return v4_kind(ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr));
+    if (sa->sa_family != AF_INET6) return "an address of an unknown family";
+    const unsigned char *b = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+    static const unsigned char zero[16], mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff},
+                                         nat64[12] = {0, 0x64, 0xff, 0x9b};
+    uint32_t tail = (uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 | (uint32_t)b[14] << 8 | b[15];
+    if (!memcmp(b, zero, 16)) return "the unspecified address";
+    if (!memcmp(b, zero, 15) && b[15] == 1) return "a loopback address";
+    if (!memcmp(b, mapped, 12) || !memcmp(b, zero, 12) || !memcmp(b, nat64, 12))
+        return v4_kind(tail) ? v4_kind(tail) : NULL;
+    if (b[0] == 0x20 && b[1] == 0x02) /* 6to4: 2002:AABB:CCDD::/48 carries AA.BB.CC.DD */
+        return v4_kind((uint32_t)b[2] << 24 | (uint32_t)b[3] << 16 | (uint32_t)b[4] << 8 | b[5]);
+    if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) return "a link-local address";
+    if (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0) return "a private address"; /* site-local, deprecated */
+    if ((b[0] & 0xfe) == 0xfc) return "a unique-local address";
+    if (b[0] == 0xff) return "a multicast address";
+    return NULL;
+}
+
+static const char *addr_show(const struct sockaddr *sa, char *buf, size_t bufsz)
+{
+    const void *a = sa->sa_family == AF_INET6 ? (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr
+                                               : (const void *)&((const struct sockaddr_in *)sa)->sin_addr;
+    if (!inet_ntop(sa->sa_family, a, buf, (socklen_t)bufsz)) snprintf(buf, bufsz, "?");
+    return buf;
+}
+
+/* The message for a refused target (into err): names the URL, the address and what it is. */
+static void refused_target(const char *url, const struct sockaddr *sa, const char *kind, char *err, size_t errsz)
+{
+    char shown[INET6_ADDRSTRLEN];
+    snprintf(err, errsz,
+             "settings.webhook_config.url '%.300s' resolves to %s, %s; webhooks may not reach loopback, "
+             "link-local, private, multicast or reserved addresses (IBSOL_WEBHOOK_ALLOW_PRIVATE=true allows them)",
+             url, addr_show(sa, shown, sizeof shown), kind);
+}
+
+/* Resolves the URL's host now and refuses it when an address it has is one webhooks may not reach. 0 also when
+ * the host does not resolve now: delivery resolves it again and checks what it connects to. */
+static int check_target(const notify_cfg *cfg, const char *url, char *err, size_t errsz)
+{
+    if (cfg && cfg->allow_private) return 0;
+    CURLU *u = curl_url();
+    char *host = NULL, *port = NULL;
+    int rc = 0;
+    if (!u || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK) {
+        snprintf(err, errsz, "settings.webhook_config.url '%.300s' is not a valid URL", url);
+        rc = -1;
+        goto out;
+    }
+    char name[256];
+    size_t n = strlen(host);
+    if (n >= 2 && host[0] == '[' && host[n - 1] == ']') /* an IPv6 literal: getaddrinfo takes it bare */
+        snprintf(name, sizeof name, "%.*s", (int)(n - 2), host + 1);
+    else
+        snprintf(name, sizeof name, "%s", host);
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+    if (getaddrinfo(name, port, &hints, &res) != 0) goto out;
+    for (struct addrinfo *ai = res; ai && rc == 0; ai = ai->ai_next) {
+        const char *kind = addr_kind(ai->ai_addr);
+        if (kind) {
+            refused_target(url, ai->ai_addr, kind, err, errsz);
+            rc = -1;
+        }
+    }
+    freeaddrinfo(res);
+out:
+    curl_free(host);
+    curl_free(port);
+    curl_url_cleanup(u);
+    return rc;
+}
+
+static int check_webhook(const notify_cfg *cfg, const json_t *wh, char *err, size_t errsz)
 {
     if (!json_is_object(wh)) {
         snprintf(err, errsz, "settings.webhook_config must be an object");
@@ -222,6 +321,7 @@ static int check_webhook(const json_t *wh, char *err, size_t errsz)
         snprintf(err, errsz, "settings.webhook_config.url must be an http:// or https:// URL");
         return -1;
     }
+    if (check_target(cfg, json_string_value(url), err, errsz) < 0) return -1;
     const json_t *headers = json_object_get(wh, "headers");
     if (!headers || json_is_null(headers)) return 0;
     if (!json_is_object(headers)) {
@@ -259,11 +359,11 @@ static int check_webhook(const json_t *wh, char *err, size_t errsz)
     return 0;
 }
 
-int notify_check_settings(const json_t *settings, char *err, size_t errsz)
+int notify_check_settings(const notify_cfg *cfg, const json_t *settings, char *err, size_t errsz)
 {
     if (!json_is_object(settings)) return 0;
     const json_t *wh = json_object_get(settings, "webhook_config");
-    if (wh && !json_is_null(wh) && check_webhook(wh, err, errsz) < 0) return -1;
+    if (wh && !json_is_null(wh) && check_webhook(cfg, wh, err, errsz) < 0) return -1;
     const json_t *emails = json_object_get(settings, "notification_emails");
     if (!emails || json_is_null(emails)) return 0;
     addr_buf addrs[MAX_ADDRESSES];
@@ -295,6 +395,25 @@ static int abort_check(void *clientp, curl_off_t dltotal, curl_off_t dlnow, curl
     (void)ultotal;
     (void)ulnow;
     return atomic_load(&aborting) ? 1 : 0;
+}
+
+/* The connection guard: curl asks it for every socket it connects, so the address checked is the address used,
+ * whatever the name resolves to by then. */
+typedef struct target_guard {
+    const char *url;
+    int allow_private;
+    char refused[768]; /* set when an address was refused */
+} target_guard;
+
+static curl_socket_t open_checked(void *clientp, curlsocktype purpose, struct curl_sockaddr *address)
+{
+    target_guard *g = clientp;
+    const char *kind = g->allow_private ? NULL : addr_kind(&address->addr);
+    if (purpose == CURLSOCKTYPE_IPCXN && kind) {
+        refused_target(g->url, &address->addr, kind, g->refused, sizeof g->refused);
+        return CURL_SOCKET_BAD;
+    }
+    return socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
 }
 
 /* Errors that another attempt cannot fix. */
@@ -377,18 +496,26 @@ json_t *notify_webhook(const notify_cfg *cfg, const json_t *webhook_config, cons
     curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, abort_check);
     curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
+    target_guard guard = {.url = url, .allow_private = cfg->allow_private};
+    curl_easy_setopt(curl, CURLOPT_OPENSOCKETFUNCTION, open_checked);
+    curl_easy_setopt(curl, CURLOPT_OPENSOCKETDATA, &guard);
+    curl_easy_setopt(curl, CURLOPT_PROXY, ""); /* no proxy from the environment: the guard checks the target */
 
     int retries = cfg->webhook_retries > 0 ? cfg->webhook_retries : 0;
     long delay = cfg->webhook_backoff_ms > 0 ? cfg->webhook_backoff_ms : 0;
-    char error[CURL_ERROR_SIZE + 64] = "";
+    char error[CURL_ERROR_SIZE + 640] = "";
     long status = 0;
     int attempts = 0, delivered = 0;
     for (;;) {
         attempts++;
         errbuf[0] = '\0';
+        guard.refused[0] = '\0';
         CURLcode rc = curl_easy_perform(curl);
         int retry;
-        if (rc == CURLE_OK) {
+        if (guard.refused[0] && rc != CURLE_OK) { /* no address it has may be reached: another try cannot help */
+            retry = 0;
+            snprintf(error, sizeof error, "%s", guard.refused);
+        } else if (rc == CURLE_OK) {
             curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
             delivered = status >= 200 && status < 300;
             retry = status == 429 || status >= 500;

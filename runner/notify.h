@@ -15,15 +15,24 @@ typedef struct notify_cfg {
     int webhook_retries;     /* retries after the first attempt (7) */
     int webhook_backoff_ms;  /* first retry delay; doubles each time (500) */
     int webhook_timeout_ms;  /* per attempt (10000) */
+    /* Webhooks may reach loopback, link-local, private (RFC 1918, shared 100.64/10, IPv6 unique-local),
+     * unspecified, multicast and reserved addresses, IPv4-mapped or embedded forms included
+     * (IBSOL_WEBHOOK_ALLOW_PRIVATE). Off: a job's settings must not make the server call its own network. */
+    int allow_private;
 } notify_cfg;
 
 /* Checks settings.webhook_config ({"url": http(s) URL, "headers": {name: string}}) and
  * settings.notification_emails (list of addresses or one comma-separated string; "" entries ignored).
- * 0, or -1 with a message naming the field ("settings.webhook_config.url must be an http:// or https:// URL"). */
-int notify_check_settings(const json_t *settings, char *err, size_t errsz);
+ * The URL's host is resolved now: an address webhooks may not reach (see allow_private) is refused, naming
+ * the URL and the address; a name that does not resolve now is let through (delivery checks again, and every
+ * address it connects to). 0, or -1 with a message naming the field ("settings.webhook_config.url must be an
+ * http:// or https:// URL"). */
+int notify_check_settings(const notify_cfg *cfg, const json_t *settings, char *err, size_t errsz);
 
 /* Sends the webhook of a finished job: `event` is the JSON body to POST. Blocks through the retries (call it
- * from a thread that may wait). Returns a new object for the job record:
+ * from a thread that may wait). Every address it is about to connect to is checked as above (so a name that
+ * resolves differently now cannot reach what the check refused), and proxy settings of the environment are
+ * not used (the address connected to is the one checked). Returns a new object for the job record:
  * {"url", "delivered": bool, "attempts": n, "http_status": s?, "error": "..."?}. */
 json_t *notify_webhook(const notify_cfg *cfg, const json_t *webhook_config, const json_t *event);
 

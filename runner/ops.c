@@ -67,7 +67,8 @@ static ib_code check_settings(const json_t *s, ib_reply *rep)
         if (!ok) return ib_fail(rep, IB_BAD_REQUEST, "settings.%s must be %s", rules[i].key, rules[i].what);
     }
     char err[IB_MSG_MAX];
-    if (notify_check_settings(s, err, sizeof err) < 0) return ib_fail(rep, IB_BAD_REQUEST, "%s", err);
+    if (notify_check_settings(&runner_notify, s, err, sizeof err) < 0)
+        return ib_fail(rep, IB_BAD_REQUEST, "%s", err);
     return IB_OK;
 }
 

@@ -55,6 +55,7 @@ class Stack:
             "OMP_THREAD_LIMIT": "1",
             "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0",
             "IBSOL_WEBHOOK_BACKOFF_MS": "20",  # 7 retries in ~2.5 s instead of a minute
+            "IBSOL_WEBHOOK_ALLOW_PRIVATE": "true",  # the tests' webhook receivers listen on 127.0.0.1
         })
         if extra_env:
             self.env.update(extra_env)

@@ -208,3 +208,25 @@ def test_delete_out_dir_refuses_a_symlink_leaving_the_drive(stack, solution):
         assert open(os.path.join(outside, "precious.txt")).read() == "keep me"
     finally:
         shutil.rmtree(outside)
+
+
+# --- 12. webhook targets ---------------------------------------------------------------------------------------
+
+TARGET_TAIL = ("; webhooks may not reach loopback, link-local, private, multicast or reserved addresses "
+               "(IBSOL_WEBHOOK_ALLOW_PRIVATE=true allows them)")
+
+
+def test_webhook_to_private_addresses_refused(stack_factory):
+    s = stack_factory({"IBSOL_WEBHOOK_ALLOW_PRIVATE": "false"})
+    inp = put_inputs(s, "alice", "hook/in", {"a.txt": INVOICE})
+    for url, addr, kind in [("http://127.0.0.1:9/done", "127.0.0.1", "a loopback address"),
+                            ("http://169.254.169.254/latest/meta-data/", "169.254.169.254", "a link-local address"),
+                            ("http://10.0.0.1/x", "10.0.0.1", "a private address"),
+                            ("http://[::1]/x", "::1", "a loopback address"),
+                            ("http://[::ffff:127.0.0.1]/", "::ffff:127.0.0.1", "a loopback address")]:
+        r = s.post("/solution/run", {"name": "invoice_demo", "version": "1.0.0", "input_folder": inp,
+                                     "settings": {"webhook_config": {"url": url}}}, token=ALICE_TOKEN)
+        body = assert_error(r, 400, "bad_request")
+        assert body["msg"] == "settings.webhook_config.url '%s' resolves to %s, %s%s" % (url, addr, kind,
+                                                                                         TARGET_TAIL)
+    assert not os.path.exists(os.path.join(s.data, "drive/alice/hook/out"))  # refused before anything was made

@@ -19,13 +19,16 @@
 
 /* --- settings ------------------------------------------------------------------------------------------- */
 
-static void expect_settings(const char *json, const char *msg)
+/* Webhook targets are checked as a runner with IBSOL_WEBHOOK_ALLOW_PRIVATE at its default (false) does. */
+static const notify_cfg strict_cfg = {.outbox_dir = "/nonexistent", .sendmail = "", .mail_from = "ibsol@localhost"};
+
+static void expect_settings_with(const notify_cfg *cfg, const char *json, const char *msg)
 {
     json_error_t jerr;
     json_t *s = json_loads(json, 0, &jerr);
     assert_non_null(s);
-    char err[512] = "";
-    int rc = notify_check_settings(s, err, sizeof err);
+    char err[1024] = "";
+    int rc = notify_check_settings(cfg, s, err, sizeof err);
     json_decref(s);
     if (!msg) {
         if (rc != 0) fail_msg("%s: unexpected error '%s'", json, err);
@@ -33,6 +36,11 @@ static void expect_settings(const char *json, const char *msg)
     }
     assert_int_equal(rc, -1);
     assert_string_equal(err, msg);
+}
+
+static void expect_settings(const char *json, const char *msg)
+{
+    expect_settings_with(&strict_cfg, json, msg);
 }
 
 static void test_settings(void **state)
@@ -90,6 +98,61 @@ static void test_settings(void **state)
                     "settings.notification_emails: 'a@-example.com' is not an email address");
     expect_settings("{\"notification_emails\": [\"a@example..com\"]}",
                     "settings.notification_emails: 'a@example..com' is not an email address");
+}
+
+/* --- webhook targets ------------------------------------------------------------------------------------- */
+
+#define TARGET_TAIL                                                                                              \
+    "; webhooks may not reach loopback, link-local, private, multicast or reserved addresses "                  \
+    "(IBSOL_WEBHOOK_ALLOW_PRIVATE=true allows them)"
+
+static void expect_target(const char *url, const char *address, const char *kind)
+{
+    char json[512], msg[1024];
+    snprintf(json, sizeof json, "{\"webhook_config\": {\"url\": \"%s\"}}", url);
+    snprintf(msg, sizeof msg, "settings.webhook_config.url '%s' resolves to %s, %s" TARGET_TAIL, url, address, kind);
+    expect_settings(json, msg);
+    /* the setting allows it */
+    notify_cfg open_cfg = strict_cfg;
+    open_cfg.allow_private = 1;
+    expect_settings_with(&open_cfg, json, NULL);
+}
+
+static void test_webhook_targets(void **state)
+{
+    (void)state;
+    expect_target("http://127.0.0.1/", "127.0.0.1", "a loopback address");
+    expect_target("http://127.9.8.7:8080/x", "127.9.8.7", "a loopback address");
+    expect_target("http://169.254.169.254/latest/meta-data/", "169.254.169.254", "a link-local address");
+    expect_target("http://10.0.0.1/", "10.0.0.1", "a private address");
+    expect_target("https://172.16.0.1/", "172.16.0.1", "a private address");
+    expect_target("https://172.31.255.255/", "172.31.255.255", "a private address");
+    expect_target("http://192.168.1.20/hook", "192.168.1.20", "a private address");
+    expect_target("http://100.64.0.1/", "100.64.0.1", "a shared (carrier-grade NAT) address");
+    expect_target("http://0.0.0.0:9/", "0.0.0.0", "the unspecified address");
+    expect_target("http://224.0.0.1/", "224.0.0.1", "a multicast address");
+    expect_target("http://255.255.255.255/", "255.255.255.255", "a reserved address");
+    expect_target("http://[::1]/", "::1", "a loopback address");
+    expect_target("http://[::]/", "::", "the unspecified address");
+    expect_target("http://[::ffff:127.0.0.1]/", "::ffff:127.0.0.1", "a loopback address");
+    expect_target("http://[::ffff:169.254.169.254]/", "::ffff:169.254.169.254", "a link-local address");
+    expect_target("http://[::ffff:10.1.2.3]:8443/", "::ffff:10.1.2.3", "a private address");
+    expect_target("http://[fe80::1]/", "fe80::1", "a link-local address");
+    expect_target("http://[fd12:3456::1]/", "fd12:3456::1", "a unique-local address");
+    expect_target("http://[ff02::1]/", "ff02::1", "a multicast address");
+    expect_target("http://[2002:7f00:1::1]/", "2002:7f00:1::1", "a loopback address"); /* 6to4 of 127.0.0.1 */
+    expect_target("http://[64:ff9b::a9fe:a9fe]/", "64:ff9b::a9fe:a9fe", "a link-local address"); /* NAT64 */
+    /* other spellings of a loopback address are the same address */
+    expect_target("http://2130706433/", "127.0.0.1", "a loopback address");
+    expect_target("http://0x7f.1/", "127.0.0.1", "a loopback address");
+
+    /* public addresses pass */
+    expect_settings("{\"webhook_config\": {\"url\": \"https://93.184.216.34/hook\"}}", NULL);
+    expect_settings("{\"webhook_config\": {\"url\": \"http://172.32.0.1/\"}}", NULL);
+    expect_settings("{\"webhook_config\": {\"url\": \"http://[2606:4700:4700::1111]/\"}}", NULL);
+    expect_settings("{\"webhook_config\": {\"url\": \"http://[::ffff:8.8.8.8]/\"}}", NULL);
+    /* a name that does not resolve now passes (delivery checks what it connects to) */
+    expect_settings("{\"webhook_config\": {\"url\": \"http://no-such-host.invalid/\"}}", NULL);
 }
 
 /* --- a tiny HTTP server --------------------------------------------------------------------------------- */
@@ -188,6 +251,7 @@ static double now_s(void)
     return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* The test server listens on 127.0.0.1: these webhooks are allowed to reach it. */
 static const notify_cfg webhook_cfg = {
     .outbox_dir = "/nonexistent",
     .sendmail = "",
@@ -195,6 +259,7 @@ static const notify_cfg webhook_cfg = {
     .webhook_retries = 3,
     .webhook_backoff_ms = 20,
     .webhook_timeout_ms = 3000,
+    .allow_private = 1,
 };
 
 static json_t *hook(int port, const char *path)
@@ -326,6 +391,32 @@ static void test_webhook_refused(void **state)
     json_decref(bad);
     json_decref(wh);
     json_decref(ev);
+}
+
+/* Without the setting, delivery checks the address it connects to: the server on 127.0.0.1 is never reached,
+ * and the refusal is not retried. */
+static void test_webhook_private_refused_at_delivery(void **state)
+{
+    (void)state;
+    server *s = server_start(NULL, 0);
+    notify_cfg cfg = webhook_cfg;
+    cfg.allow_private = 0;
+    json_t *wh = hook(s->port, "/hook"), *ev = event();
+    json_t *res = notify_webhook(&cfg, wh, ev);
+    assert_true(json_is_false(json_object_get(res, "delivered")));
+    assert_int_equal(json_integer_value(json_object_get(res, "attempts")), 1);
+    char want[1024];
+    snprintf(want, sizeof want,
+             "settings.webhook_config.url 'http://127.0.0.1:%d/hook' resolves to 127.0.0.1, a loopback address"
+             TARGET_TAIL, s->port);
+    assert_string_equal(json_string_value(json_object_get(res, "error")), want);
+    pthread_mutex_lock(&s->mu);
+    assert_int_equal(s->requests, 0);
+    pthread_mutex_unlock(&s->mu);
+    json_decref(res);
+    json_decref(wh);
+    json_decref(ev);
+    server_stop(s);
 }
 
 /* --- email ---------------------------------------------------------------------------------------------- */
@@ -496,6 +587,8 @@ int main(void)
         cmocka_unit_test(test_webhook_retried_then_delivered),
         cmocka_unit_test(test_webhook_not_retried_on_4xx),
         cmocka_unit_test(test_webhook_refused),
+        cmocka_unit_test(test_webhook_targets),
+        cmocka_unit_test(test_webhook_private_refused_at_delivery),
         cmocka_unit_test_setup_teardown(test_email_outbox, mail_setup, mail_teardown),
         cmocka_unit_test_setup_teardown(test_email_sendmail, mail_setup, mail_teardown),
     };
