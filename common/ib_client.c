@@ -4,6 +4,7 @@
 #include "ib_log.h"
 #include "ib_pipes.h"
 #include "ib_settings.h"
+#include "ib_tls.h"
 
 #include <ctype.h>
 #include <nng/protocol/reqrep0/req.h>
@@ -72,13 +73,13 @@ int ib_client_open(ib_client *c, ib_service svc, const char *url, int listen, ch
     if (rv == 0) rv = nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 50);
     if (rv == 0) rv = nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 1000);
     if (rv == 0) rv = ib_pipes_watch(c->sock, 0); /* before any pipe exists: none is missed */
-    if (rv == 0) rv = listen ? nng_listen(c->sock, url, NULL, 0) : nng_dial(c->sock, url, NULL, NNG_FLAG_NONBLOCK);
-    if (rv != 0) {
-        /* Named by its setting, as a daemon's own socket is (ib_daemon.c): IBSOL_RUNNER_URL etc. */
-        char setting[32];
-        int n = snprintf(setting, sizeof setting, "IBSOL_%s_URL", ib_service_name(svc));
-        for (int i = 6; i < n - 4; i++) setting[i] = (char)toupper((unsigned char)setting[i]);
-        snprintf(err, errsz, "%s: cannot %s '%s': %s", setting, listen ? "listen on" : "dial", url, nng_strerror(rv));
+    /* Named by its setting, as a daemon's own socket is (ib_daemon.c): IBSOL_RUNNER_URL etc. */
+    char setting[32];
+    int n = snprintf(setting, sizeof setting, "IBSOL_%s_URL", ib_service_name(svc));
+    for (int i = 6; i < n - 4; i++) setting[i] = (char)toupper((unsigned char)setting[i]);
+    if (rv != 0)
+        snprintf(err, errsz, "%s: cannot open a socket for '%s': %s", setting, url, nng_strerror(rv));
+    if (rv != 0 || ib_endpoint_start(c->sock, url, listen, setting, err, errsz) < 0) {
         nng_close(c->sock);
         return -1;
     }

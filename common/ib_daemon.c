@@ -4,6 +4,7 @@
 
 #include "ib_log.h"
 #include "ib_pipes.h"
+#include "ib_tls.h"
 
 #include <nng/protocol/reqrep0/rep.h>
 #include <pthread.h>
@@ -135,18 +136,16 @@ static int open_socket(server *s, char *err, size_t errsz)
     if (rv == 0) rv = nng_socket_set_ms(s->sock, NNG_OPT_RECONNMINT, 50);
     if (rv == 0) rv = nng_socket_set_ms(s->sock, NNG_OPT_RECONNMAXT, 1000);
     if (rv == 0 && ib_set.dials[svc]) rv = ib_pipes_watch(s->sock, 1);
-    if (rv == 0)
-        rv = ib_set.dials[svc] ? nng_dial(s->sock, url, NULL, NNG_FLAG_NONBLOCK) : nng_listen(s->sock, url, NULL, 0);
-    if (rv == 0) daemon_sock = s->sock;
+    char setting[64];
+    snprintf(setting, sizeof setting, "IBSOL_%s_URL", svc == IB_SVC_PACKAGER      ? "PACKAGER"
+                                                      : svc == IB_SVC_MARKETPLACE ? "MARKETPLACE"
+                                                                                  : "RUNNER");
     if (rv != 0) {
-        char setting[64];
-        snprintf(setting, sizeof setting, "IBSOL_%s_URL", svc == IB_SVC_PACKAGER      ? "PACKAGER"
-                                                          : svc == IB_SVC_MARKETPLACE ? "MARKETPLACE"
-                                                                                      : "RUNNER");
-        snprintf(err, errsz, "%s: cannot %s '%s': %s", setting, ib_set.dials[svc] ? "dial" : "listen on", url,
-                 nng_strerror(rv));
+        snprintf(err, errsz, "%s: cannot open a socket for '%s': %s", setting, url, nng_strerror(rv));
         return -1;
     }
+    if (ib_endpoint_start(s->sock, url, !ib_set.dials[svc], setting, err, errsz) < 0) return -1;
+    daemon_sock = s->sock;
     return 0;
 }
 
@@ -195,6 +194,7 @@ int ib_daemon_main(const ib_daemon_def *def, int argc, char **argv)
     if (def->start && def->start(&s.state, err, sizeof err) < 0) {
         ib_error(NULL, "cannot start: %s", err);
         if (def->stop) def->stop(s.state); /* stop() copes with a half-done start */
+        ib_tls_free();
         nng_fini();
         goto out;
     }
@@ -206,6 +206,7 @@ int ib_daemon_main(const ib_daemon_def *def, int argc, char **argv)
         ib_info(NULL, "signal %d: shutting down", sig);
         if (def->stop) def->stop(s.state);
         ib_info(NULL, "stopped");
+        ib_tls_free();
         nng_fini();
         code = 0;
         goto out;
@@ -219,6 +220,7 @@ int ib_daemon_main(const ib_daemon_def *def, int argc, char **argv)
         ib_error(NULL, "%s", err);
         if (def->stop) def->stop(s.state);
         nng_close(s.sock);
+        ib_tls_free();
         nng_fini();
         goto out;
     }
@@ -237,6 +239,7 @@ int ib_daemon_main(const ib_daemon_def *def, int argc, char **argv)
     free(threads);
     if (def->stop) def->stop(s.state);
     ib_info(NULL, "stopped");
+    ib_tls_free();
     nng_fini(); /* releases nng's threads and caches so leak checks see a clean exit */
     code = 0;
 out:

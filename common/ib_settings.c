@@ -2,6 +2,7 @@
 #include "ib_settings.h"
 
 #include "ib_fs.h"
+#include "ib_tls.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -36,6 +37,11 @@ static const ib_cfg shared_table[] = {
      "how long a request waits for its answer"},
     {"workers", IB_CFG_INT, "0", 0, 256, &ib_set.workers, "concurrent requests per daemon (0 = number of cores)"},
     {"debug", IB_CFG_BOOL, "false", 0, 0, &ib_set.debug, "log debug lines (every message)"},
+    {"tls_cert", IB_CFG_STR, "", 0, 0, &ib_set.tls_cert,
+     "this daemon's certificate (PEM) for tls+tcp:// URLs, signed by the CA in tls_ca"},
+    {"tls_key", IB_CFG_STR, "", 0, 0, &ib_set.tls_key, "the private key of tls_cert (PEM, unencrypted)"},
+    {"tls_ca", IB_CFG_STR, "", 0, 0, &ib_set.tls_ca,
+     "CA certificate(s) (PEM): a tls+tcp:// peer must present a certificate signed by it"},
 };
 
 const ib_cfg *ib_settings_table(size_t *count)
@@ -55,18 +61,22 @@ int ib_url_check(const char *setting, const char *url, char *err, size_t errsz)
         return 0;
     }
     if (!strncmp(url, "inproc://", 9) && url[9]) return 0;
-    if (!strncmp(url, "tcp://", 6) || !strncmp(url, "tcp4://", 7) || !strncmp(url, "tcp6://", 7)) {
+    if (!strncmp(url, "tcp://", 6) || !strncmp(url, "tcp4://", 7) || !strncmp(url, "tcp6://", 7) ||
+        ib_url_is_tls(url)) {
         const char *hp = strstr(url, "://") + 3;
         const char *colon = strrchr(hp, ':');
         char *end;
         long port = colon ? strtol(colon + 1, &end, 10) : -1;
         if (!colon || colon == hp || !colon[1] || *end || port < 0 || port > 65535) {
-            snprintf(err, errsz, "%s: '%s' is not tcp://HOST:PORT", setting, url);
+            snprintf(err, errsz, "%s: '%s' is not %s://HOST:PORT", setting, url,
+                     ib_url_is_tls(url) ? "tls+tcp" : "tcp");
             return -1;
         }
         return 0;
     }
-    snprintf(err, errsz, "%s: '%s' is not a URL this server speaks (ipc://PATH, tcp://HOST:PORT, inproc://NAME)",
+    snprintf(err, errsz,
+             "%s: '%s' is not a URL this server speaks (ipc://PATH, tcp://HOST:PORT, tls+tcp://HOST:PORT, "
+             "inproc://NAME)",
              setting, url);
     return -1;
 }
@@ -119,6 +129,21 @@ int ib_settings_finish(char *err, size_t errsz)
                          url_settings[a], url_settings[b], ib_set.url[a]);
                 return -1;
             }
+    /* The TLS files are checked at start, not at the first connection: a bad one is a start error. */
+    const char *tls_url = NULL, *tls_setting = NULL;
+    for (int s = 0; s < IB_SVC_COUNT && !tls_url; s++)
+        if (ib_url_is_tls(ib_set.url[s])) tls_url = ib_set.url[s], tls_setting = url_settings[s];
+    if (!tls_url && ib_url_is_tls(ib_set.events_url)) tls_url = ib_set.events_url, tls_setting = "IBSOL_EVENTS_URL";
+    if (tls_url || ib_set.tls_cert[0] || ib_set.tls_key[0] || ib_set.tls_ca[0]) {
+        char why[1024];
+        if (ib_tls_load(why, sizeof why) < 0) {
+            if (tls_url)
+                snprintf(err, errsz, "%s '%s': %s", tls_setting, tls_url, why);
+            else
+                snprintf(err, errsz, "%s", why);
+            return -1;
+        }
+    }
     if (ib_set.workers == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         ib_set.workers = n > 0 ? n : 2;

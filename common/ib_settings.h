@@ -16,6 +16,7 @@ typedef struct ib_settings {
     long long request_timeout_ms; /* how long it waits for the answer */
     long long workers;
     int debug;
+    char *tls_cert, *tls_key, *tls_ca; /* PEM files for tls+tcp:// URLs (ib_tls.h) */
 } ib_settings;
 
 extern ib_settings ib_set;
@@ -24,11 +25,12 @@ extern ib_settings ib_set;
 const ib_cfg *ib_settings_table(size_t *count);
 
 /* After loading: makes the data root absolute (creating it and drive/, marketplace/, installed/, jobs/, run/),
- * fills default URLs (ipc://<data>/run/<service>.ipc), and checks every URL's scheme and length. -1 with a
- * message naming the setting. */
+ * fills default URLs (ipc://<data>/run/<service>.ipc), checks every URL's scheme and length, and, when a URL is
+ * tls+tcp:// or a TLS setting is given, the TLS files (ib_tls_load). -1 with a message naming the setting. */
 int ib_settings_finish(char *err, size_t errsz);
 
-/* Checks a URL: ipc://PATH (PATH at most 100 bytes), tcp://HOST:PORT, inproc://NAME. 0 or -1 with a message. */
+/* Checks a URL: ipc://PATH (PATH at most 100 bytes), tcp://HOST:PORT, tls+tcp://HOST:PORT, inproc://NAME. 0 or
+ * -1 with a message. */
 int ib_url_check(const char *setting, const char *url, char *err, size_t errsz);
 
 /* Data root sub-folders: "<data>/<name>" in buf. */

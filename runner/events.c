@@ -8,6 +8,7 @@
 #include "ib_events.h"
 #include "ib_log.h"
 #include "ib_settings.h"
+#include "ib_tls.h"
 
 #include <errno.h>
 #include <nng/protocol/pubsub0/pub.h>
@@ -190,11 +191,11 @@ int events_start(char *err, size_t errsz)
     int rv = nng_pub0_open(&pub);
     if (rv == 0) rv = nng_socket_set_ms(pub, NNG_OPT_RECONNMINT, 50);
     if (rv == 0) rv = nng_socket_set_ms(pub, NNG_OPT_RECONNMAXT, 1000);
-    if (rv == 0) rv = nng_dial(pub, ib_set.events_url, NULL, NNG_FLAG_NONBLOCK);
     if (rv != 0) {
-        snprintf(err, errsz, "IBSOL_EVENTS_URL: cannot dial '%s': %s", ib_set.events_url, nng_strerror(rv));
+        snprintf(err, errsz, "IBSOL_EVENTS_URL: cannot open the events socket: %s", nng_strerror(rv));
         return -1;
     }
+    if (ib_endpoint_start(pub, ib_set.events_url, 0, "IBSOL_EVENTS_URL", err, errsz) < 0) return -1;
     pub_open = 1;
     if (pthread_create(&beat_thread, NULL, beat_main, NULL) != 0) {
         snprintf(err, errsz, "cannot start the heartbeat thread");
