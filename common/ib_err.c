@@ -1,6 +1,7 @@
 /* ib_err: error code table and reply helpers. */
 #include "ib_err.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -19,6 +20,7 @@ static const struct {
     [IB_TIMEOUT] = {"timeout", 504},
     [IB_INTERNAL] = {"internal", 500},
     [IB_NOT_IMPLEMENTED] = {"not_implemented", 501},
+    [IB_NO_SPACE] = {"insufficient_storage", 507}, /* RFC 4918's status for "cannot store" */
 };
 
 const char *ib_code_word(ib_code code)
@@ -65,6 +67,22 @@ ib_code ib_fail(ib_reply *r, ib_code code, const char *fmt, ...)
     ib_vfail(r, code, fmt, ap);
     va_end(ap);
     return code;
+}
+
+int ib_errno_no_space(int err)
+{
+    return err == ENOSPC || err == EDQUOT;
+}
+
+ib_code ib_fail_write(ib_reply *r, int err, const char *fmt, ...)
+{
+    char what[IB_MSG_MAX / 2];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    if (ib_errno_no_space(err)) return ib_fail(r, IB_NO_SPACE, "%s: " IB_NO_SPACE_MSG, what);
+    return ib_fail(r, IB_INTERNAL, "%s: %s", what, strerror(err));
 }
 
 json_t *ib_reply_data(ib_reply *r)

@@ -19,12 +19,13 @@ typedef enum ib_code {
     IB_TIMEOUT,
     IB_INTERNAL,
     IB_NOT_IMPLEMENTED,
+    IB_NO_SPACE, /* a write failed for space on the data root (ENOSPC, EDQUOT): 507 */
     IB_CODE_COUNT
 } ib_code;
 
 /* "bad_request", "not_found", ...; "ok" for IB_OK. */
 const char *ib_code_word(ib_code code);
-/* 200, 400, 401, 403, 404, 409, 413, 503, 504, 500, 501. */
+/* 200, 400, 401, 403, 404, 409, 413, 503, 504, 500, 501, 507. */
 int ib_code_http(ib_code code);
 /* The code for a word; IB_INTERNAL for an unknown word. */
 ib_code ib_code_from_word(const char *word);
@@ -52,6 +53,15 @@ json_t *ib_reply_data(ib_reply *r);
  * message like ib_fail; ib_reply_is_full tells a caller. */
 ib_code ib_reply_full(ib_reply *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int ib_reply_is_full(const ib_reply *r);
+
+/* One wording for a full data root, whichever write met it. */
+#define IB_NO_SPACE_MSG "no space left on the data root"
+/* Whether errno value err means the file system is out of space (ENOSPC) or the owner's quota is (EDQUOT). */
+int ib_errno_no_space(int err);
+/* For a write that failed with errno err: IB_NO_SPACE with "<what>: no space left on the data root" when it
+ * failed for space, else IB_INTERNAL with "<what>: <strerror>". what names the file or the step (printf format).
+ * So a call site that writes is one line: return ib_fail_write(rep, errno, "writing '%s'", name); */
+ib_code ib_fail_write(ib_reply *r, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Who is calling: set by the gateway from the bearer token, carried in every envelope. */
 typedef struct ib_caller {

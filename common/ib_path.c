@@ -255,7 +255,7 @@ ib_code ib_drive_errno_reply(int err, const char *field, const ib_dpath *p, ib_r
         return ib_fail(rep, IB_TOO_LARGE, "%s: '/%s' is too large", field, rel);
     case ENOSPC:
     case EDQUOT:
-        return ib_fail(rep, IB_UNAVAILABLE, "%s: '/%s': no space left on the drive", field, rel);
+        return ib_fail(rep, IB_NO_SPACE, "%s: '/%s': " IB_NO_SPACE_MSG, field, rel);
     default:
         return ib_fail(rep, IB_INTERNAL, "%s: '/%s': %s", field, rel, strerror(err));
     }

@@ -52,7 +52,7 @@ int ib_drive_open_dir(int drive_fd, const ib_dpath *p, int create);
 
 /* Maps an errno from the functions above to a reply naming the field and path: ENOENT -> not_found,
  * EXDEV/ELOOP -> forbidden ("leaves the drive"), ENOTDIR/EISDIR/EPERM/ENAMETOOLONG -> bad_request,
- * EEXIST/ENOTEMPTY -> conflict, EACCES -> forbidden, EFBIG -> too_large, ENOSPC/EDQUOT -> unavailable,
+ * EEXIST/ENOTEMPTY -> conflict, EACCES -> forbidden, EFBIG -> too_large, ENOSPC/EDQUOT -> insufficient_storage,
  * else internal. */
 ib_code ib_drive_errno_reply(int err, const char *field, const ib_dpath *p, ib_reply *rep);
 

@@ -97,7 +97,15 @@ typedef struct writer {
     struct zip *parts[8];
     char part_paths[8][IB_PATH_MAX + 64];
     int nparts;
+    int sys; /* the errno of a failed write (ENOSPC...), for the caller to tell a full disk from a bad folder */
 } writer;
+
+/* The system errno behind libzip's last error on za, or 0. */
+static int zip_sys_errno(zip_t *za)
+{
+    zip_error_t *ze = zip_get_error(za);
+    return zip_error_system_type(ze) == ZIP_ET_SYS ? zip_error_code_system(ze) : 0;
+}
 
 static int skipped_name(const char *name)
 {
@@ -352,7 +360,7 @@ typedef struct part_job {
     int me;
     const char *bad;
     char err[IB_MSG_MAX];
-    int rc;
+    int rc, sys;
 } part_job;
 
 static void *part_main(void *arg)
@@ -377,6 +385,7 @@ static void *part_main(void *arg)
                  pj->bad, zip_strerror(za));
         else
             fail(pj->err, sizeof pj->err, "a part of the archive cannot be written: %s", zip_strerror(za));
+        pj->sys = zip_sys_errno(za);
         zip_discard(za);
         return NULL;
     }
@@ -434,6 +443,7 @@ static int add_parallel(zip_t *za, writer *w, int rootfd, int level, const char 
         if (pj[p].rc != 0) {
             fail(err, errsz, "%s", pj[p].err);
             w->bad = NULL;
+            w->sys = pj[p].sys;
             goto out;
         }
     int zerr = 0;
@@ -575,6 +585,7 @@ int ib_zip_write_dir(int src_dirfd, const ib_zip_extra *extras, size_t nextras, 
                  show(w.bad, sb, sizeof sb), zip_strerror(za));
         else
             fail(err, errsz, "archive '%s' cannot be written: %s", out_path, zip_strerror(za));
+        w.sys = zip_sys_errno(za);
         goto out;
     }
     za = NULL;
@@ -587,6 +598,7 @@ out:
     for (size_t i = 0; i < w.n; i++)
         if (!w.v[i].extra) free(w.v[i].name);
     free(w.v);
+    if (rc != 0) errno = w.sys;
     return rc;
 }
 

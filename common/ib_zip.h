@@ -23,7 +23,8 @@ typedef struct ib_zip_limits {
 /* Archives every regular file below src_dirfd (recursively; entry names relative with '/') plus `extras` into a
  * new zip at out_path (written by libzip to a temporary name and renamed into place). Files whose name ends in
  * ".ibsolution" and hidden temporary files (".*.tmp-*") are skipped. A symlink or special file in the folder is an
- * error naming it. `level` is the deflate level (1-9). Returns 0, or -1 with a message in err. */
+ * error naming it. `level` is the deflate level (1-9). Returns 0, or -1 with a message in err and errno the
+ * system error of a failed write (ENOSPC when the disk is full; 0 for every other failure). */
 int ib_zip_write_dir(int src_dirfd, const ib_zip_extra *extras, size_t nextras, const char *out_path, int level,
                      const ib_zip_limits *limits, char *err, size_t errsz);
 

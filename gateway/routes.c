@@ -48,7 +48,8 @@ static const route routes[] = {
 
 static const double buckets_ms[] = {1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000};
 #define NBUCKETS (int)(sizeof buckets_ms / sizeof buckets_ms[0])
-static const int statuses[] = {200, 201, 202, 204, 206, 400, 401, 403, 404, 405, 409, 413, 416, 500, 501, 503, 504};
+static const int statuses[] = {200, 201, 202, 204, 206, 400, 401, 403, 404, 405, 409, 411, 413, 416,
+                               500, 501, 503, 504, 507};
 #define NSTATUS (int)(sizeof statuses / sizeof statuses[0])
 
 static struct {

@@ -59,9 +59,7 @@ static ib_code check_admin(const ib_request *req, const char *what, ib_reply *re
 static ib_code internal(ib_reply *rep, const ib_request *req, const char *what, int err)
 {
     ib_error(req->rid, "%s: %s", what, strerror(err));
-    if (err == ENOSPC || err == EDQUOT)
-        return ib_fail(rep, IB_UNAVAILABLE, "%s: no space left on the server", what);
-    return ib_fail(rep, IB_INTERNAL, "%s: %s", what, strerror(err));
+    return ib_fail_write(rep, err, "%s", what);
 }
 
 static void archive_file_name(const char *name, const char *version, char *out, size_t outsz)

@@ -83,7 +83,10 @@ static ib_code create_op(void *state, const ib_request *req, ib_reply *rep)
     ib_zip_extra extra = {entry, flowbin, len};
     ib_zip_limits limits = {(uint64_t)max_package, (uint64_t)max_files};
     if (ib_zip_write_dir(dirfd, &extra, 1, target, (int)zip_level, &limits, err, sizeof err) < 0) {
-        ib_fail(rep, IB_BAD_REQUEST, "%s", err);
+        if (ib_errno_no_space(errno))
+            ib_fail_write(rep, errno, "output_folder '%s'", ib_dpath_show(&out, shown, sizeof shown));
+        else
+            ib_fail(rep, IB_BAD_REQUEST, "%s", err);
         goto done;
     }
     int fd = openat(outfd, file, O_RDONLY | O_NOFOLLOW);

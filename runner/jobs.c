@@ -492,6 +492,17 @@ void job_markers_remove(const char *id)
     closedir(d);
 }
 
+void job_discard(const char *id)
+{
+    char what[64];
+    snprintf(what, sizeof what, "%s.json", id);
+    unlinkat(jobs_fd, what, 0);
+    snprintf(what, sizeof what, "%s.d", id);
+    ib_remove_tree_at(jobs_fd, what);
+    job_mark_inactive(id);
+    job_markers_remove(id);
+}
+
 int job_claim(const char *id, size_t index)
 {
     int dfd = files_dir(id, 1);

@@ -88,6 +88,9 @@ json_t *job_doc_load(const char *id, const char *what);
 /* After the job's final save: removes its lock and cancel marker (the lock is still held by the caller until it
  * closes it; a janitor only looks at unfinished jobs, and this one no longer is). */
 void job_markers_remove(const char *id);
+/* A job whose creation failed (e.g. the disk is full): removes whatever of it was written (record, per-file
+ * folder, markers, active entry), so nothing half-made is left. The caller still holds and closes its lock. */
+void job_discard(const char *id);
 
 /* Retention: removes jobs that ended and were created before `before` (Unix time), at most `max`: the record,
  * per-file results, markers and index entry. take(rec) is asked first for each: 0 keeps the job for now, else

@@ -300,7 +300,8 @@ static ib_code run_op(void *state, const ib_request *req, ib_reply *rep)
         job_unlock(lock_fd);
         close(out_fd);
         solution_release(sol);
-        ib_fail(rep, IB_INTERNAL, "the job could not be recorded: %s", strerror(errno));
+        ib_fail_write(rep, errno, "the job could not be recorded");
+        job_discard(id);
         goto fail;
     }
     json_decref(inputs_doc);
@@ -710,7 +711,9 @@ static ib_code fileop(const char *kind, const ib_request *req, ib_reply *rep)
         json_decref(rec);
         job_inputs_free(inputs, 1);
         job_unlock(lock_fd);
-        return ib_fail(rep, IB_INTERNAL, "the job could not be recorded: %s", strerror(errno));
+        ib_fail_write(rep, errno, "the job could not be recorded");
+        job_discard(id);
+        return rep->code;
     }
     if (!exec_submit(rec, NULL, inputs, 1, lock_fd, -1, -1, 0)) {
         job_mark_inactive(id);

@@ -8,6 +8,7 @@
 #include "ib_conv.h"
 #include "ib_env.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -271,6 +272,15 @@ static void test_codes(void **state)
     assert_int_equal(ib_code_http(IB_TIMEOUT), 504);
     assert_int_equal(ib_code_http(IB_INTERNAL), 500);
     assert_int_equal(ib_code_http(IB_NOT_IMPLEMENTED), 501);
+    assert_int_equal(ib_code_http(IB_NO_SPACE), 507);
+    assert_string_equal(ib_code_word(IB_NO_SPACE), "insufficient_storage");
+    ib_reply rep;
+    ib_reply_init(&rep);
+    assert_int_equal(ib_fail_write(&rep, ENOSPC, "writing '%s'", "a.txt"), IB_NO_SPACE);
+    assert_string_equal(rep.msg, "writing 'a.txt': no space left on the data root");
+    assert_int_equal(ib_fail_write(&rep, EDQUOT, "x"), IB_NO_SPACE);
+    assert_int_equal(ib_fail_write(&rep, EIO, "writing '%s'", "a.txt"), IB_INTERNAL);
+    assert_string_equal(rep.msg, "writing 'a.txt': Input/output error");
     for (int c = 0; c < IB_CODE_COUNT; c++) assert_int_equal(ib_code_from_word(ib_code_word((ib_code)c)), c);
     assert_int_equal(ib_code_from_word("nonsense"), IB_INTERNAL);
 }
