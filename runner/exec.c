@@ -288,19 +288,6 @@ static void cut_utf8(char *s)
     if (n - (lead - 1) < want) s[lead - 1] = '\0';
 }
 
-/* "1 GiB", "64 MiB", "4096 bytes": a limit in a message as it is set. */
-static void size_text(long long n, char *buf, size_t bufsz)
-{
-    if (n >= (1LL << 30) && n % (1LL << 30) == 0)
-        snprintf(buf, bufsz, "%lld GiB", n >> 30);
-    else if (n >= (1LL << 20) && n % (1LL << 20) == 0)
-        snprintf(buf, bufsz, "%lld MiB", n >> 20);
-    else if (n >= 1024 && n % 1024 == 0)
-        snprintf(buf, bufsz, "%lld KiB", n >> 10);
-    else
-        snprintf(buf, bufsz, "%lld bytes", n);
-}
-
 static void finish(job *j)
 {
     pthread_mutex_lock(&j->mu);
@@ -324,7 +311,7 @@ static void finish(job *j)
         }
     }
     char msg[IB_MSG_MAX], lim[40];
-    size_text(rcfg.max_job_output, lim, sizeof lim);
+    ib_size_text((size_t)rcfg.max_job_output, lim, sizeof lim);
     if (st == JOB_COMPLETE && failed) /* the job ran, but not every file gave its records: say so */
         snprintf(msg, sizeof msg, "Completed %zu/%zu files; %zu failed, the first: %s%s%s", done, j->n, failed,
                  first_name && strncmp(first_error, first_name, strlen(first_name)) ? first_name : "",

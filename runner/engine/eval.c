@@ -78,10 +78,11 @@ int ib_eval_spent(ib_eval *ev)
     return 0;
 }
 
-/* 64 MiB, 512 KiB or 1000 bytes: sizes in messages as they are set. */
-static void size_text(size_t n, char *buf, size_t bufsz)
+void ib_size_text(size_t n, char *buf, size_t bufsz)
 {
-    if (n >= (1u << 20) && n % (1u << 20) == 0)
+    if (n >= (1ull << 30) && n % (1ull << 30) == 0)
+        snprintf(buf, bufsz, "%zu GiB", n >> 30);
+    else if (n >= (1u << 20) && n % (1u << 20) == 0)
         snprintf(buf, bufsz, "%zu MiB", n >> 20);
     else if (n >= 1024 && n % 1024 == 0)
         snprintf(buf, bufsz, "%zu KiB", n >> 10);
@@ -119,7 +120,7 @@ ib_value *ib_eval_spent_error(ib_eval *ev)
             snprintf(msg, sizeof msg, "formula budget exceeded: %s was not evaluated: the record's formulas ran "
                      "longer than %s", name, what);
     } else {
-        size_text(ev->env.max_bytes, what, sizeof what);
+        ib_size_text(ev->env.max_bytes, what, sizeof what);
         snprintf(msg, sizeof msg, "formula budget exceeded: %s built more than %s", name, what);
     }
     note_limit(ev, msg);
@@ -572,7 +573,7 @@ json_t *ib_eval_program(ib_eval *ev, const ib_flow_program *prog, size_t *nerror
         size_t sz = ev->env.max_output ? json_dumpb(r, NULL, 0, JSON_COMPACT) + 1 : 0;
         if (ev->env.max_output && (sz > ev->env.max_output || out_bytes > ev->env.max_output - sz)) {
             char lim[40], q[64];
-            size_text(ev->env.max_output, lim, sizeof lim);
+            ib_size_text(ev->env.max_output, lim, sizeof lim);
             ib_quote(f->name, q, sizeof q);
             ib_value *e = ib_v_error("record output limit exceeded: field '%s' would make the record's results "
                                      "larger than %s", q, lim);

@@ -60,6 +60,9 @@ const ib_text *ib_eval_layout(ib_eval *ev);
 /* The first limit of env the record ran into, as a message naming the field and the limit; NULL when none. */
 const char *ib_eval_limit_msg(const ib_eval *ev);
 
+/* A limit in bytes for messages, as it is set: "1 GiB", "64 MiB", "512 KiB" or "1000 bytes". */
+void ib_size_text(size_t n, char *buf, size_t bufsz);
+
 /* CLOCK_MONOTONIC now, in ms (what deadline_ms is compared with). */
 long long ib_eval_clock_ms(void);
 
