@@ -2,26 +2,57 @@
  * talked to without the gateway:  ibsol-op marketplace marketplace.list
  *                                 ibsol-op --url ipc:///tmp/p.ipc packager solution.create '{"content_folder":..}'
  * The service's address comes from the same settings as the daemons (IBSOL_DATA, IBSOL_<SERVICE>_URL, ...).
- * A service that dials (runners) is reached by listening on its URL: stop the gateway first, or give --url. */
+ * A service that dials (runners) cannot be reached at its URL, where the gateway listens: each runner also
+ * listens on DATA/run/runner-<instance>.ipc (ib_daemon.h), and the tool dials every such socket on this host
+ * (any runner answers for any job), or the one of --instance NAME. */
 #include "ib_client.h"
 #include "ib_config.h"
+#include "ib_daemon.h"
 #include "ib_log.h"
 #include "ib_settings.h"
+#include "ib_tls.h"
 
+#include <glob.h>
 #include <nng/nng.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static char *op_user, *op_role, *op_url;
+static char *op_user, *op_role, *op_url, *op_instance;
 static long long op_timeout;
 
 static const ib_cfg op_cfg[] = {
     {"user", IB_CFG_STR, "admin", 0, 0, &op_user, "user the op runs as"},
     {"role", IB_CFG_STR, "admin", 0, 0, &op_role, "role the op runs as (admin or user)"},
-    {"url", IB_CFG_STR, "", 0, 0, &op_url, "service URL (default: from the settings)"},
+    {"url", IB_CFG_STR, "", 0, 0, &op_url, "service URL to dial (default: from the settings)"},
+    {"instance", IB_CFG_STR, "", 0, 0, &op_instance,
+     "runner: the one named so (its IBSOL_INSTANCE), else any runner on this host with this data root"},
     {"timeout_ms", IB_CFG_INT, "60000", 1, 86400000, &op_timeout, "how long to wait for the reply"},
 };
+
+/* The control socket(s) of a dialing service: the one of --instance, or every one in DATA/run (more in *found;
+ * the first is returned, written into buf). NULL after saying why none can be used. */
+static const char *control_urls(ib_service svc, glob_t *found, char *buf, size_t bufsz)
+{
+    const char *name = ib_service_name(svc);
+    if (op_instance[0]) {
+        if (ib_control_url(svc, op_instance, buf, bufsz)) return buf;
+        fprintf(stderr, "ibsol-op: --instance '%s': its socket path under %s/run is too long for ipc\n", op_instance,
+                ib_set.data);
+        return NULL;
+    }
+    char pattern[4200];
+    snprintf(pattern, sizeof pattern, "%s/run/%s-*.ipc", ib_set.data, name);
+    if (glob(pattern, 0, NULL, found) != 0 || found->gl_pathc == 0) {
+        fprintf(stderr,
+                "ibsol-op: no %s to reach: no %s (each %s on this host with this data root listens there; give "
+                "--url for another host)\n",
+                name, pattern, name);
+        return NULL;
+    }
+    snprintf(buf, bufsz, "ipc://%s", found->gl_pathv[0]);
+    return buf;
+}
 
 int main(int argc, char **argv)
 {
@@ -33,7 +64,9 @@ int main(int argc, char **argv)
     int rest = 0;
     ib_log_init("op", 0);
     int rc = ib_config_load(tables, counts, 2, argc, argv, "ibsol-op",
-                            "send one op to a service: ibsol-op [options] SERVICE OP [JSON-ARGS]", &rest, err,
+                            "send one op to a service: ibsol-op [options] SERVICE OP [JSON-ARGS]. A runner is reached through the "
+                            "socket each runner listens on, DATA/run/runner-INSTANCE.ipc: any runner on this host, or "
+                            "the one given by --instance", &rest, err,
                             sizeof err);
     if (rc != 0) {
         if (rc < 0) fprintf(stderr, "ibsol-op: %s\n", err);
@@ -66,8 +99,21 @@ int main(int argc, char **argv)
         }
     }
     ib_client cl;
+    glob_t found = {0};
+    char ctl[256];
     const char *url = op_url[0] ? op_url : ib_set.url[svc];
-    if (ib_client_open(&cl, svc, url, ib_set.dials[svc], err, sizeof err) < 0) {
+    if (!op_url[0] && ib_set.dials[svc] && !(url = control_urls(svc, &found, ctl, sizeof ctl))) goto out;
+    int opened = ib_client_open(&cl, svc, url, 0, err, sizeof err) == 0;
+    /* every other runner's socket too: the request goes to one that is connected (a stale file never is) */
+    for (size_t i = 1; opened && i < found.gl_pathc; i++) {
+        snprintf(ctl, sizeof ctl, "ipc://%s", found.gl_pathv[i]);
+        if (ib_endpoint_start(cl.sock, ctl, 0, "--instance", err, sizeof err) < 0) {
+            ib_client_close(&cl);
+            opened = 0;
+        }
+    }
+    globfree(&found);
+    if (!opened) {
         fprintf(stderr, "ibsol-op: %s\n", err);
         goto out;
     }

@@ -22,6 +22,8 @@ typedef struct server {
 } server;
 
 static nng_socket daemon_sock = NNG_SOCKET_INITIALIZER;
+static char control_name[64];  /* ib_daemon_control_name */
+static char control_url[256];  /* where a dialing daemon also listens, "" when it does not */
 
 size_t ib_daemon_addrs(char (*out)[64], size_t max)
 {
@@ -127,6 +129,18 @@ static void *worker(void *arg)
     return NULL;
 }
 
+/* Listens on an ipc URL that only this daemon's user may connect to: what arrives there is trusted as any
+ * user or role. */
+static int listen_private(nng_socket sock, const char *url)
+{
+    nng_listener l = NNG_LISTENER_INITIALIZER;
+    int rv = nng_listener_create(&l, sock, url);
+    if (rv == 0) rv = nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS, 0600);
+    if (rv == 0) rv = nng_listener_start(l, 0);
+    if (rv != 0 && nng_listener_id(l) > 0) nng_listener_close(l);
+    return rv;
+}
+
 static int open_socket(server *s, char *err, size_t errsz)
 {
     ib_service svc = s->def->service;
@@ -146,7 +160,42 @@ static int open_socket(server *s, char *err, size_t errsz)
     }
     if (ib_endpoint_start(s->sock, url, !ib_set.dials[svc], setting, err, errsz) < 0) return -1;
     daemon_sock = s->sock;
+    if (!ib_set.dials[svc]) return 0;
+    /* A dialing daemon cannot be reached at its URL (the gateway listens there): it also listens on a socket
+     * of its own in the data root, for ibsol-op on this host. Not being able to is no reason to stop serving. */
+    char pid[32];
+    snprintf(pid, sizeof pid, "%d", (int)getpid());
+    const char *ctl = ib_control_url(svc, control_name[0] ? control_name : pid, control_url, sizeof control_url);
+    if (!ctl) {
+        ib_warn(NULL, "no control socket: its path under %s/run is longer than an ipc path may be", ib_set.data);
+    } else if ((rv = listen_private(s->sock, ctl)) != 0) {
+        ib_warn(NULL, "no control socket: cannot listen on '%s' (%s): ibsol-op cannot reach this %s", ctl,
+                nng_strerror(rv), ib_service_name(svc));
+        control_url[0] = '\0';
+    }
     return 0;
+}
+
+void ib_daemon_control_name(const char *name)
+{
+    snprintf(control_name, sizeof control_name, "%s", name);
+}
+
+const char *ib_control_url(ib_service svc, const char *name, char *buf, size_t bufsz)
+{
+    char safe[64];
+    size_t n = 0;
+    for (; name[n] && n < sizeof safe - 1; n++) {
+        char c = name[n];
+        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+                 c == '_' || c == '-';
+        safe[n] = ok ? c : '_'; /* an instance name is free text; a path component is not */
+    }
+    safe[n] = '\0';
+    int len = snprintf(buf, bufsz, "ipc://%s/run/%s-%s.ipc", ib_set.data, ib_service_name(svc), safe);
+    /* the same limit ib_url_check puts on ipc paths: a Unix socket path holds about 100 bytes */
+    if (len < 0 || (size_t)len >= bufsz || len - 6 > 100) return NULL;
+    return buf;
 }
 
 int ib_daemon_main(const ib_daemon_def *def, int argc, char **argv)
@@ -229,8 +278,9 @@ int ib_daemon_main(const ib_daemon_def *def, int argc, char **argv)
     size_t started = 0;
     for (; threads && started < nworkers; started++)
         if (pthread_create(&threads[started], NULL, worker, &s) != 0) break;
-    ib_info(NULL, "%s %s serving on %s (%s), %zu workers, data root %s", def->name, IBSOL_VERSION,
-            ib_set.url[def->service], ib_set.dials[def->service] ? "dialing" : "listening", started, ib_set.data);
+    ib_info(NULL, "%s %s serving on %s (%s%s%s), %zu workers, data root %s", def->name, IBSOL_VERSION,
+            ib_set.url[def->service], ib_set.dials[def->service] ? "dialing" : "listening",
+            control_url[0] ? "; ibsol-op: " : "", control_url, started, ib_set.data);
     int sig = 0;
     sigwait(&sigs, &sig);
     ib_info(NULL, "signal %d: shutting down", sig);

@@ -42,4 +42,12 @@ int ib_daemon_main(const ib_daemon_def *def, int argc, char **argv);
  * the gateway can drop the connections of a daemon it no longer hears from; see ib_pipes.h). */
 size_t ib_daemon_addrs(char (*out)[64], size_t max);
 
+/* A daemon that dials (runners) cannot be reached at its URL, where the gateway listens; it also listens on
+ * ipc://DATA/run/<service>-<name>.ipc, which ibsol-op on the same host dials. name is the runner's instance
+ * (default: the pid); start() sets it. */
+void ib_daemon_control_name(const char *name);
+/* That control URL for a daemon of svc named name (characters outside A-Za-z0-9._- become '_'), in buf; NULL
+ * when it is too long for an ipc path. */
+const char *ib_control_url(ib_service svc, const char *name, char *buf, size_t bufsz);
+
 #endif

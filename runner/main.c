@@ -66,6 +66,7 @@ static int runner_start(void **state, char *err, size_t errsz)
         free(rcfg.instance);
         rcfg.instance = strdup(path);
     }
+    ib_daemon_control_name(rcfg.instance); /* ibsol-op --instance NAME runner ... */
     if (rcfg.pool == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         rcfg.pool = n > 0 ? n : 2;

@@ -9,7 +9,7 @@ import time
 
 import requests
 
-from conftest import BIN, SOURCE, binary, free_port
+from conftest import BIN, SOURCE, binary, free_port, wait_for
 
 
 def op(stack, *args):
@@ -159,3 +159,40 @@ def test_op_tool_ends_by_its_timeout_whatever_the_peer_does():
                     assert took < limit, "peer %s: took %.1f s, more than %.1f s" % (kind, took, limit)
         finally:
             stop()
+
+
+def test_op_tool_reaches_runners_while_the_gateway_is_up(stack_factory):
+    """Runners dial the gateway, which holds IBSOL_RUNNER_URL: the tool reaches them through the socket each runner
+    also listens on, DATA/run/runner-<instance>.ipc; any of them, or the one named by --instance."""
+    s = stack_factory(start=False)
+    s.start("gateway")
+    r1 = s.start("runner", key="r1", env={"IBSOL_INSTANCE": "r1"})
+    r2 = s.start("runner", key="r2", env={"IBSOL_INSTANCE": "r2"})
+    run = os.path.join(s.data, "run")
+    for name in ("r1", "r2"):  # each says where in its start line
+        wait_for("runner %s to listen on its own socket" % name,
+                 lambda: "ibsol-op: ipc://%s/runner-%s.ipc" % (run, name) in s.log(name), timeout=20)
+    assert os.stat(os.path.join(run, "runner-r1.ipc")).st_mode & 0o777 == 0o600
+
+    rc, out, err = op(s, "--timeout-ms", "10000", "runner", "ping")
+    assert rc == 0, err
+    reply = json.loads(out)
+    assert reply["service"] == "runner" and reply["pid"] in (r1.pid, r2.pid)
+    for name, proc in (("r1", r1), ("r2", r2)):
+        rc, out, err = op(s, "--instance", name, "--timeout-ms", "10000", "runner", "ping")
+        assert rc == 0 and json.loads(out)["pid"] == proc.pid, err
+    rc, out, err = op(s, "--instance", "r1", "--timeout-ms", "10000", "runner", "jobs.list", "{}")
+    assert rc == 0 and json.loads(out)["status"] == "OK", out + err
+
+    # A runner that stopped takes its socket away; the other still answers.
+    assert s.stop("r2") == 0
+    assert not os.path.exists(os.path.join(run, "runner-r2.ipc"))
+    rc, out, err = op(s, "--timeout-ms", "10000", "runner", "ping")
+    assert rc == 0 and json.loads(out)["pid"] == r1.pid, err
+    rc, out, err = op(s, "--instance", "r2", "--connect-timeout-ms", "300", "runner", "ping")
+    assert rc == 1 and json.loads(out)["code"] == "unavailable", out
+    assert s.stop("r1") == 0
+    rc, out, err = op(s, "runner", "ping")
+    assert rc == 2
+    assert err == ("ibsol-op: no runner to reach: no %s/runner-*.ipc (each runner on this host with this data "
+                   "root listens there; give --url for another host)\n" % run)
