@@ -1,6 +1,8 @@
 /* ib_err: error code table and reply helpers. */
 #include "ib_err.h"
 
+#include "ib_utf8.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -57,6 +59,13 @@ ib_code ib_vfail(ib_reply *r, ib_code code, const char *fmt, va_list ap)
 {
     r->code = code;
     vsnprintf(r->msg, sizeof r->msg, fmt, ap);
+    /* A message names paths, and a path may hold bytes that are not UTF-8: escaped here, once for every
+     * handler, the message stays encodable in the reply (JSON, and the envelope's check of it). */
+    if (!ib_utf8_valid(r->msg, strlen(r->msg))) {
+        char fixed[IB_MSG_MAX];
+        ib_utf8_escape(r->msg, fixed, sizeof fixed);
+        memcpy(r->msg, fixed, strlen(fixed) + 1);
+    }
     return code;
 }
 

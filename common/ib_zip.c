@@ -27,16 +27,26 @@
 #define SHOW_MAX 200
 
 #include "ib_err.h"
+#include "ib_utf8.h"
 
 #define fail ib_errf /* fail(err, errsz, fmt, ...): message, then -1 */
 
-/* A name fit for a message: control characters as '?', cut at SHOW_MAX bytes. */
+/* A name fit for a message: bytes that are not UTF-8 as \xHH, control characters as '?', cut at SHOW_MAX bytes
+ * (or where the buffer ends). */
 static const char *show(const char *name, char *buf, size_t bufsz)
 {
+    char esc[4 * SHOW_MAX + 8];
+    char cut[SHOW_MAX + 1];
+    size_t n = strnlen(name, SHOW_MAX);
+    memcpy(cut, name, n);
+    cut[n] = '\0';
+    ib_utf8_escape(cut, esc, sizeof esc);
     size_t i = 0;
-    for (; name[i] && i + 4 < bufsz && i < SHOW_MAX; i++)
-        buf[i] = ((unsigned char)name[i] < 0x20 || name[i] == 0x7f) ? '?' : name[i];
-    if (name[i]) {
+    for (; esc[i] && i + 4 < bufsz && i < SHOW_MAX; i++)
+        buf[i] = ((unsigned char)esc[i] < 0x20 || esc[i] == 0x7f) ? '?' : esc[i];
+    if (esc[i] || name[n]) {
+        /* a cut that fell inside a character would leave a broken one: back up to its first byte */
+        while (i > 0 && ((unsigned char)esc[i] & 0xc0) == 0x80) i--;
         memcpy(buf + i, "...", 3);
         i += 3;
     }
@@ -60,6 +70,8 @@ const char *ib_zip_name_problem(const char *name)
         if (c == '\\') return "has a backslash in its name";
         if (c < 0x20 || c == 0x7f) return "has a control character in its name";
     }
+    /* A name the API could not show in JSON (zips made elsewhere may use another code page): never created. */
+    if (!ib_utf8_valid(name, n)) return "has a name that is not valid UTF-8";
     for (const char *seg = name;;) {
         size_t len = strcspn(seg, "/");
         if (len == 2 && seg[0] == '.' && seg[1] == '.') return "escapes its folder";

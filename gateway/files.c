@@ -8,6 +8,7 @@
 #include "ib_fs.h"
 #include "ib_log.h"
 #include "ib_path.h"
+#include "ib_utf8.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -339,8 +340,9 @@ static void send_file(gw_req *r, const ib_dpath *p, int fd, const struct stat *s
         snprintf(msg, sizeof msg, "%s: '/%.900s': the requested range is outside the file's %lld bytes",
                  FIELD, p->rel, size);
         /* The error shape of gw_reply_error_http, plus the Content-Range that RFC 9110 asks of a 416. */
-        json_t *j =
-            json_pack("{s:s, s:s, s:s}", "status", "ERROR", "code", ib_code_word(IB_BAD_REQUEST), "msg", msg);
+        char fixed[IB_MSG_MAX];
+        json_t *j = json_pack("{s:s, s:s, s:s}", "status", "ERROR", "code", ib_code_word(IB_BAD_REQUEST), "msg",
+                              ib_utf8_escape(msg, fixed, sizeof fixed));
         char *text = json_dumps(j, JSON_COMPACT);
         json_decref(j);
         if (!text) return gw_reply_error_http(r, 416, IB_BAD_REQUEST, msg);
@@ -436,11 +438,18 @@ static void send_listing(gw_req *r, const ib_dpath *p, int fd)
     if (!err) {
         qsort(nodes, n, sizeof *nodes, node_cmp);
         json_t *arr = json_array();
-        for (size_t i = 0; i < n; i++)
-            json_array_append_new(arr, json_pack("{s:s, s:s, s:I, s:I}", "name", nodes[i].name, "type",
-                                                 nodes[i].folder ? "folder" : "file", "size",
-                                                 (json_int_t)nodes[i].size, "modified",
-                                                 (json_int_t)nodes[i].mtime));
+        for (size_t i = 0; i < n && arr && !err; i++) {
+            /* A name that is not UTF-8 (made outside the API) is shown with its odd bytes as \xHH and
+             * "escaped": true, rather than left out: the listing must show what the folder holds. */
+            char shown[4 * 256 + 1];
+            int odd = !ib_utf8_valid(nodes[i].name, strlen(nodes[i].name));
+            json_t *node = json_pack("{s:s, s:s, s:I, s:I}", "name",
+                                     odd ? ib_utf8_escape(nodes[i].name, shown, sizeof shown) : nodes[i].name,
+                                     "type", nodes[i].folder ? "folder" : "file", "size",
+                                     (json_int_t)nodes[i].size, "modified", (json_int_t)nodes[i].mtime);
+            if (node && odd) json_object_set_new(node, "escaped", json_true());
+            if (!node || json_array_append_new(arr, node) != 0) err = ENOMEM;
+        }
         json_t *body = json_pack("{s:s, s:o}", "status", "OK", "nodes", arr);
         if (truncated) json_object_set_new(body, "truncated", json_true());
         text = json_dumps(body, JSON_COMPACT);
@@ -450,7 +459,10 @@ static void send_listing(gw_req *r, const ib_dpath *p, int fd)
     for (size_t i = 0; i < n; i++)
         free(nodes[i].name);
     free(nodes);
-    if (err) return reply_errno(r, err, p);
+    if (err) {
+        free(text);
+        return reply_errno(r, err, p);
+    }
     size_t len = strlen(text);
     gw_reply_begin(r, 200, "application/json", (long long)len, "IB-Node-Type: folder\r\n");
     if (!is_method(r, "HEAD")) mg_write(r->conn, text, len);

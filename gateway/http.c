@@ -3,6 +3,7 @@
 #include "gw.h"
 
 #include "ib_log.h"
+#include "ib_utf8.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -72,6 +73,9 @@ static void reply_error_msg(gw_req *r, ib_code code, const char *msg)
 
 void gw_reply_error_http(gw_req *r, int http_status, ib_code code, const char *msg)
 {
+    /* A message naming a path that is not UTF-8 would make no JSON, and no reply at all. */
+    char fixed[IB_MSG_MAX];
+    if (!ib_utf8_valid(msg, strlen(msg))) msg = ib_utf8_escape(msg, fixed, sizeof fixed);
     json_t *body = json_pack("{s:s, s:s, s:s}", "status", "ERROR", "code", ib_code_word(code), "msg", msg);
     const char *extra = code == IB_UNAUTHORIZED ? "WWW-Authenticate: Bearer\r\n" : NULL;
     char *text = json_dumps(body, JSON_COMPACT);

@@ -573,3 +573,57 @@ def test_errors_never_show_host_paths(stack):
     for r in replies:
         assert r.status_code >= 400
         assert stack.data not in r.text and stack.root not in r.text, r.text
+
+
+# --- names that are not UTF-8 -----------------------------------------------------------------------------------
+
+
+def test_extract_refuses_an_entry_whose_name_is_not_utf8(stack):
+    import io
+    import zipfile
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("ok.txt", "fine")
+        z.writestr("cafX.txt", "latin-1 name")
+    # the same length in latin-1: "café.txt" as a zip from an old Windows tool would have it (no UTF-8 flag)
+    data = buf.getvalue().replace(b"cafX.txt", b"caf\xe9.txt")
+    assert put(stack, "/alice/l1/latin1.zip", data).status_code == 204
+    r = stack.post("/files/extract", {"src_path": "/alice/l1/latin1.zip", "dst_path": "/alice/l1/out"},
+                   token=ALICE_TOKEN)
+    assert r.status_code == 202, r.text
+    job = r.json()["job_id"]
+    for _ in range(300):
+        st = stack.get("/jobs/status?job_id=" + job, token=ALICE_TOKEN).json()
+        if st["state"] == "DONE":
+            break
+        time.sleep(0.1)
+    res = st["results"][0]
+    assert res["status"] == "ERROR", st
+    assert "archive entry 'caf\\xe9.txt' has a name that is not valid UTF-8" in res["msg"], res
+    assert not os.path.exists(drive(stack, "alice", "l1", "out"))
+    assert sorted(os.listdir(drive(stack, "alice", "l1"))) == ["latin1.zip"]
+
+
+def test_names_made_outside_the_api_that_are_not_utf8_are_listed_escaped_and_served(stack):
+    folder = drive(stack, "alice", "odd")
+    os.makedirs(folder.encode() + b"/caf\xe9-dir")
+    with open(folder.encode() + b"/caf\xe9.txt", "wb") as f:
+        f.write(b"bytes of an odd name")
+    put(stack, "/alice/odd/plain.txt", b"p")
+    r = stack.get(V2 + "/alice/odd", token=ALICE_TOKEN)
+    assert r.status_code == 200, r.text
+    nodes = {n["name"]: n for n in r.json()["nodes"]}
+    assert sorted(nodes) == ["caf\\xe9-dir", "caf\\xe9.txt", "plain.txt"]
+    assert nodes["caf\\xe9.txt"]["escaped"] is True and nodes["caf\\xe9.txt"]["type"] == "file"
+    assert nodes["caf\\xe9-dir"]["escaped"] is True and nodes["caf\\xe9-dir"]["type"] == "folder"
+    assert "escaped" not in nodes["plain.txt"]
+    # the file itself, by its bytes (percent-encoded in the URL)
+    st, headers, data = raw(stack, "GET", V2 + "/alice/odd/caf%E9.txt")
+    assert st == 200 and data == b"bytes of an odd name"
+    # errors that name such a path are clean JSON, with the path escaped
+    st, _, data = raw(stack, "GET", V2 + "/alice/odd/caf%E9-missing.txt")
+    assert st == 404, data
+    import json
+    assert "'/alice/odd/caf\\xe9-missing.txt' does not exist" in json.loads(data)["msg"]
+    st, _, data = raw(stack, "GET", V2 + "/alice/odd/caf%E9-dir?expect-node-type=file")
+    assert st == 400 and "caf\\xe9-dir" in json.loads(data)["msg"], data

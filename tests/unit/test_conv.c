@@ -7,6 +7,7 @@
 
 #include "ib_conv.h"
 #include "ib_env.h"
+#include "ib_utf8.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -192,6 +193,30 @@ static void test_json_depth(void **state)
     json_decref(j);
 }
 
+static void test_utf8(void **state)
+{
+    assert_true(ib_utf8_valid("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", 14));
+    assert_true(ib_utf8_valid("", 0));
+    assert_false(ib_utf8_valid("caf\xe9", 4));         /* latin-1 */
+    assert_false(ib_utf8_valid("\xc0\xaf", 2));         /* overlong '/' */
+    assert_false(ib_utf8_valid("\xed\xa0\x80", 3));     /* a surrogate */
+    assert_false(ib_utf8_valid("\xf4\x90\x80\x80", 4)); /* past U+10FFFF */
+    assert_false(ib_utf8_valid("\xe2\x82", 2));         /* cut short */
+    char out[64];
+    assert_string_equal(ib_utf8_escape("caf\xe9.txt", out, sizeof out), "caf\\xe9.txt");
+    assert_string_equal(ib_utf8_escape("\xc3\xa9\xff\xc3", out, sizeof out), "\xc3\xa9\\xff\\xc3");
+    /* cut before an escape that does not fit, never inside one */
+    assert_string_equal(ib_utf8_escape("ab\xff", out, 6), "ab");
+    /* every reply message is made valid, whatever a handler put in it */
+    ib_reply rep;
+    ib_reply_init(&rep);
+    ib_fail(&rep, IB_NOT_FOUND, "path: '/%s' does not exist", "jay/caf\xe9");
+    assert_string_equal(rep.msg, "path: '/jay/caf\\xe9' does not exist");
+    json_t *j = json_string(rep.msg);
+    assert_non_null(j);
+    json_decref(j);
+}
+
 static void test_bad_strings(void **state)
 {
     const unsigned char bad_utf8[] = {0xa2, 0xc3, 0x28};
@@ -291,7 +316,7 @@ int main(void)
         cmocka_unit_test(test_round_trip),      cmocka_unit_test(test_lying_counts),
         cmocka_unit_test(test_truncated_and_trailing), cmocka_unit_test(test_depth),
         cmocka_unit_test(test_depth_agrees_with_msgpack), cmocka_unit_test(test_json_depth),
-        cmocka_unit_test(test_bad_strings),     cmocka_unit_test(test_envelopes),
+        cmocka_unit_test(test_bad_strings),     cmocka_unit_test(test_utf8),     cmocka_unit_test(test_envelopes),
         cmocka_unit_test(test_codes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
