@@ -208,9 +208,17 @@ static solution *from_archive(const char *path, const ib_caller *who, ib_reply *
     ib_dpath p;
     char shown[IB_PATH_MAX + 2], err[IB_MSG_MAX];
     if (ib_dpath_parse(path, who, "solution_path", &p, rep) != IB_OK) return NULL;
-    int fd = ib_drive_openat(runner_drive_fd, &p, O_RDONLY, 0);
+    /* O_NONBLOCK: a FIFO on the drive must not hold the worker in open(2) for ever; only a file is read */
+    int fd = ib_drive_openat(runner_drive_fd, &p, O_RDONLY | O_NONBLOCK, 0);
     if (fd < 0) {
         ib_drive_errno_reply(errno, "solution_path", &p, rep);
+        return NULL;
+    }
+    struct stat fst;
+    if (fstat(fd, &fst) != 0 || !S_ISREG(fst.st_mode)) {
+        close(fd);
+        ib_fail(rep, IB_BAD_REQUEST, "solution_path: '%s' is not a regular file",
+                ib_dpath_show(&p, shown, sizeof shown));
         return NULL;
     }
     char digest[IB_SHA256_HEX];

@@ -182,6 +182,15 @@ def test_files_copy_of_a_fifo_is_refused_promptly(stack):
     assert sorted(os.listdir(os.path.join(d, "tree2"))) == ["a.txt"]
 
 
+def test_run_of_a_fifo_solution_path_is_refused_promptly(stack):
+    os.makedirs(os.path.join(stack.data, "drive/alice/pipes"), exist_ok=True)
+    os.mkfifo(os.path.join(stack.data, "drive/alice/pipes/sol.ibsolution"))
+    put_inputs(stack, "alice", "pipes/in", {"a.txt": INVOICE})
+    r = stack.post("/solution/run", {"solution_path": "/alice/pipes/sol.ibsolution", "input_folder": "/alice/pipes/in"},
+                   token=ALICE_TOKEN, timeout=10)
+    assert_error(r, 400, "bad_request", "solution_path: '/alice/pipes/sol.ibsolution' is not a regular file")
+
+
 def test_publish_of_a_fifo_is_refused(stack):
     os.makedirs(os.path.join(stack.data, "drive/admin/pipes"), exist_ok=True)
     os.mkfifo(os.path.join(stack.data, "drive/admin/pipes/sol.ibsolution"))
