@@ -26,6 +26,7 @@ comes back the cut runner is heard again (ibsol_runners_attached back to 2).
 When the link is cut the gateway stops hearing the runner's heartbeats and closes its connections to it
 (their addresses come with the heartbeats), so every call after that goes to the runner that answers."""
 import base64
+import contextlib
 import json
 import os
 import shutil
@@ -36,8 +37,9 @@ import time
 
 import pytest
 
-from conftest import ADMIN_TOKEN, SANITIZER_MARKS, SOURCE, binary
+from conftest import ADMIN_TOKEN, BIN, SANITIZER_MARKS, SOURCE, binary
 from gen_docs import columns_pdf
+from pki import Pki
 
 EXAMPLE = os.path.join(SOURCE, "docs/example-solution")
 INVOICE = os.path.join(EXAMPLE, "demo_data/invoice-1001.txt")
@@ -192,14 +194,15 @@ class Hosts:
     """The daemons, each started in its host's namespace; shutdown checks the harness rules (exit 0 on
     SIGTERM, no sanitizer report)."""
 
-    def __init__(self, net, root):
+    def __init__(self, net, root, urls=URLS, extra_env=None):
         self.net, self.root = net, root
         self.data = os.path.join(root, "shared-volume")
         os.makedirs(self.data)
         with open(os.path.join(self.data, "tokens"), "w") as f:
             f.write("# test tokens\n%s admin admin\n" % ADMIN_TOKEN)
         self.env = dict(os.environ)
-        self.env.update(URLS)
+        self.env.update(urls)
+        self.env.update(extra_env or {})
         self.env.update({
             "IBSOL_DATA": self.data,
             "IBSOL_HTTP_HOST": "%s.2" % NET,
@@ -255,8 +258,9 @@ class Hosts:
         return problems
 
 
-@pytest.fixture
-def hosts():
+@contextlib.contextmanager
+def running_hosts(urls=URLS, extra_env=None, make_env=None):
+    """The stack on its hosts; make_env(root), when given, adds settings made in the test's folder."""
     need_root()
     root = tempfile.mkdtemp(prefix="ibs-hosts-", dir="/tmp")
     net = Net()
@@ -264,7 +268,7 @@ def hosts():
     problems = []
     try:
         net.build()
-        stack = Hosts(net, root)
+        stack = Hosts(net, root, urls, dict(extra_env or {}, **(make_env(root) if make_env else {})))
         stack.start("pk", "packager")
         stack.start("mk", "marketplace")
         stack.start("gw", "gateway")
@@ -280,6 +284,12 @@ def hosts():
         problems += net.teardown()
     assert not problems, "\n".join(problems) + "\n" + (stack.all_logs() if stack else "")
     shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def hosts():
+    with running_hosts() as h:
+        yield h
 
 
 def fields(record):
@@ -447,3 +457,53 @@ def test_hosts_over_tcp_and_a_cut_runner(hosts):
     assert time.time() - t0 < TEST_DEADLINE_S
 
     assert not unanswered, ("calls the gateway sent to the cut runner after it dropped it", unanswered, served)
+
+
+# --- the same hosts over tls+tcp:// ----------------------------------------------------------------------------
+
+TLS_URLS = {k: v.replace("tcp://", "tls+tcp://") for k, v in URLS.items()}
+
+
+def test_hosts_over_tls_with_mutual_certificates():
+    """Every daemon on its own host, every URL tls+tcp:// with certificates from one CA: the stack works across
+    hosts, and a host holding a certificate from another CA can neither call a service nor attach a runner."""
+    made = {}
+
+    def make_env(root):
+        os.makedirs(os.path.join(root, "pki"))
+        made["pki"] = Pki(os.path.join(root, "pki"))
+        return made["pki"].env()
+
+    with running_hosts(TLS_URLS, make_env=make_env) as (stack, client, net):
+        pki = made["pki"]
+
+        def healthy():
+            r = client.get("/healthz", timeout=5)
+            body = r["json"] or {}
+            ok = body.get("services") == {"packager": "up", "marketplace": "up", "runner": "up"}
+            return ok and body.get("runners") == 2, r
+
+        wait_for("every service up and both runners attached over tls+tcp", healthy, 30, stack)
+        for path in ("/marketplace/list", "/jobs/list"):
+            r = client.get(path, timeout=10)
+            assert r["status"] == 200 and r["json"]["status"] == "OK", (path, r)
+
+        # From the client's host: the op tool with the CA's certificate gets in, with another CA's it does not.
+        def op_from_client(**tls):
+            env = dict(stack.env, IBSOL_DATA=os.path.join(stack.root, "op-data"), **tls)
+            return subprocess.run(["ip", "netns", "exec", net.ns("cl"), os.path.join(BIN, "cli/ibsol-op"),
+                                   "--timeout-ms", "5000", "--connect-timeout-ms", "1500", "--url",
+                                   TLS_URLS["IBSOL_PACKAGER_URL"], "packager", "ping"],
+                                  env=env, capture_output=True, text=True, timeout=60)
+
+        p = op_from_client()
+        assert p.returncode == 0 and json.loads(p.stdout)["service"] == "packager", p.stdout + p.stderr
+        p = op_from_client(**pki.env(pki.rogue, pki.both_cas))
+        assert p.returncode == 1 and json.loads(p.stdout)["msg"] == (
+            "the packager is not reachable (no connection within 1500 ms)"), p.stdout + p.stderr
+
+        # A runner on the client's host with the other CA's certificate never attaches.
+        stack.start("cl", "runner", IBSOL_INSTANCE="rogue", IBSOL_DATA=os.path.join(stack.root, "rogue-data"),
+                    **pki.env(pki.rogue, pki.both_cas))
+        time.sleep(1.5)  # heartbeats every 500 ms here: one that got in would be counted by now
+        assert metric(client, "ibsol_runners_attached") == 2
