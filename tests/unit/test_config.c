@@ -86,10 +86,17 @@ static void test_url_check(void **state)
     assert_int_equal(ib_url_check("X", "tcp://gateway:5555", err, sizeof err), 0);
     assert_int_equal(ib_url_check("X", "ipc:///tmp/a.ipc", err, sizeof err), 0);
     assert_int_equal(ib_url_check("X", "http://x", err, sizeof err), -1);
-    assert_string_equal(err, "X: 'http://x' is not a URL this server speaks (ipc://PATH, tcp://HOST:PORT, inproc://NAME)");
+    assert_string_equal(err, "X: 'http://x' is not a URL this server speaks (ipc://PATH, tcp://HOST:PORT, "
+                             "tls+tcp://HOST:PORT, inproc://NAME)");
     assert_int_equal(ib_url_check("X", "tcp://host", err, sizeof err), -1);
     assert_string_equal(err, "X: 'tcp://host' is not tcp://HOST:PORT");
     assert_int_equal(ib_url_check("X", "tcp://host:99999", err, sizeof err), -1);
+    /* the TLS transport: the same HOST:PORT rules */
+    assert_int_equal(ib_url_check("X", "tls+tcp://gateway:7003", err, sizeof err), 0);
+    assert_int_equal(ib_url_check("X", "tls+tcp6://[::1]:7003", err, sizeof err), 0);
+    assert_int_equal(ib_url_check("X", "tls+tcp://gateway", err, sizeof err), -1);
+    assert_string_equal(err, "X: 'tls+tcp://gateway' is not tls+tcp://HOST:PORT");
+    assert_int_equal(ib_url_check("X", "tls://gateway:7003", err, sizeof err), -1);
 }
 
 static void test_args_check(void **state)
