@@ -212,28 +212,36 @@ char *ib_eval_text(ib_eval *ev, const ib_value *v)
     case IB_V_DOC:
         return strdup(ib_eval_layout(ev)->text);
     case IB_V_LIST: {
+        /* The text being built counts in the record's budget while it grows (lists of lists each build one),
+         * and a spent budget stops every level: a list that holds one list many times is small as a value and
+         * exponentially large as text. */
         size_t cap = 64, n = 0;
         char *out = malloc(cap);
         if (!out) abort();
-        for (size_t i = 0; i < v->nitems; i++) {
+        ib_vbudget_hold(cap);
+        for (size_t i = 0; i < v->nitems && !ib_vbudget_over(); i++) {
             char *t = ib_eval_text(ev, v->items[i]);
             size_t tl = strlen(t);
-            if (!ib_vbudget_room(n + tl + 2)) { /* the text would pass the record's budget: stop here */
-                ib_vbudget_exceed();
-                free(t);
-                break;
-            }
             if (n + tl + 2 > cap) {
-                while (n + tl + 2 > cap)
-                    cap *= 2;
-                out = realloc(out, cap);
+                size_t ncap = cap;
+                while (n + tl + 2 > ncap)
+                    ncap *= 2;
+                if (!ib_vbudget_room(ncap - cap)) { /* the text would pass the record's budget: stop here */
+                    ib_vbudget_exceed();
+                    free(t);
+                    break;
+                }
+                out = realloc(out, ncap);
                 if (!out) abort();
+                ib_vbudget_hold(ncap - cap);
+                cap = ncap;
             }
             if (i) out[n++] = '\n';
             memcpy(out + n, t, tl);
             n += tl;
             free(t);
         }
+        ib_vbudget_release(cap);
         out[n] = '\0';
         return out;
     }
@@ -410,6 +418,10 @@ static ib_value *walk(ib_eval *ev, const ib_node *n, ib_value *const *fields, si
             }
             ib_v_prov_merge(l, item);
             ib_v_list_push(l, item);
+            if (l->nest > IB_VALUE_MAX_NEST) {
+                ib_v_unref(l);
+                return ib_v_error("lists may hold lists at most %u deep", IB_VALUE_MAX_NEST);
+            }
         }
         return l;
     }
@@ -536,6 +548,26 @@ static ib_value *eval_field(ib_eval *ev, const ib_flow_field *f, ib_value *const
     return v;
 }
 
+/* Whether v as JSON would take more than `room` bytes, counting its texts and items (a shared item each time it
+ * appears, as the JSON repeats it) and stopping as soon as it does: a list holding one list many times is small
+ * as a value and exponentially large as JSON, so it is measured before it is made. */
+static int json_over(ib_eval *ev, const ib_value *v, size_t *used, size_t room)
+{
+    size_t add = 24; /* a number, a boolean, null: at most this */
+    if (v->kind == IB_V_STR || v->kind == IB_V_ERROR)
+        add = v->len + 3;
+    else if (v->kind == IB_V_DOC)
+        add = ib_eval_layout(ev)->len + 3;
+    else if (v->kind == IB_V_LIST)
+        add = 2;
+    *used += add;
+    for (size_t i = 0; v->kind == IB_V_LIST && i < v->nitems && *used <= room; i++) {
+        *used += 1;
+        json_over(ev, v->items[i], used, room);
+    }
+    return *used > room;
+}
+
 /* The result of field f, value v: {"key", "value", "field_type"[, "error"][, "page", "bbox"]}. */
 static json_t *field_result(ib_eval *ev, const ib_flow_field *f, const ib_value *v)
 {
@@ -567,11 +599,14 @@ json_t *ib_eval_program(ib_eval *ev, const ib_flow_program *prog, size_t *nerror
     size_t errs = 0, out_bytes = 0;
     for (size_t i = 0; i < n; i++) {
         const ib_flow_field *f = &prog->fields[i];
-        json_t *r = field_result(ev, f, vals[i]);
         /* The record's results go into every output of the record (its .ibdoc, the batch file, the job's
-         * results, the reply): a field that would take them past max_output fails instead. */
-        size_t sz = ev->env.max_output ? json_dumpb(r, NULL, 0, JSON_COMPACT) + 1 : 0;
-        if (ev->env.max_output && (sz > ev->env.max_output || out_bytes > ev->env.max_output - sz)) {
+         * results, the reply): a field that would take them past max_output fails instead. Measured before the
+         * JSON is made, then exactly. */
+        size_t max = ev->env.max_output, guess = 0;
+        int over = max && json_over(ev, vals[i], &guess, max - (out_bytes < max ? out_bytes : max));
+        json_t *r = over ? NULL : field_result(ev, f, vals[i]);
+        size_t sz = r && max ? json_dumpb(r, NULL, 0, JSON_COMPACT) + 1 : 0;
+        if (max && (over || sz > max || out_bytes > max - sz)) {
             char lim[40], q[64];
             ib_size_text(ev->env.max_output, lim, sizeof lim);
             ib_quote(f->name, q, sizeof q);

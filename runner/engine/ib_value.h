@@ -15,6 +15,7 @@ typedef enum ib_vkind { IB_V_NULL, IB_V_STR, IB_V_NUM, IB_V_BOOL, IB_V_LIST, IB_
 
 #define IB_VALUE_MAX_ITEMS 100000u   /* items of one list */
 #define IB_VALUE_MAX_STR (64u << 20) /* bytes of one string */
+#define IB_VALUE_MAX_NEST 64u        /* lists within lists: bounds every recursive walk of a value */
 
 typedef struct ib_value ib_value;
 struct ib_value {
@@ -27,6 +28,7 @@ struct ib_value {
     int b;            /* BOOL */
     ib_value **items; /* LIST: owned references */
     size_t nitems;
+    uint32_t nest;    /* LIST: how deep lists nest in it (a list of strings: 0) */
     const ib_doc *doc;  /* DOC: borrowed from the record */
     const ib_text *map; /* STR that is exactly a rendering of the record's document: its spans map byte
                          * offsets back to words (borrowed from the evaluation context) */
@@ -56,6 +58,11 @@ ib_vbudget *ib_vbudget_use(ib_vbudget *b);
 int ib_vbudget_room(size_t more);
 /* Marks the current budget exceeded: a builder refused by ib_vbudget_room returns a short result instead. */
 void ib_vbudget_exceed(void);
+/* 1 when the current budget has been exceeded (since last cleared). */
+int ib_vbudget_over(void);
+/* Counts bytes that are not values (a text being built) in the current budget while they exist. */
+void ib_vbudget_hold(size_t bytes);
+void ib_vbudget_release(size_t bytes);
 
 ib_value *ib_v_null(void);
 ib_value *ib_v_str(const char *s, size_t len); /* copies */

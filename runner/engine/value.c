@@ -49,6 +49,25 @@ void ib_vbudget_exceed(void)
     if (tl_budget) tl_budget->over = 1;
 }
 
+int ib_vbudget_over(void)
+{
+    return tl_budget && tl_budget->over;
+}
+
+void ib_vbudget_hold(size_t bytes)
+{
+    ib_vbudget *b = tl_budget;
+    if (!b) return;
+    b->live += bytes;
+    if (b->max && b->live > b->max) b->over = 1;
+}
+
+void ib_vbudget_release(size_t bytes)
+{
+    ib_vbudget *b = tl_budget;
+    if (b) b->live -= bytes <= b->live ? bytes : b->live;
+}
+
 /* Charges `bytes` more of v to the current budget (a value built before any budget joins the first one it grows
  * under, for what it grows by). */
 static void charge(ib_value *v, size_t bytes)
@@ -155,6 +174,7 @@ int ib_v_list_push(ib_value *list, ib_value *item)
         charge(list, (cap - list->nitems) * sizeof *ni);
     }
     list->items[list->nitems++] = item;
+    if (item->kind == IB_V_LIST && item->nest + 1 > list->nest) list->nest = item->nest + 1;
     return 0;
 }
 

@@ -359,7 +359,7 @@ static json_t *run_limited(const char *const (*src)[2], size_t n, ib_eval_env en
     ib_flow_program prog = {.path = "p", .fields = fields, .nfields = (uint32_t)n, .order = order};
     for (size_t i = 0; i < n; i++) {
         fields[i].name = (char *)src[i][0];
-        fields[i].type = IB_FT_TEXT;
+        fields[i].type = src[i][0][0] == 'L' ? IB_FT_LIST : IB_FT_TEXT; /* "L...": a LIST field */
         order[i] = (uint32_t)i;
         ib_formula_err fe;
         fields[i].root = ib_formula_parse(src[i][1], strlen(src[i][1]), &fe);
@@ -488,6 +488,52 @@ static void test_budget_output(void **state)
     json_decref(res);
 }
 
+/* A list that holds one list many times is small as a value and exponentially large as text or JSON: it fails
+ * on the budget (as text) or the output limit (as JSON) before either is made. Lists nest at most 64 deep. */
+static void test_budget_shared_lists(void **state)
+{
+    (void)state;
+    static const char *const src[][2] = {
+        {"L1", "['xxxxxxxx', 'xxxxxxxx', 'xxxxxxxx', 'xxxxxxxx', 'xxxxxxxx', 'xxxxxxxx', 'xxxxxxxx', 'xxxxxxxx']"},
+        {"L2", "[L1, L1, L1, L1, L1, L1, L1, L1]"}, {"L3", "[L2, L2, L2, L2, L2, L2, L2, L2]"},
+        {"L4", "[L3, L3, L3, L3, L3, L3, L3, L3]"}, {"L5", "[L4, L4, L4, L4, L4, L4, L4, L4]"},
+        {"L6", "[L5, L5, L5, L5, L5, L5, L5, L5]"}, {"L7", "[L6, L6, L6, L6, L6, L6, L6, L6]"},
+        {"L8", "[L7, L7, L7, L7, L7, L7, L7, L7]"}, /* 16.7 M strings: ~190 MB as JSON */
+        {"text", "concat(L8)"},
+        {"L9", "nth(L2, 0)"},
+    };
+    size_t nerr = 0;
+    char limit[400];
+    json_t *res = run_limited(src, sizeof src / sizeof src[0],
+                              (ib_eval_env){.max_bytes = 1u << 20, .max_output = 1u << 20}, &nerr, limit, sizeof limit);
+    for (size_t i = 0; i < 5; i++) /* L5: 32 K strings, ~0.4 MB as JSON */
+        if (*field_error(res, i)) fail_msg("L%zu failed: %s", i + 1, field_error(res, i));
+    assert_string_equal(field_error(res, 5), "record output limit exceeded: field 'L6' would make the record's "
+                                             "results larger than 1 MiB");
+    assert_string_equal(field_error(res, 7), "record output limit exceeded: field 'L8' would make the record's "
+                                             "results larger than 1 MiB");
+    assert_string_equal(field_error(res, 8), "formula budget exceeded: field 'text' built more than 1 MiB");
+    assert_int_equal(json_array_size(json_object_get(json_array_get(res, 9), "value")), 8);
+    assert_string_equal(limit, field_error(res, 8)); /* the first met while evaluating (outputs come after) */
+    json_decref(res);
+
+    /* lists in lists, over several fields: 3 x 30 deep */
+    char deep[3][256];
+    const char *names[3] = {"Ln1", "Ln2", "Ln3"}, *inner[3] = {"'x'", "Ln1", "Ln2"}; /* LIST fields */
+    const char *dsrc[3][2];
+    for (int k = 0; k < 3; k++) {
+        snprintf(deep[k], sizeof deep[k], "%.30s%s%.30s", "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[", inner[k],
+                 "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]");
+        dsrc[k][0] = names[k];
+        dsrc[k][1] = deep[k];
+    }
+    res = run_limited((const char *const(*)[2])dsrc, 3, (ib_eval_env){0}, &nerr, limit, sizeof limit);
+    assert_string_equal(field_error(res, 0), "");
+    assert_string_equal(field_error(res, 1), "");
+    assert_string_equal(field_error(res, 2), "lists may hold lists at most 64 deep");
+    json_decref(res);
+}
+
 /* Values may outlive the context that built them (and its budget): freeing one later touches nothing freed. */
 static void test_budget_value_outlives(void **state)
 {
@@ -512,7 +558,8 @@ int main(void)
         cmocka_unit_test(test_text),  cmocka_unit_test(test_parsing),    cmocka_unit_test(test_logic),
         cmocka_unit_test(test_types), cmocka_unit_test(test_program),
         cmocka_unit_test(test_budget_bytes), cmocka_unit_test(test_budget_time),
-        cmocka_unit_test(test_budget_output), cmocka_unit_test(test_budget_value_outlives),
+        cmocka_unit_test(test_budget_output), cmocka_unit_test(test_budget_shared_lists),
+        cmocka_unit_test(test_budget_value_outlives),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
