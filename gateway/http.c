@@ -541,9 +541,9 @@ int gw_http_start(const gw_http_opts *o, char *err, size_t errsz)
 
 void gw_http_stop(void)
 {
+    atomic_store(&http_listen_fd, -1); /* first: once civetweb closes it, the number may name another socket */
     if (gw.http) mg_stop(gw.http);
     gw.http = NULL;
-    atomic_store(&http_listen_fd, -1);
     free(clients);
     clients = NULL;
     nclients = 0;
