@@ -258,7 +258,8 @@ static char *read_regular(int fd, size_t max, size_t *len)
 char *ib_read_file_at(int dirfd, const char *rel, size_t max, size_t *len)
 {
     if (max > SIZE_MAX / 2) max = SIZE_MAX / 2;
-    int fd = ib_openat_beneath(dirfd, rel, O_RDONLY, 0);
+    /* O_NONBLOCK: a FIFO must not hold the caller in open(2) waiting for a writer; read_regular refuses it */
+    int fd = ib_openat_beneath(dirfd, rel, O_RDONLY | O_NONBLOCK, 0);
     if (fd < 0) return NULL;
     char *buf = read_regular(fd, max, len);
     int e = errno;

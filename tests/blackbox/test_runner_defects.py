@@ -191,6 +191,15 @@ def test_run_of_a_fifo_solution_path_is_refused_promptly(stack):
     assert_error(r, 400, "bad_request", "solution_path: '/alice/pipes/sol.ibsolution' is not a regular file")
 
 
+def test_create_with_a_fifo_manifest_is_refused_promptly(stack):
+    d = os.path.join(stack.data, "drive/alice/fifo-sol")
+    os.makedirs(d, exist_ok=True)
+    os.mkfifo(os.path.join(d, "package.json"))
+    r = stack.post("/solution/create", {"content_folder": "/alice/fifo-sol", "output_folder": "/alice/fifo-out"},
+                   token=ALICE_TOKEN, timeout=10)
+    assert_error(r, 400, "bad_request", "package.json cannot be read")
+
+
 def test_publish_of_a_fifo_is_refused(stack):
     os.makedirs(os.path.join(stack.data, "drive/admin/pipes"), exist_ok=True)
     os.mkfifo(os.path.join(stack.data, "drive/admin/pipes/sol.ibsolution"))
