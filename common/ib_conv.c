@@ -44,8 +44,13 @@ int ib_json_depth_check(const char *buf, size_t len, size_t max_depth, size_t *a
 
 json_t *ib_json_loadb(const char *buf, size_t len, size_t flags, json_error_t *err)
 {
+    return ib_json_loadb_depth(buf, len, flags, IB_JSON_MAX_DEPTH, err);
+}
+
+json_t *ib_json_loadb_depth(const char *buf, size_t len, size_t flags, size_t max_depth, json_error_t *err)
+{
     size_t at;
-    if (ib_json_depth_check(buf, len, IB_JSON_MAX_DEPTH, &at) == 0) return json_loadb(buf, len, flags, err);
+    if (ib_json_depth_check(buf, len, max_depth, &at) == 0) return json_loadb(buf, len, flags, err);
     if (err) {
         int line = 1, column = 1; /* jansson counts both from 1 */
         for (size_t i = 0; i < at; i++) {
@@ -61,7 +66,7 @@ json_t *ib_json_loadb(const char *buf, size_t len, size_t flags, json_error_t *e
         err->column = column;
         err->position = (int)at;
         snprintf(err->source, sizeof err->source, "<buffer>");
-        snprintf(err->text, sizeof err->text - 1, "JSON nested deeper than %d levels", IB_JSON_MAX_DEPTH);
+        snprintf(err->text, sizeof err->text - 1, "JSON nested deeper than %zu levels", max_depth);
         err->text[sizeof err->text - 1] = (char)json_error_stack_overflow;
     }
     return NULL;

@@ -35,6 +35,9 @@ int ib_json_depth_check(const char *buf, size_t len, size_t max_depth, size_t *a
  * sees it, with err->text "JSON nested deeper than 24 levels", line, column and position of the bracket, and
  * json_error_code(err) == json_error_stack_overflow (jansson's own code for the same fault). */
 json_t *ib_json_loadb(const char *buf, size_t len, size_t flags, json_error_t *err);
+/* The same with another bound, for documents the server itself made deeper than any user's text (a compiled
+ * flow holds formula trees) and that never cross the wire. */
+json_t *ib_json_loadb_depth(const char *buf, size_t len, size_t flags, size_t max_depth, json_error_t *err);
 
 /* Packs a JSON value. 0, or -1 when it nests deeper than max_depth. */
 int ib_json_pack(msgpack_packer *pk, const json_t *value, size_t max_depth);

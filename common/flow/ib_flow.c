@@ -818,10 +818,13 @@ out:;
 }
 
 /* Parses JSON text with duplicate keys refused; NULL with a message naming file, line and column. */
-static json_t *parse_json(bctx *b, const char *file, const char *text, size_t len)
+/* A compiled flow holds each formula's tree, two JSON levels per level of the formula, inside its document. */
+#define FLOWBIN_MAX_DEPTH (2 * IB_FORMULA_MAX_DEPTH + 16)
+
+static json_t *parse_json(bctx *b, const char *file, const char *text, size_t len, size_t max_depth)
 {
     json_error_t je;
-    json_t *j = ib_json_loadb(text, len, JSON_REJECT_DUPLICATES, &je); /* depth-bounded */
+    json_t *j = ib_json_loadb_depth(text, len, JSON_REJECT_DUPLICATES, max_depth, &je); /* depth-bounded */
     if (!j) fail(b, "%s: invalid JSON at line %d column %d: %s", file, je.line, je.column, je.text);
     return j;
 }
@@ -844,7 +847,7 @@ static json_t *load_file(bctx *b, const char *path, const char *step)
             fail(b, "%s: %s: refiner file '%s': %s", b->ffile, step, path, strerror(errno));
         return NULL;
     }
-    json_t *j = parse_json(b, path, text, len);
+    json_t *j = parse_json(b, path, text, len, IB_JSON_MAX_DEPTH);
     free(text);
     return j;
 }
@@ -865,7 +868,7 @@ ib_flow *ib_flow_compile_dir(int content_dirfd, char *err, size_t errsz)
             fail(&b, "flow.json: %s", strerror(errno));
         return NULL;
     }
-    json_t *root = parse_json(&b, "flow.json", text, len);
+    json_t *root = parse_json(&b, "flow.json", text, len, IB_JSON_MAX_DEPTH);
     free(text);
     if (!root) return NULL;
     ib_flow *f = build(&b, root);
@@ -944,7 +947,7 @@ ib_flow *ib_flow_decode(const void *bytes, size_t len, char *err, size_t errsz)
         fail(&b, "larger than %u bytes", IB_FLOW_MAX_BIN);
         goto out;
     }
-    if (!(doc = parse_json(&b, "ibflowbin", bytes, len))) goto out;
+    if (!(doc = parse_json(&b, "ibflowbin", bytes, len, FLOWBIN_MAX_DEPTH))) goto out;
     json_t *fv = json_object_get(doc, "format_version");
     if (!json_is_object(doc) || !json_is_string(json_object_get(doc, "format")) ||
         strcmp(json_string_value(json_object_get(doc, "format")), "ibflowbin") != 0) {

@@ -50,6 +50,27 @@ def test_json_at_the_limit_reaches_the_daemon_and_unknown_fields_are_ignored(sta
     assert "msgpack" not in r.text
 
 
+def test_a_deeply_nested_formula_still_packages_and_runs(stack):
+    # the bound is for text from outside; the compiled flow holds formula trees (two JSON levels per formula
+    # level), so a formula nested 60 deep (the language allows 64) must still decode in the runner
+    formula = "'x'"
+    for _ in range(60):
+        formula = "upper(%s)" % formula
+    files = {"package.json": {"name": "deepf", "version": "1.0.0", "short_description": "deep formula",
+                              "authors": ["tests"]},
+             "flow.json": {"steps": [{"type": "process_files"},
+                                     {"type": "apply_refiner", "programs": {"*": "refiners/r.ibrefiner"}}]},
+             "refiners/r.ibrefiner": {"fields": [{"name": "total", "formula": formula}]}}
+    for name, value in files.items():
+        stack.put_file("/admin/deepf/" + name, json.dumps(value).encode())
+    r = stack.post("/solution/create", {"content_folder": "/admin/deepf", "output_folder": "/admin/deepf-build"})
+    assert r.status_code == 200, r.text
+    r = stack.post("/solution/run_sync", {"solution_path": r.json()["ibsolution_path"],
+                                          "files": [{"file_name": "a.txt", "file_content": "aGVsbG8K"}]})
+    assert r.status_code == 200, r.text
+    assert r.json()["records"][0]["results"][0]["value"] == "X"
+
+
 # --- idle, slow and greedy connections ------------------------------------------------------------------------
 
 def timed(fn):

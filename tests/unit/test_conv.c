@@ -183,6 +183,14 @@ static void test_json_depth(void **state)
         assert_int_equal(je.column, 5 + IB_JSON_MAX_DEPTH); /* {"a": then the bracket at level 25 */
         assert_int_equal(je.position, 4 + IB_JSON_MAX_DEPTH);
     }
+    /* documents the server made itself may be given a deeper bound */
+    char *deeper = nested_json(100);
+    j = ib_json_loadb_depth(deeper, strlen(deeper), 0, 101, &je);
+    assert_non_null(j);
+    json_decref(j);
+    assert_null(ib_json_loadb_depth(deeper, strlen(deeper), 0, 100, &je));
+    assert_string_equal(je.text, "JSON nested deeper than 100 levels");
+    free(deeper);
     /* a value deeper than the wire allows is refused when packed, not sent to fail at the other end */
     char *deep = nested_json(40);
     j = json_loads(deep, 0, NULL);
