@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages ibsol needs to build and run (and, with --test, to run its tests and
-# benchmarks). Installs only what is missing; needs root or sudo when something is.
+# benchmarks). Installs only what is missing; needs root or sudo when something is. --list prints the build
+# packages instead.
 set -euo pipefail
 
 build_pkgs=(build-essential cmake pkg-config libnng-dev libmsgpack-dev libcivetweb-dev libjansson-dev
@@ -12,6 +13,12 @@ test_pkgs=(libcmocka-dev python3 python3-pytest python3-requests poppler-utils z
 
 want=("${build_pkgs[@]}")
 if [[ "${1:-}" == "--test" ]]; then want+=("${test_pkgs[@]}"); fi
+# --list: print the build packages, one a line, and install nothing (the Docker image's build stage installs
+# them, so its cached layer survives changes to the test packages).
+if [[ "${1:-}" == "--list" ]]; then
+  printf '%s\n' "${build_pkgs[@]}"
+  exit 0
+fi
 
 missing=()
 for p in "${want[@]}"; do

@@ -1,7 +1,8 @@
 #!/bin/sh
 # ibsol container health probe (installed as /usr/local/bin/ibsol-healthcheck):  ibsol-healthcheck [DAEMON]
 # DAEMON defaults to the ibsol daemon running in this container (found in /proc).
-#   gateway                GET /healthz on the gateway's own port answers 2xx
+#   gateway                GET /healthz on the gateway's own port answers, and packager and marketplace are
+#                          up (an attached runner is not required: see below)
 #   packager, marketplace  `ibsol-op SERVICE ping` on the service's own URL answers (when it listens)
 #   runner                 the runner holds an established TCP connection to the gateway's runner port
 #                          (runners dial, so nothing can ping them from inside their container)
@@ -52,14 +53,32 @@ fi
 
 case "$daemon" in
 gateway)
+  # Healthy: the gateway answers HTTP and reaches packager and marketplace. Runners are not part of it: they
+  # dial in and come and go (--scale, restarts) and have their own check; /healthz answers 503 while none is
+  # attached (services.runner "down", "runners": 0), which is reported here but is not the gateway's fault.
   host=${IBSOL_HTTP_HOST:-127.0.0.1}
   case "$host" in 0.0.0.0 | "" | \* | ::) host=127.0.0.1 ;; *:*) host="[$host]" ;; esac
   url="http://$host:${IBSOL_HTTP_PORT:-8080}/healthz"
-  if out=$(curl -fsS --max-time 5 "$url" 2>&1); then
-    echo "gateway: $out"
-    exit 0
+  if ! out=$(curl -sS --max-time 5 -w ' HTTP %{http_code}' "$url" 2>&1); then
+    echo "gateway: $url: $(printf '%s' "${out% HTTP *}")"
+    exit 1
   fi
-  echo "gateway: $url: $out"
+  code=${out##* HTTP }
+  body=${out% HTTP *}
+  case "$code" in
+  2??)
+    echo "gateway: $body"
+    exit 0
+    ;;
+  503)
+    case "$body" in *'"packager":"up"'*) case "$body" in *'"marketplace":"up"'*)
+      echo "gateway: up, no runner attached: $body"
+      exit 0
+      ;;
+    esac ;; esac
+    ;;
+  esac
+  echo "gateway: $url answered $code: $body"
   exit 1
   ;;
 packager | marketplace)

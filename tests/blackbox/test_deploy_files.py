@@ -17,6 +17,7 @@ from conftest import BIN, SOURCE, binary, free_port
 DEPLOY = os.path.join(SOURCE, "deploy")
 COMPOSE = os.path.join(DEPLOY, "docker-compose.yml")
 DOCKERFILE = os.path.join(DEPLOY, "docker", "Dockerfile")
+PROXY_DOCKERFILE = os.path.join(DEPLOY, "docker", "proxy.Dockerfile")
 ENTRYPOINT = os.path.join(DEPLOY, "docker", "entrypoint.sh")
 HEALTHCHECK = os.path.join(DEPLOY, "docker", "healthcheck.sh")
 SYSTEMD = os.path.join(DEPLOY, "systemd")
@@ -74,6 +75,27 @@ def test_compose_config_is_valid():
     for d in DAEMONS:
         assert env_of(resolved["services"][d])["IBSOL_DATA"] == DATA_ROOT
     assert env_of(resolved["services"]["gateway"])["IBSOL_HTTP_THREADS"] == "32"
+    # Compose v1 builds services in its dependency order: the one that builds the image must come first, or
+    # `up` on a machine without the image pulls it for the others (and fails) before building it.
+    order = _compose_order(compose()["services"])
+    assert order[0] == "packager", "docker-compose handles %s first, not the service that builds the image" % order[0]
+    # Published ports are on loopback unless IBSOL_PUBLIC_BIND names another address.
+    assert resolved["services"]["proxy"]["ports"] == ["127.0.0.1:80:80/tcp", "127.0.0.1:443:443/tcp"]
+    p = subprocess.run([exe, "-f", COMPOSE, "config"], capture_output=True, text=True, timeout=120, cwd=SOURCE,
+                       env=dict({k: v for k, v in os.environ.items() if not k.startswith("IBSOL_")},
+                                IBSOL_PUBLIC_BIND="0.0.0.0", IBSOL_PUBLIC_HTTPS_PORT="8443"))
+    assert p.returncode == 0, p.stderr
+    assert yaml.safe_load(p.stdout)["services"]["proxy"]["ports"] == ["0.0.0.0:80:80/tcp", "0.0.0.0:8443:443/tcp"]
+
+
+def _compose_order(services):
+    """The order docker-compose v1 (Debian 12's 1.29) handles the file's services in: its own sort, run on them
+    in the file's order as it does."""
+    try:
+        from compose.config.sort_services import sort_service_dicts
+    except ImportError:
+        pytest.skip("docker-compose's Python modules are not importable: its service order was not checked")
+    return [d["name"] for d in sort_service_dicts([dict(v, name=k) for k, v in services.items()])]
 
 
 def test_compose_structure():
@@ -82,11 +104,15 @@ def test_compose_structure():
     for name in DAEMONS + ("proxy",):
         assert name in services, "service '%s' is missing" % name
     image = services["gateway"]["image"]
+    # One build of the one image: a build: on every daemon (as from a shared block) builds it once per service.
+    builders = [d for d in DAEMONS if "build" in services[d]]
+    assert builders == ["packager"], "the ibsol image is built by %s: it should be built once, by packager" % builders
+    build = services["packager"]["build"]
+    assert build["dockerfile"] == "deploy/docker/Dockerfile"
+    assert os.path.isfile(os.path.join(DEPLOY, build["context"], build["dockerfile"]))
     for d in DAEMONS:
         s = services[d]
         assert s["image"] == image, "%s runs another image than the gateway" % d
-        assert s["build"]["dockerfile"] == "deploy/docker/Dockerfile"
-        assert os.path.isfile(os.path.join(DEPLOY, s["build"]["context"], s["build"]["dockerfile"]))
         assert s["command"][0] == d, "the command picks the daemon"
         assert s.get("restart") == "unless-stopped", d
         assert s.get("healthcheck", {}).get("test"), "%s has no healthcheck" % d
@@ -140,10 +166,28 @@ def test_compose_urls_are_consistent():
 def test_compose_proxy_fronts_the_gateway():
     services = compose()["services"]
     proxy = services["proxy"]
-    assert re.match(r"(caddy:2|nginx:1\.25)", proxy["image"]), proxy["image"]
+    # Built here from Debian's caddy (no registry needed), as its own image.
+    assert proxy["image"] != services["gateway"]["image"]
+    assert os.path.join(DEPLOY, proxy["build"]["context"], proxy["build"]["dockerfile"]) == os.path.join(
+        DEPLOY, "docker", "proxy.Dockerfile")
     assert "gateway" in proxy.get("depends_on", [])
-    assert proxy.get("restart") == "unless-stopped" and proxy.get("healthcheck", {}).get("test")
-    assert any(str(p).endswith(":443") for p in proxy["ports"]), "the proxy does not publish 443"
+    assert proxy.get("restart") == "unless-stopped"
+    # Published on IBSOL_PUBLIC_BIND, loopback unless set, for both ports.
+    assert sorted(proxy["ports"]) == ["${IBSOL_PUBLIC_BIND:-127.0.0.1}:${IBSOL_PUBLIC_HTTPS_PORT:-443}:443",
+                                      "${IBSOL_PUBLIC_BIND:-127.0.0.1}:${IBSOL_PUBLIC_HTTP_PORT:-80}:80"], proxy["ports"]
+    # The health check's program is installed in the proxy image (a wget check on an image without wget
+    # leaves the proxy "unhealthy" for ever).
+    test = proxy.get("healthcheck", {}).get("test")
+    assert test and test[0] == "CMD", test
+    with open(PROXY_DOCKERFILE) as f:
+        pd = re.sub(r"\\\n", " ", f.read())
+    assert re.search(r"^FROM debian:12\S*$", pd, re.M), "the proxy image is not built on Debian 12"
+    installed = re.search(r"apt-get install ((?:-\S+ )*)(.*?)(?:&&|$)", pd, re.M).group(2).split()
+    assert "caddy" in installed
+    assert test[1] in installed, "the proxy's health check runs %s, which its image does not install" % test[1]
+    assert re.search(r"^HEALTHCHECK .*CMD \[\"%s\"" % re.escape(test[1]), pd, re.M)
+    assert re.search(r"^USER caddy", pd, re.M), "the proxy runs as root"
+    assert proxy["sysctls"]["net.ipv4.ip_unprivileged_port_start"] == 0, "caddy (not root) cannot bind 80 and 443"
     assert env_of(proxy)["IBSOL_UPSTREAM"] == "gateway:" + env_of(services["gateway"])["IBSOL_HTTP_PORT"]
     confs = [v.split(":")[0] for v in proxy["volumes"] if v.startswith("./")]
     assert confs, "the proxy mounts no config file from deploy/"
@@ -216,13 +260,23 @@ def runtime_packages():
 
 def test_dockerfile_shape():
     stages = dockerfile_stages()
-    assert len(stages) == 2, "expected a build stage and a run stage"
-    build, run = stages
+    assert len(stages) == 3, "expected a package-list stage, a build stage and a run stage"
+    packages, build, run = stages
+    assert re.match(r"FROM debian:12\S* AS packages$", packages[0], re.I), packages[0]
     assert re.match(r"FROM debian:12\S* AS build$", build[0], re.I), build[0]
     assert re.match(r"FROM debian:12\S*$", run[0], re.I), run[0]
+    # The build stage installs exactly the build packages deploy/install-deps.sh names: the list comes from
+    # the script itself (--list), and only the list reaches the build stage.
+    p = "\n".join(packages)
+    assert "COPY deploy/install-deps.sh" in p
+    m = re.search(r"^RUN \S*install-deps\.sh --list >(\S+)$", p, re.M)
+    assert m, "the packages stage does not write install-deps.sh --list to a file"
     b = "\n".join(build)
-    # The build stage installs exactly what deploy/install-deps.sh installs: it runs that script.
-    assert "COPY deploy/install-deps.sh" in b and re.search(r"RUN \S*install-deps\.sh", b)
+    assert re.search(r"^COPY --from=packages %s (\S+)$" % re.escape(m.group(1)), b, re.M)
+    assert re.search(r"xargs -a \S+ .*apt-get install", b)
+    listed = subprocess.run([os.path.join(DEPLOY, "install-deps.sh"), "--list"], capture_output=True, text=True,
+                            timeout=30)
+    assert listed.returncode == 0 and "cmake" in listed.stdout.split() and "libcmocka-dev" not in listed.stdout
     assert "-DCMAKE_BUILD_TYPE=Release" in b and "-DIBSOL_TESTS=OFF" in b
     r = "\n".join(run)
     users = re.findall(r"^USER (\S+)", r, re.M)
@@ -238,6 +292,46 @@ def test_dockerfile_shape():
         ignored = f.read().split()
     for pat in ("build*/", "var/", ".git"):
         assert pat in ignored, ".dockerignore does not exclude %s" % pat
+
+
+def test_dockerfile_build_stage_copies_every_source_folder():
+    """The build stage copies the sources folder by folder (so a change to tests or docs keeps the compiled
+    layer): every folder the top CMakeLists.txt builds must be among them."""
+    build = "\n".join(dockerfile_stages()[1])
+    copied = {c.rstrip("/") for c in re.findall(r"^COPY (?!--from)(.*) \S+$", build, re.M) for c in c.split()}
+    with open(os.path.join(SOURCE, "CMakeLists.txt")) as f:
+        top = f.read()
+    top = re.sub(r"if\((IBSOL_TESTS|IBSOL_FUZZ)\).*?endif\(\)", "", top, flags=re.S)  # not in the image
+    folders = re.findall(r"^add_subdirectory\((\S+)\)", top, re.M)
+    assert folders and "CMakeLists.txt" in copied
+    for d in folders:
+        assert d in copied, "the Dockerfile's build stage does not copy %s/, which CMakeLists.txt builds" % d
+
+
+def login_defs():
+    values = {"UID_MIN": 1000, "UID_MAX": 60000, "SYS_UID_MIN": 100, "SYS_UID_MAX": 999}  # Debian 12's
+    if os.path.isfile("/etc/login.defs"):
+        with open("/etc/login.defs") as f:
+            for k, v in re.findall(r"^\s*((?:SYS_)?UID_(?:MIN|MAX))\s+(\d+)", f.read(), re.M):
+                values[k] = int(v)
+    return values
+
+
+def test_dockerfile_user_id_fits_its_range():
+    """useradd warns ("uid 10001 is greater than SYS_UID_MAX 999", in every build log) when a fixed uid is
+    outside the range of the account's kind: --system wants SYS_UID_MIN..SYS_UID_MAX, an ordinary account
+    UID_MIN..UID_MAX (/etc/login.defs)."""
+    run = "\n".join(dockerfile_stages()[-1])
+    defs = login_defs()
+    found = re.findall(r"\buseradd\b((?:\s+-\S+(?:\s+[^-&\s]\S*)?)+)", run)
+    assert len(found) == 1, "expected the run stage to create one user (ibsol): %s" % found
+    args = found[0]
+    m = re.search(r"(?:--uid[= ]|-u )(\d+)", args)
+    assert m, "useradd %s: no fixed uid (a bind-mounted data root is chowned to it)" % args.strip()
+    prefix = "SYS_" if re.search(r"(?:^|\s)(?:--system|-r)(?=\s|$)", args) else ""
+    lo, hi = defs[prefix + "UID_MIN"], defs[prefix + "UID_MAX"]
+    assert lo <= int(m.group(1)) <= hi, "useradd %s: uid %s is outside %sUID_MIN..%sUID_MAX (%d..%d): it warns" % (
+        args.strip(), m.group(1), prefix, prefix, lo, hi)
 
 
 def apt_lists_present():
@@ -332,19 +426,34 @@ def test_entrypoint_and_healthcheck_with_tcp_wiring(script_env):
     p = run_script(ENTRYPOINT, env)
     assert p.returncode == 2 and "usage: ibsol gateway|packager" in p.stderr
     logs = {}
-    for d in ("packager", "marketplace", "gateway", "runner"):
+
+    def start(d):
         logs[d] = open(os.path.join(root, d + ".log"), "wb")
         procs.append(subprocess.Popen([ENTRYPOINT, d], env=dict(env, **wiring[d]), stdout=logs[d],
                                       stderr=subprocess.STDOUT))
-    # Every daemon's probe passes once the stack is up (the runner's once it has connected to the gateway).
-    deadline = time.time() + 20
-    for d in ("packager", "marketplace", "gateway", "runner"):
+
+    def wait_healthy(d):
+        deadline = time.time() + 20
         while True:
             p = run_script(ENTRYPOINT, env, "healthcheck", d, **wiring[d])
             if p.returncode == 0 or time.time() > deadline:
-                break
+                return p
             time.sleep(0.2)
-        assert p.returncode == 0, "%s healthcheck: %s%s" % (d, p.stdout, p.stderr)
+
+    for d in ("packager", "marketplace", "gateway"):
+        start(d)
+    # With no runner attached yet the gateway is healthy (its HTTP answers, packager and marketplace are up),
+    # although /healthz itself answers 503 naming the runner: runners come and go and have their own check.
+    for d in ("packager", "marketplace", "gateway"):
+        p = wait_healthy(d)
+        assert p.returncode == 0, "%s healthcheck: %s%s\n%s log: %s" % (d, p.stdout, p.stderr, d,
+                                                                      open(logs[d].name).read()[-2000:])
+    assert p.stdout.startswith("gateway: up, no runner attached: ") and '"runners":0' in p.stdout, p.stdout
+    assert '"runner":"down"' in p.stdout and '"status":"ERROR"' in p.stdout, p.stdout
+    # Every daemon's probe passes once the stack is up (the runner's once it has connected to the gateway).
+    start("runner")
+    p = wait_healthy("runner")
+    assert p.returncode == 0, "runner healthcheck: %s%s" % (p.stdout, p.stderr)
     assert '"services":{"packager":"up","marketplace":"up","runner":"up"}' in run_script(
         HEALTHCHECK, env, "gateway", **wiring["gateway"]).stdout
     # `ibsol op` in the marketplace's own container reaches it on loopback although it listens on 0.0.0.0.
@@ -357,6 +466,9 @@ def test_entrypoint_and_healthcheck_with_tcp_wiring(script_env):
     assert procs[0].wait(timeout=30) == 0
     p = run_script(HEALTHCHECK, env, "packager", **wiring["packager"])
     assert p.returncode == 1 and "not reachable" in p.stdout
+    # Without packager the gateway is unhealthy, whatever runners it has.
+    p = run_script(HEALTHCHECK, env, "gateway", **wiring["gateway"])
+    assert p.returncode == 1 and "answered 503" in p.stdout and '"packager":"down"' in p.stdout, p.stdout
     procs[2].terminate()
     assert procs[2].wait(timeout=30) == 0
     time.sleep(0.3)
