@@ -38,8 +38,8 @@ static const ib_cfg shared_table[] = {
     {"workers", IB_CFG_INT, "0", 0, 256, &ib_set.workers, "concurrent requests per daemon (0 = number of cores)"},
     {"debug", IB_CFG_BOOL, "false", 0, 0, &ib_set.debug, "log debug lines (every message)"},
     {"tls_cert", IB_CFG_STR, "", 0, 0, &ib_set.tls_cert,
-     "this daemon's certificate (PEM) for tls+tcp:// URLs, signed by the CA in tls_ca"},
-    {"tls_key", IB_CFG_STR, "", 0, 0, &ib_set.tls_key, "the private key of tls_cert (PEM, unencrypted)"},
+     "this daemon's certificate (PEM) for tls+tcp:// URLs, signed by the CA of --tls-ca"},
+    {"tls_key", IB_CFG_STR, "", 0, 0, &ib_set.tls_key, "the private key of --tls-cert (PEM, unencrypted)"},
     {"tls_ca", IB_CFG_STR, "", 0, 0, &ib_set.tls_ca,
      "CA certificate(s) (PEM): a tls+tcp:// peer must present a certificate signed by it"},
 };
