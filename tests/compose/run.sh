@@ -15,6 +15,7 @@ SKIP=77
 project=ibsol-compose-test
 SOL=$top/docs/example-solution
 BIG=300 # files in the job the runners are scaled down under
+keep=${IBSOL_COMPOSE_KEEP:-} # read now: every IBSOL_* variable is cleared before the stack starts
 
 t0=$(date +%s)
 say() { printf '[compose %4ds] %s\n' $(($(date +%s) - t0)) "$*"; }
@@ -58,8 +59,9 @@ cleanup() {
         compose logs --no-color --tail 25 "$svc" 2>&1 | cut -c1-400
       done
     fi
-    if ((rc != 0 && rc != SKIP)) && [[ ${IBSOL_COMPOSE_KEEP:-} == 1 ]]; then
-      say "IBSOL_COMPOSE_KEEP=1: the stack stays up (project $project)"
+    if ((rc != 0 && rc != SKIP)) && [[ $keep == 1 ]]; then
+      say "IBSOL_COMPOSE_KEEP=1: the stack stays up (project $project), and so does the engine"
+      dockerd_pid=""
     elif ! compose down -v --rmi all --remove-orphans --timeout 10 >"$work/down.log" 2>&1; then
       cat "$work/down.log" >&2
       echo "FAILED: docker-compose down did not remove the stack" >&2
