@@ -974,9 +974,11 @@ int ib_zip_extract(zip_t *za, int dst_dirfd, char *err, size_t errsz)
         if (!ok) goto out;
     }
     rc = 0;
-out:
+out:;
+    int e = errno; /* the failed call's: a full disk is told apart from a bad archive by it */
     free(buf);
     free(is_file);
+    if (rc != 0) errno = e;
     return rc;
 }
 
@@ -987,7 +989,7 @@ typedef struct px_shared {
     zip_int64_t n;
     const unsigned char *is_file;
     zip_int64_t next; /* next entry to take, under mu */
-    int failed;
+    int failed, sys; /* sys: the errno of the first failure */
     char *err;
     size_t errsz;
     pthread_mutex_t mu;
@@ -1035,8 +1037,12 @@ static void *px_worker(void *arg)
             }
         }
         if (!ok) {
+            int e = errno;
             pthread_mutex_lock(&sh->mu);
-            if (!sh->failed++) snprintf(sh->err, sh->errsz, "%s", lerr);
+            if (!sh->failed++) {
+                snprintf(sh->err, sh->errsz, "%s", lerr);
+                sh->sys = e;
+            }
             pthread_mutex_unlock(&sh->mu);
             break;
         }
@@ -1062,13 +1068,16 @@ int ib_zip_extract_parallel(int fd, int dst_dirfd, int nthreads, char *err, size
     }
     zip_int64_t n = zip_get_num_entries(za, 0);
     unsigned char *is_file = calloc((size_t)(n > 0 ? n : 1), 1);
-    int rc = -1;
+    int rc = -1, sys = 0;
     if (!is_file) {
         fail(err, errsz, "out of memory");
         goto out;
     }
     /* Names are checked and every folder made first, by one thread; then the files go to several. */
-    if (prepare_extract(za, n, dst_dirfd, is_file, err, errsz) < 0) goto out;
+    if (prepare_extract(za, n, dst_dirfd, is_file, err, errsz) < 0) {
+        sys = errno;
+        goto out;
+    }
     px_shared sh = {.fd = fd, .dst = dst_dirfd, .n = n, .is_file = is_file, .err = err, .errsz = errsz};
     pthread_mutex_init(&sh.mu, NULL);
     if (nthreads < 1) nthreads = 1;
@@ -1081,8 +1090,10 @@ int ib_zip_extract_parallel(int fd, int dst_dirfd, int nthreads, char *err, size
     for (int t = 0; t < started; t++) pthread_join(th[t], NULL);
     pthread_mutex_destroy(&sh.mu);
     rc = sh.failed ? -1 : 0;
+    sys = sh.sys;
 out:
     free(is_file);
     zip_discard(za);
+    if (rc != 0) errno = sys;
     return rc;
 }

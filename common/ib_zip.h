@@ -47,14 +47,16 @@ char *ib_zip_read_entry(zip_t *za, const char *name, size_t max, size_t *len, ch
 
 /* Extracts every entry of a verified archive below the folder dst_dirfd (which should be new and empty),
  * creating subfolders, files mode 0644, each opened confined below dst_dirfd. 0 or -1 with a message; on failure
- * the folder holds a partial extraction, which the caller removes. */
+ * the folder holds a partial extraction, which the caller removes. On failure errno is that of the failed call
+ * (ENOSPC when the disk is full). */
 int ib_zip_extract(zip_t *za, int dst_dirfd, char *err, size_t errsz);
 
 /* Extracts every entry of the archive in fd (the caller keeps fd) below dst_dirfd with `nthreads` threads, each
  * with its own libzip handle. For archives that passed ib_zip_open_verified before and are known by digest (an
  * install of a published version): names are checked again and CRCs and sizes as the entries are read, but
  * nothing is read twice, and nothing is fsync'ed: the caller makes the folder durable once (syncfs) before
- * renaming it into place. 0 or -1 with a message; the folder then holds partial output. */
+ * renaming it into place. 0 or -1 with a message; the folder then holds partial output, and errno is that of the
+ * first failed call (ENOSPC when the disk is full). */
 int ib_zip_extract_parallel(int fd, int dst_dirfd, int nthreads, char *err, size_t errsz);
 
 #endif

@@ -442,9 +442,13 @@ static ib_code unpack(int verfd, const char *name, const char *version, const ch
         goto out;
     }
     if (ib_zip_extract_parallel(afd, tfd, 2, err, sizeof err) != 0) {
+        int e = errno;
         ib_error(req->rid, "%s %s: extraction failed: %s", name, version, err);
-        rc = ib_fail(rep, IB_INTERNAL, "solution '%s' version %s: stored archive is corrupt (%s); it was not installed",
-                     name, version, err);
+        if (ib_errno_no_space(e))
+            rc = ib_fail_write(rep, e, "solution '%s' version %s was not installed", name, version);
+        else
+            rc = ib_fail(rep, IB_INTERNAL, "solution '%s' version %s: stored archive is corrupt (%s); it was not installed",
+                         name, version, err);
         ib_remove_tree_at(instfd, tmp);
         goto out;
     }

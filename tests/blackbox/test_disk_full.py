@@ -66,6 +66,8 @@ def test_full_data_root_is_507_everywhere_and_leaves_nothing(small_stack):
     r = s.post("/solution/create", {"content_folder": src, "output_folder": "/admin/build"})
     assert r.status_code == 200, r.text
     sol = r.json()["ibsolution_path"]
+    r = s.post("/marketplace/publish", {"ibsolution_path": sol})
+    assert r.status_code == 200, r.text
     jobs = os.path.join(s.data, "jobs")
     jobs_before = sorted(os.listdir(jobs))
 
@@ -83,15 +85,23 @@ def test_full_data_root_is_507_everywhere_and_leaves_nothing(small_stack):
     assert_error(r, 507, "insufficient_storage", MSG)
     build2 = os.path.join(s.data, "drive/admin/build2")
     assert not os.path.isdir(build2) or os.listdir(build2) == []
+    # the marketplace: an install unpacks the stored archive
+    r = s.post("/marketplace/install", {"name": "tiny", "version": "1.0.0"})
+    assert_error(r, 507, "insufficient_storage", "was not installed", MSG)
+    assert not os.path.isdir(os.path.join(s.data, "installed/tiny/1.0.0"))
     # the runner
     r = s.post("/solution/run", {"solution_path": sol, "input_folder": "/admin/in"})
     assert_error(r, 507, "insufficient_storage", MSG)
     assert sorted(os.listdir(jobs)) == jobs_before  # no record, lock or per-file folder of a job never made
     assert os.listdir(os.path.join(jobs, "active")) == []
     assert leftovers(s.data) == []
+    # nothing of the failed install either: no file anywhere below installed/
+    assert [f for _, _, files in os.walk(os.path.join(s.data, "installed")) for f in files] == []
 
     # room again: the same calls work
     os.unlink(filler)
     s.put_file("/admin/up/big.bin", b"x" * 300000)
     r = s.post("/solution/run", {"solution_path": sol, "input_folder": "/admin/in"})
+    assert r.status_code == 200, r.text
+    r = s.post("/marketplace/install", {"name": "tiny", "version": "1.0.0"})
     assert r.status_code == 200, r.text
