@@ -307,7 +307,7 @@ while :; do
   sleep 0.2
 done
 say "job $job under way ($(jget 'json.loads(d["cur_status"])["curMsg"]')): scaling the runners to 1"
-# (docker-compose v1: --no-recreate, or it recreates the runner it keeps)
+# (--no-recreate: the containers that stay, the runner among them, are left as they are)
 compose up -d --scale runner=1 --no-recreate >"$work/scale.log" 2>&1 || {
   cat "$work/scale.log"
   fail "docker-compose up --scale runner=1 failed"
