@@ -15,7 +15,10 @@ typedef enum ib_vkind { IB_V_NULL, IB_V_STR, IB_V_NUM, IB_V_BOOL, IB_V_LIST, IB_
 
 #define IB_VALUE_MAX_ITEMS 100000u   /* items of one list */
 #define IB_VALUE_MAX_STR (64u << 20) /* bytes of one string */
-#define IB_VALUE_MAX_NEST 64u        /* lists within lists: bounds every recursive walk of a value */
+/* Lists within lists: bounds every recursive walk of a value, and keeps every value packable on the wire. A
+ * field's value sits about 8 levels down in a reply or a job record (envelope, data, records, record, results,
+ * field, ...), and msgpack-c unpacks at most 32 (ib_conv.c): 16 leaves room for both. */
+#define IB_VALUE_MAX_NEST 16u
 
 typedef struct ib_value ib_value;
 struct ib_value {

@@ -489,7 +489,7 @@ static void test_budget_output(void **state)
 }
 
 /* A list that holds one list many times is small as a value and exponentially large as text or JSON: it fails
- * on the budget (as text) or the output limit (as JSON) before either is made. Lists nest at most 64 deep. */
+ * on the budget (as text) or the output limit (as JSON) before either is made. Lists nest at most 16 deep. */
 static void test_budget_shared_lists(void **state)
 {
     (void)state;
@@ -517,20 +517,19 @@ static void test_budget_shared_lists(void **state)
     assert_string_equal(limit, field_error(res, 8)); /* the first met while evaluating (outputs come after) */
     json_decref(res);
 
-    /* lists in lists, over several fields: 3 x 30 deep */
+    /* lists in lists, over several fields: 3 x 8 deep */
     char deep[3][256];
     const char *names[3] = {"Ln1", "Ln2", "Ln3"}, *inner[3] = {"'x'", "Ln1", "Ln2"}; /* LIST fields */
     const char *dsrc[3][2];
     for (int k = 0; k < 3; k++) {
-        snprintf(deep[k], sizeof deep[k], "%.30s%s%.30s", "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[", inner[k],
-                 "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]");
+        snprintf(deep[k], sizeof deep[k], "%.8s%s%.8s", "[[[[[[[[", inner[k], "]]]]]]]]");
         dsrc[k][0] = names[k];
         dsrc[k][1] = deep[k];
     }
     res = run_limited((const char *const(*)[2])dsrc, 3, (ib_eval_env){0}, &nerr, limit, sizeof limit);
     assert_string_equal(field_error(res, 0), "");
     assert_string_equal(field_error(res, 1), "");
-    assert_string_equal(field_error(res, 2), "lists may hold lists at most 64 deep");
+    assert_string_equal(field_error(res, 2), "lists may hold lists at most 16 deep");
     json_decref(res);
 }
 
