@@ -72,6 +72,36 @@ json_t *ib_json_loadb_depth(const char *buf, size_t len, size_t flags, size_t ma
     return NULL;
 }
 
+/* --- JSON text out ------------------------------------------------------------------------------------- */
+
+/* The least precision (15..17) at which every real below v prints as a number that reads back the same. */
+static int real_digits(const json_t *v, int digits)
+{
+    if (json_is_real(v)) {
+        double d = json_real_value(v);
+        char text[40];
+        for (; digits < 17; digits++) {
+            snprintf(text, sizeof text, "%.*g", digits, d);
+            if (strtod(text, NULL) == d) break;
+        }
+        return digits;
+    }
+    size_t i;
+    const char *key;
+    json_t *item;
+    if (json_is_array(v)) {
+        json_array_foreach((json_t *)v, i, item) if ((digits = real_digits(item, digits)) == 17) break;
+    } else if (json_is_object(v)) {
+        json_object_foreach((json_t *)v, key, item) if ((digits = real_digits(item, digits)) == 17) break;
+    }
+    return digits;
+}
+
+char *ib_json_dumps(const json_t *value, size_t flags)
+{
+    return json_dumps(value, flags | JSON_REAL_PRECISION(real_digits(value, 15)));
+}
+
 int ib_json_pack(msgpack_packer *pk, const json_t *v, size_t max_depth)
 {
     switch (json_typeof(v)) {

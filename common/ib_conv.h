@@ -39,6 +39,11 @@ json_t *ib_json_loadb(const char *buf, size_t len, size_t flags, json_error_t *e
  * flow holds formula trees) and that never cross the wire. */
 json_t *ib_json_loadb_depth(const char *buf, size_t len, size_t flags, size_t max_depth, json_error_t *err);
 
+/* json_dumps with every real as short as reads back the same number: 224.98, not jansson's default
+ * 224.97999999999999, which is what a JSON client shows and what CSV writes. The precision is the least of 15,
+ * 16 and 17 significant digits that round-trips every real in the value. flags must not set a precision. */
+char *ib_json_dumps(const json_t *value, size_t flags);
+
 /* Packs a JSON value. 0, or -1 when it nests deeper than max_depth. */
 int ib_json_pack(msgpack_packer *pk, const json_t *value, size_t max_depth);
 

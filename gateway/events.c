@@ -5,6 +5,7 @@
 
 #include "ib_pipes.h"
 
+#include "ib_conv.h"
 #include "ib_events.h"
 #include "ib_log.h"
 #include "ib_settings.h"
@@ -197,7 +198,7 @@ static void on_job_event(const char *id, const json_t *body)
     char *json = NULL;
     for (listener *l = listeners; l; l = l->next) {
         if (strcmp(l->job_id, id) != 0) continue;
-        if (!json && !(json = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(15)))) return;
+        if (!json && !(json = ib_json_dumps(body, JSON_COMPACT))) return;
         listener_push(l, json, st, int_field(body, "index"));
     }
     free(json);
@@ -501,7 +502,7 @@ void gw_events_serve(gw_req *r)
     const char *state = json_string_value(json_object_get(first, "state"));
     if (state && !strcmp(state, "DONE") && !is_final(first_status)) first_status = ST_COMPLETE;
     long long first_index = int_field(first, "index");
-    char *text = json_dumps(first, JSON_COMPACT | JSON_REAL_PRECISION(15));
+    char *text = ib_json_dumps(first, JSON_COMPACT);
     json_decref(first);
     ib_reply_clear(&rep);
 

@@ -2,6 +2,7 @@
  * file is re-read when it changes, so adding a token needs no restart), bounded body reading, and replies. */
 #include "gw.h"
 
+#include "ib_conv.h"
 #include "ib_log.h"
 #include "ib_utf8.h"
 
@@ -59,7 +60,7 @@ static void send_all(gw_req *r, int status, const char *ctype, const char *body,
 
 void gw_reply_json(gw_req *r, int http_status, json_t *body)
 {
-    char *text = json_dumps(body, JSON_COMPACT);
+    char *text = ib_json_dumps(body, JSON_COMPACT);
     json_decref(body);
     if (!text) text = strdup("{\"status\":\"ERROR\",\"code\":\"internal\",\"msg\":\"reply could not be encoded\"}");
     send_all(r, http_status, "application/json", text, strlen(text), NULL, 0);
@@ -78,7 +79,7 @@ void gw_reply_error_http(gw_req *r, int http_status, ib_code code, const char *m
     if (!ib_utf8_valid(msg, strlen(msg))) msg = ib_utf8_escape(msg, fixed, sizeof fixed);
     json_t *body = json_pack("{s:s, s:s, s:s}", "status", "ERROR", "code", ib_code_word(code), "msg", msg);
     const char *extra = code == IB_UNAUTHORIZED ? "WWW-Authenticate: Bearer\r\n" : NULL;
-    char *text = json_dumps(body, JSON_COMPACT);
+    char *text = ib_json_dumps(body, JSON_COMPACT);
     json_decref(body);
     if (text) send_all(r, http_status, "application/json", text, strlen(text), extra, 0);
     free(text);
@@ -126,7 +127,7 @@ char *gw_ok_body(ib_reply *rep)
     json_t *body = json_object();
     json_object_set_new(body, "status", json_string("OK"));
     if (rep->data) json_object_update(body, rep->data);
-    char *text = json_dumps(body, JSON_COMPACT);
+    char *text = ib_json_dumps(body, JSON_COMPACT);
     json_decref(body);
     return text;
 }
@@ -268,7 +269,7 @@ static int framing_ok(gw_req *r)
     char msg[160];
     snprintf(msg, sizeof msg, "the request has %s: its body's length is ambiguous", why);
     json_t *body = json_pack("{s:s, s:s, s:s}", "status", "ERROR", "code", ib_code_word(IB_BAD_REQUEST), "msg", msg);
-    char *text = json_dumps(body, JSON_COMPACT);
+    char *text = ib_json_dumps(body, JSON_COMPACT);
     json_decref(body);
     if (text) send_all(r, 400, "application/json", text, strlen(text), "Connection: close\r\n", 0);
     free(text);

@@ -8,6 +8,7 @@
 #include "engine_int.h"
 
 #include "ib_fs.h"
+#include "ib_conv.h"
 #include "ib_log.h"
 #include "ib_path.h"
 #include "ib_settings.h"
@@ -407,21 +408,6 @@ static void csv_append(char **buf, size_t *len, size_t *cap, const char *s, int 
     free(q);
 }
 
-/* A value as JSON text with its reals as short as reads back the same number (224.98, not jansson's default
- * 224.97999999999999): what a JSON client shows for the value. NULL when out of memory. */
-static char *json_text_shortest(const json_t *v)
-{
-    for (int digits = 15; digits <= 17; digits++) {
-        char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(digits));
-        json_t *back = text && digits < 17 ? json_loads(text, JSON_DECODE_ANY, NULL) : NULL;
-        int same = !text || digits == 17 || json_equal(back, v);
-        json_decref(back);
-        if (same) return text;
-        free(text);
-    }
-    return NULL;
-}
-
 /* RFC 4180: header file_name,file_index,record_index,<keys in first-seen order>; CRLF line ends. */
 static char *records_csv(const json_t *records)
 {
@@ -468,7 +454,7 @@ static char *records_csv(const json_t *records)
                 if (json_is_string(v))
                     text = json_string_value(v);
                 else if (v && !json_is_null(v))
-                    text = dumped = json_text_shortest(v);
+                    text = dumped = ib_json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
                 break;
             }
             csv_append(&buf, &len, &cap, ",", 0);

@@ -214,6 +214,8 @@ def test_run_sync_csv_and_output_dir(stack, solution):
                                           "files": [{"file_name": "a.txt", "file_content": b64(INVOICE)}]},
                    token=ALICE_TOKEN)
     assert fields(r.json()["records"][0])["total"] == 224.98
+    # and the JSON text itself says 224.98, as CSV does (jansson alone writes 224.97999999999999)
+    assert '"value":224.98,' in r.text and "224.97999" not in r.text
 
 
 def test_finish_timestamp_is_the_same_in_every_answer(stack, solution):

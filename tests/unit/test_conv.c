@@ -318,9 +318,29 @@ static void test_codes(void **state)
     assert_int_equal(ib_code_from_word("nonsense"), IB_INTERNAL);
 }
 
+/* Reals print as short as reads back the same number: whole replies at the least precision that round-trips
+ * every real in them, so 224.98 stays 224.98 and 0.1 + 0.2 keeps its 17 digits. */
+static void test_json_dumps_short_reals(void **state)
+{
+    (void)state;
+    json_t *v = json_pack("{s:f, s:[f, i, s]}", "total", 224.98, "more", 1e-7, 3, "x");
+    char *text = ib_json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
+    assert_string_equal(text, "{\"more\":[1e-7,3,\"x\"],\"total\":224.98}");
+    free(text);
+    json_object_set_new(v, "sum", json_real(0.1 + 0.2));
+    text = ib_json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
+    json_t *back = json_loads(text, 0, NULL);
+    assert_true(json_equal(back, v)); /* every real reads back the same */
+    assert_non_null(strstr(text, "0.30000000000000004"));
+    json_decref(back);
+    free(text);
+    json_decref(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_json_dumps_short_reals),
         cmocka_unit_test(test_round_trip),      cmocka_unit_test(test_lying_counts),
         cmocka_unit_test(test_truncated_and_trailing), cmocka_unit_test(test_depth),
         cmocka_unit_test(test_depth_agrees_with_msgpack), cmocka_unit_test(test_json_depth),
