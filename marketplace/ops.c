@@ -30,12 +30,20 @@
 
 static ib_code check_name(const char *name, ib_reply *rep)
 {
-    if (!name || !ib_solution_name_ok(name))
-        return ib_fail(
-            rep, IB_BAD_REQUEST,
-            "'name' '%.100s' is not a solution name (1-64 of A-Za-z0-9._-, starting with a letter or digit)",
-            name ? name : "");
+    if (!name || !ib_solution_name_ok(name)) {
+        char msg[IB_MSG_MAX];
+        ib_solution_name_error("name", name, msg, sizeof msg);
+        return ib_fail(rep, IB_BAD_REQUEST, "%s", msg);
+    }
     return IB_OK;
+}
+
+/* The folder of name under marketplace/ or installed/ (basefd), never through a symlink; see
+ * ib_solution_dir for why it may differ from the name. */
+static int open_name_dir(int basefd, const char *name, int create)
+{
+    char dir[IB_SOLUTION_NAME_MAX + 2];
+    return mk_open_dir(basefd, ib_solution_dir(name, dir, sizeof dir), create);
 }
 
 static ib_code check_version(const char *v, int allow_latest, ib_reply *rep)
@@ -108,7 +116,7 @@ static ib_code resolve(int namefd, const char *name, const char *version, char *
 /* Opens the published name folder; 404 when the name was never published. */
 static int open_published(const char *name, const ib_request *req, ib_reply *rep)
 {
-    int fd = mk_open_dir(mk_market_fd, name, 0);
+    int fd = open_name_dir(mk_market_fd, name, 0);
     if (fd < 0) {
         if (errno == ENOENT || errno == ENOTDIR)
             ib_fail(rep, IB_NOT_FOUND, "no solution '%s' is published", name);
@@ -381,7 +389,7 @@ ib_code mk_publish(void *state, const ib_request *req, ib_reply *rep)
     }
     const char *name = json_string_value(json_object_get(manifest, "name"));
     const char *version = json_string_value(json_object_get(manifest, "version"));
-    if ((namefd = mk_open_dir(mk_market_fd, name, 1)) < 0 || (lockfd = mk_lock(namefd, 1)) < 0) {
+    if ((namefd = open_name_dir(mk_market_fd, name, 1)) < 0 || (lockfd = mk_lock(namefd, 1)) < 0) {
         internal(rep, req, "the solution's marketplace folder cannot be locked", errno);
         goto out;
     }
@@ -431,7 +439,7 @@ static ib_code unpack(int verfd, const char *name, const char *version, const ch
      * in one pass on two threads (names, sizes and CRCs are still checked as it is read), and make the folder
      * durable once, before it is renamed into place. */
     ib_code rc = IB_OK;
-    int instfd = mk_open_dir(mk_inst_fd, name, 1), tfd = -1;
+    int instfd = open_name_dir(mk_inst_fd, name, 1), tfd = -1;
     if (instfd < 0 || mk_mktemp_dir(instfd, "tmp", version, tmp, sizeof tmp) != 0) {
         rc = internal(rep, req, "the install folder cannot be created", errno);
         goto out;
@@ -471,10 +479,12 @@ out:
 
 static int is_installed(const char *name, const char *version)
 {
-    char rel[FILE_NAME_MAX * 2];
+    int fd = open_name_dir(mk_inst_fd, name, 0);
+    if (fd < 0) return 0;
     struct stat st;
-    snprintf(rel, sizeof rel, "%s/%s", name, version);
-    return fstatat(mk_inst_fd, rel, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
+    int yes = fstatat(fd, version, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
+    close(fd);
+    return yes;
 }
 
 ib_code mk_install(void *state, const ib_request *req, ib_reply *rep)
@@ -517,7 +527,7 @@ out:
 /* Removes installed/<name>/<version>; 1 when it was there, 0 when not, -1 with errno. */
 static int remove_installed(const char *name, const char *version)
 {
-    int instfd = mk_open_dir(mk_inst_fd, name, 0);
+    int instfd = open_name_dir(mk_inst_fd, name, 0);
     if (instfd < 0) return errno == ENOENT ? 0 : -1;
     int rc = mk_retire(instfd, version);
     int e = errno;
@@ -613,7 +623,7 @@ out:
 
 static int installed_versions(const char *name, char ***v, size_t *n)
 {
-    int fd = mk_open_dir(mk_inst_fd, name, 0);
+    int fd = open_name_dir(mk_inst_fd, name, 0);
     int rc = mk_versions(fd, v, n);
     if (fd >= 0) close(fd);
     return rc;
@@ -627,7 +637,7 @@ static int cmp_str(const void *a, const void *b)
 /* One app of the list, or NULL when the name has nothing published or installed. */
 static json_t *list_entry(const char *name)
 {
-    int namefd = mk_open_dir(mk_market_fd, name, 0);
+    int namefd = open_name_dir(mk_market_fd, name, 0);
     if (namefd < 0) return NULL;
     char **av = NULL, **iv = NULL;
     size_t an = 0, in = 0;
@@ -672,14 +682,15 @@ ib_code mk_list(void *state, const ib_request *req, ib_reply *rep)
     size_t n = 0, cap = 0;
     struct dirent *ent;
     while ((ent = readdir(d)) != NULL) {
-        if (ent->d_name[0] == '.' || !ib_solution_name_ok(ent->d_name)) continue;
+        char name[IB_SOLUTION_NAME_MAX + 1];
+        if (!ib_solution_from_dir(ent->d_name, name, sizeof name)) continue;
         if (n == cap) {
             cap = cap ? cap * 2 : 16;
             char **nn = realloc(names, cap * sizeof *nn);
             if (!nn) break;
             names = nn;
         }
-        if ((names[n] = strdup(ent->d_name)) != NULL) n++;
+        if ((names[n] = strdup(name)) != NULL) n++;
     }
     closedir(d);
     if (n) qsort(names, n, sizeof *names, cmp_str);

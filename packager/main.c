@@ -76,7 +76,8 @@ static ib_code create_op(void *state, const ib_request *req, ib_reply *rep)
             ib_drive_errno_reply(errno, "output_folder", &out, rep);
         goto done;
     }
-    char entry[128], file[160], target[64 + sizeof file];
+    /* the manifest check keeps <name>-<version>.ibsolution within 255 bytes */
+    char entry[IB_SOLUTION_NAME_MAX + 16], file[256], target[64 + sizeof file];
     snprintf(entry, sizeof entry, "%s.ibflowbin", name);
     snprintf(file, sizeof file, "%s-%s.ibsolution", name, version);
     snprintf(target, sizeof target, "/proc/self/fd/%d/%s", outfd, file);
@@ -98,7 +99,7 @@ static ib_code create_op(void *state, const ib_request *req, ib_reply *rep)
         goto done;
     }
     close(fd);
-    char rel[IB_PATH_MAX + 200];
+    char rel[IB_PATH_MAX + 260];
     snprintf(rel, sizeof rel, "/%s/%s", out.rel, file);
     json_t *d = ib_reply_data(rep);
     json_object_set_new(d, "ibsolution_path", json_string(rel));

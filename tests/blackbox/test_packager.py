@@ -143,7 +143,7 @@ def test_package_json_invalid(stack):
     ({"version": None}, "'version'"),
     ({"version": "1.0"}, "'version' \"1.0\" is not a semantic version"),
     ({"name": "../evil"}, "'name'"),
-    ({"name": "has space"}, "'name'"),
+    ({"name": "has space "}, "'name' 'has space ' is not a solution name: it ends with a space"),
 ])
 def test_manifest_fields(stack, change, fragment):
     m = dict(MANIFEST)
