@@ -71,6 +71,35 @@ static void test_parse_good(void **state)
     assert_string_equal(ib_dpath_show(&p, buf, sizeof buf), "/jay/a b");
 }
 
+/* The original product's clients write drive paths without the leading '/': "jay/my_repo/fs/Instabase Drive/x"
+ * is the same path as "/jay/my_repo/fs/Instabase Drive/x", for what it names, who owns it, and what is refused. */
+static void test_parse_without_leading_slash(void **state)
+{
+    static const char *const paths[] = {"jay/my_repo/fs/Instabase Drive/flow/data/input", "jay", "jay/a b/",
+                                        "bob/x",  "jay/../bob", "jay//x", "jay/./x", "j y/x", "jay/x\xc3\xa4"};
+    for (size_t i = 0; i < sizeof paths / sizeof *paths; i++) {
+        char slashed[256];
+        snprintf(slashed, sizeof slashed, "/%s", paths[i]);
+        ib_reply a, b;
+        ib_dpath pa, pb;
+        ib_reply_init(&a);
+        ib_reply_init(&b);
+        ib_code ca = ib_dpath_parse(paths[i], &JAY, "f", &pa, &a), cb = ib_dpath_parse(slashed, &JAY, "f", &pb, &b);
+        assert_int_equal(ca, cb);
+        if (ca == IB_OK) {
+            assert_string_equal(pa.rel, pb.rel);
+            assert_string_equal(pa.user, pb.user);
+        } else if (ca == IB_FORBIDDEN) {
+            assert_string_equal(a.msg, b.msg); /* both name the path with its '/' */
+        }
+        ib_reply_clear(&a);
+        ib_reply_clear(&b);
+    }
+    expect_parse_fail("bob/x", &JAY, IB_FORBIDDEN, "content_folder: '/bob/x' belongs to another user");
+    expect_parse_fail("jay/../bob", &JAY, IB_BAD_REQUEST, "content_folder: path 'jay/../bob' has a '..' segment");
+    expect_parse_fail("//jay/x", &JAY, IB_BAD_REQUEST, "content_folder: path '//jay/x' has an empty segment");
+}
+
 static void test_parse_bad(void **state)
 {
     expect_parse_fail("/jay/../x", &JAY, IB_BAD_REQUEST,
@@ -352,6 +381,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_user_names),
         cmocka_unit_test(test_parse_good),
+        cmocka_unit_test(test_parse_without_leading_slash),
         cmocka_unit_test(test_parse_bad),
         cmocka_unit_test_setup_teardown(test_open_confined, setup_drive, teardown_drive),
         cmocka_unit_test_setup_teardown(test_errno_reply, setup_drive, teardown_drive),
