@@ -47,6 +47,14 @@ static const ib_func_info func_table[IB_FN_COUNT_] = {
     {IB_FN_AND, "and", 1, IB_ARGS_ANY, 0, 0, "and(a, b, ...)"},
     {IB_FN_OR, "or", 1, IB_ARGS_ANY, 0, 0, "or(a, b, ...)"},
     {IB_FN_CONFIG, "CONFIG", 1, 2, 0, 0, "CONFIG(key[, default])"},
+    /* the regular expressions of table and line_items (several per call) are checked by check_table_call */
+    {IB_FN_TABLE, "table", 2, 4, 0, 0, "table(doc, header[, end[, options]])"},
+    {IB_FN_LINE_ITEMS, "line_items", 4, 6, 0, 0,
+     "line_items(text, start, end, line[, first_line, last_line])"},
+    {IB_FN_COLUMN, "column", 2, 2, 0, 0, "column(rows, name)"},
+    {IB_FN_ROWS_WHERE, "rows_where", 3, 3, 3, 0, "rows_where(rows, column, pattern)"},
+    {IB_FN_COUNT, "count", 1, 1, 0, 0, "count(rows_or_list)"},
+    {IB_FN_SUM, "sum", 1, 1, 0, 0, "sum(list)"},
 };
 
 const ib_func_info *ib_func_lookup(const char *name, size_t len)
@@ -514,6 +522,277 @@ static int check_group_literal(checker *c, const ib_node *pat, const ib_node *gr
     return 0;
 }
 
+/* ---- table() options and the checks of table and line_items ---- */
+
+int ib_table_title_eq(const char *a, const char *b)
+{
+    for (;;) {
+        while (*a == ' ' || *a == '\t')
+            a++;
+        while (*b == ' ' || *b == '\t')
+            b++;
+        if (!*a || !*b) return !*a && !*b;
+        /* inside: a run of white space on one side must be a run on the other */
+        while (*a && *b && *a != ' ' && *a != '\t' && *b != ' ' && *b != '\t') {
+            if (tolower((unsigned char)*a) != tolower((unsigned char)*b)) return 0;
+            a++, b++;
+        }
+        int wa = *a == ' ' || *a == '\t', wb = *b == ' ' || *b == '\t';
+        if ((*a && !wa) || (*b && !wb)) return 0;
+    }
+}
+
+void ib_table_opts_free(ib_table_opts *o)
+{
+    for (size_t i = 0; i < o->ncolumns; i++) {
+        free(o->titles[i]);
+        free(o->names[i]);
+    }
+    free(o->key);
+    free(o->row_start);
+    memset(o, 0, sizeof *o);
+}
+
+static char *dup_text(const char *s)
+{
+    char *d = strdup(s);
+    if (!d) abort();
+    return d;
+}
+
+/* One "columns" entry: title (and new name) must be non-empty text, at most IB_TABLE_MAX_TITLES of them. */
+static int opts_add_column(ib_table_opts *o, const char *title, const json_t *name, char *msg, size_t msgsz)
+{
+    if (o->ncolumns >= IB_TABLE_MAX_TITLES) {
+        snprintf(msg, msgsz, "'columns' names more than %d columns", IB_TABLE_MAX_TITLES);
+        return -1;
+    }
+    if (!title || !*title || (name && (!json_is_string(name) || !*json_string_value(name)))) {
+        snprintf(msg, msgsz, "'columns' entry %zu must be a non-empty title%s", o->ncolumns + 1,
+                 name ? " and a non-empty new name" : "");
+        return -1;
+    }
+    o->titles[o->ncolumns] = dup_text(title);
+    o->names[o->ncolumns] = dup_text(name ? json_string_value(name) : title);
+    o->ncolumns++;
+    return 0;
+}
+
+int ib_table_opts_parse(const char *text, size_t len, ib_table_opts *o, char *msg, size_t msgsz)
+{
+    memset(o, 0, sizeof *o);
+    o->max_gap = 2.5;
+    json_error_t je;
+    json_t *j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+    if (!json_is_object(j)) {
+        if (j)
+            snprintf(msg, msgsz, "options must be a JSON object, as in '{\"key\": \"Qty\"}'");
+        else
+            snprintf(msg, msgsz, "options are not valid JSON: %s (character %d)", je.text, je.position);
+        json_decref(j);
+        return -1;
+    }
+    const char *k;
+    json_t *v;
+    int rc = 0;
+    json_object_foreach(j, k, v)
+    {
+        char shown[64];
+        show(k, strlen(k), shown, sizeof shown);
+        if (strcmp(k, "columns") == 0) {
+            size_t i;
+            json_t *it;
+            if (json_is_array(v) && json_array_size(v) > 0) {
+                json_array_foreach(v, i, it) if ((rc = opts_add_column(o, json_string_value(it), NULL, msg,
+                                                                       msgsz)) < 0) break;
+            } else if (json_is_object(v) && json_object_size(v) > 0) {
+                const char *t;
+                json_object_foreach(v, t, it) if ((rc = opts_add_column(o, t, it, msg, msgsz)) < 0) break;
+            } else {
+                snprintf(msg, msgsz,
+                         "'columns' must be a list of titles or an object of titles to new names");
+                rc = -1;
+            }
+            for (size_t a = 0; rc == 0 && a < o->ncolumns; a++)
+                for (size_t b = a + 1; rc == 0 && b < o->ncolumns; b++)
+                    if (strcmp(o->names[a], o->names[b]) == 0) {
+                        show(o->names[a], strlen(o->names[a]), shown, sizeof shown);
+                        snprintf(msg, msgsz, "'columns' names the column '%s' twice", shown);
+                        rc = -1;
+                    }
+        } else if (strcmp(k, "key") == 0 || strcmp(k, "row_start") == 0) {
+            if (!json_is_string(v) || json_string_length(v) == 0) {
+                snprintf(msg, msgsz, "'%s' must be non-empty text", k);
+                rc = -1;
+            } else if (k[0] == 'k') {
+                o->key = dup_text(json_string_value(v));
+            } else {
+                char rmsg[400];
+                size_t off;
+                pcre2_code *re =
+                    ib_regex_compile(json_string_value(v), json_string_length(v), rmsg, sizeof rmsg, &off);
+                if (!re) {
+                    snprintf(msg, msgsz, "'row_start': %s", rmsg);
+                    rc = -1;
+                }
+                pcre2_code_free(re);
+                if (rc == 0) o->row_start = dup_text(json_string_value(v));
+            }
+        } else if (strcmp(k, "bounds") == 0) {
+            size_t i;
+            json_t *it;
+            if (!json_is_array(v) || json_array_size(v) == 0 || json_array_size(v) >= IB_TABLE_MAX_TITLES) {
+                snprintf(msg, msgsz, "'bounds' must be a list of 1 to %d numbers", IB_TABLE_MAX_TITLES - 1);
+                rc = -1;
+            }
+            json_array_foreach(v, i, it)
+            {
+                if (rc < 0) break;
+                if (!json_is_number(it) || (i > 0 && json_number_value(it) <= o->bounds[i - 1])) {
+                    snprintf(msg, msgsz, "'bounds' must be numbers in ascending order (entry %zu is not)",
+                             i + 1);
+                    rc = -1;
+                    break;
+                }
+                o->bounds[o->nbounds++] = json_number_value(it);
+            }
+        } else if (strcmp(k, "continues") == 0) {
+            if (!json_is_boolean(v)) {
+                snprintf(msg, msgsz, "'continues' must be true or false");
+                rc = -1;
+            }
+            o->continues = json_is_true(v);
+        } else if (strcmp(k, "max_gap") == 0) {
+            if (!json_is_number(v) || !(json_number_value(v) > 0) || json_number_value(v) > 1000) {
+                snprintf(msg, msgsz, "'max_gap' must be a number of line heights above 0 (at most 1000)");
+                rc = -1;
+            } else {
+                o->max_gap = json_number_value(v);
+            }
+        } else {
+            snprintf(msg, msgsz,
+                     "unknown option '%s' (known: columns, key, row_start, bounds, continues, max_gap)",
+                     shown);
+            rc = -1;
+        }
+        if (rc < 0) break;
+    }
+    json_decref(j);
+    if (rc < 0) ib_table_opts_free(o);
+    return rc;
+}
+
+/* A literal in a pattern position of table or line_items: compiled into node->rx, the error naming the
+ * argument. A number or a list there is an error too (names and calls are known only at run time). */
+static int check_pattern_kid(checker *c, const ib_node *call, uint32_t i, const char *what)
+{
+    if (i >= call->nkids) return 0;
+    ib_node *k = call->kids[i];
+    if (k->kind == IB_NODE_NUM || k->kind == IB_NODE_LIST) {
+        set_err(c->err, k->line, k->col, "%s: %s must be a regular expression (text), not a %s",
+                ib_func_get(call->fn)->name, what, k->kind == IB_NODE_NUM ? "number" : "list");
+        return -1;
+    }
+    if (k->kind != IB_NODE_STR || k->rx) return 0;
+    char msg[400];
+    size_t off = 0;
+    k->rx = ib_regex_compile(k->text, k->len, msg, sizeof msg, &off);
+    if (!k->rx) {
+        set_err(c->err, k->line, k->col, "%s: %s: %s", ib_func_get(call->fn)->name, what, msg);
+        return -1;
+    }
+    return 0;
+}
+
+static int check_table_call(checker *c, ib_node *n)
+{
+    char shown[96];
+    if (n->fn == IB_FN_LINE_ITEMS) {
+        static const char *const what[] = {NULL, "start", "end", "line", "first_line", "last_line"};
+        for (uint32_t i = 1; i < n->nkids; i++)
+            if (check_pattern_kid(c, n, i, what[i]) < 0) return -1;
+        const ib_node *line = n->kids[3];
+        uint32_t names = 0;
+        if (line->rx) pcre2_pattern_info(line->rx, PCRE2_INFO_NAMECOUNT, &names);
+        if (line->rx && names == 0) {
+            set_err(c->err, line->line, line->col,
+                    "line_items: the line pattern has no named group: the cells are its named groups, as in "
+                    "'(?<qty>\\d+)'");
+            return -1;
+        }
+        return 0;
+    }
+    /* table(doc, header[, end[, options]]) */
+    ib_node *h = n->kids[1];
+    if (h->kind == IB_NODE_NUM) {
+        set_err(c->err, h->line, h->col,
+                "table: the header must be a regular expression or a list of column titles, not a number");
+        return -1;
+    }
+    if (h->kind == IB_NODE_LIST) {
+        if (h->nkids == 0) {
+            set_err(c->err, h->line, h->col, "table: the header list is empty: give the column titles");
+            return -1;
+        }
+        for (uint32_t i = 0; i < h->nkids; i++) {
+            const ib_node *t = h->kids[i];
+            int blank = t->kind == IB_NODE_STR;
+            for (size_t b = 0; blank && b < t->len; b++)
+                if (t->text[b] != ' ' && t->text[b] != '\t') blank = 0;
+            if (t->kind != IB_NODE_STR || blank) {
+                set_err(c->err, t->line, t->col, "table: header title %u must be non-empty text", i + 1);
+                return -1;
+            }
+        }
+    } else if (check_pattern_kid(c, n, 1, "the header") < 0) {
+        return -1;
+    }
+    if (check_pattern_kid(c, n, 2, "end") < 0) return -1;
+    if (n->nkids < 4) return 0;
+    ib_node *o = n->kids[3];
+    if (o->kind == IB_NODE_NUM || o->kind == IB_NODE_LIST) {
+        set_err(c->err, o->line, o->col,
+                "table: options must be a JSON object in text, as in '{\"key\": \"Qty\"}'");
+        return -1;
+    }
+    if (o->kind != IB_NODE_STR) return 0;
+    ib_table_opts opts;
+    char msg[400];
+    if (ib_table_opts_parse(o->text, o->len, &opts, msg, sizeof msg) < 0) {
+        set_err(c->err, o->line, o->col, "table: options: %s", msg);
+        return -1;
+    }
+    int rc = 0;
+    if (h->kind == IB_NODE_LIST) { /* the titles are known: every column and the key must be one of them */
+        for (size_t i = 0; i < opts.ncolumns && rc == 0; i++) {
+            uint32_t k = 0;
+            while (k < h->nkids && !ib_table_title_eq(h->kids[k]->text, opts.titles[i]))
+                k++;
+            if (k == h->nkids) {
+                show(opts.titles[i], strlen(opts.titles[i]), shown, sizeof shown);
+                set_err(c->err, o->line, o->col,
+                        "table: options: 'columns' names '%s', which the header lacks", shown);
+                rc = -1;
+            }
+        }
+        if (rc == 0 && opts.key) {
+            int found = 0;
+            for (uint32_t k = 0; k < h->nkids && !found; k++)
+                found = ib_table_title_eq(h->kids[k]->text, opts.key);
+            for (size_t i = 0; i < opts.ncolumns && !found; i++)
+                found = strcmp(opts.names[i], opts.key) == 0;
+            if (!found) {
+                show(opts.key, strlen(opts.key), shown, sizeof shown);
+                set_err(c->err, o->line, o->col, "table: options: 'key' names '%s', which is not a column",
+                        shown);
+                rc = -1;
+            }
+        }
+    }
+    ib_table_opts_free(&opts);
+    return rc;
+}
+
 static int check_node(checker *c, ib_node *n, int depth)
 {
     if (depth > IB_FORMULA_MAX_DEPTH) { /* only reachable for trees not built by the parser */
@@ -589,6 +868,7 @@ static int check_node(checker *c, ib_node *n, int depth)
                 check_group_literal(c, pat, n->kids[f->group_arg - 1]) < 0)
                 return -1;
         }
+        if ((f->id == IB_FN_TABLE || f->id == IB_FN_LINE_ITEMS) && check_table_call(c, n) < 0) return -1;
         if (f->id == IB_FN_DATE && n->nkids == 2 && n->kids[1]->kind == IB_NODE_STR) {
             const char *o = n->kids[1]->text;
             if (strcasecmp(o, "DMY") && strcasecmp(o, "MDY") && strcasecmp(o, "YMD")) {

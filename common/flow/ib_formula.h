@@ -53,6 +53,12 @@ typedef enum ib_fn {
     IB_FN_AND,
     IB_FN_OR,
     IB_FN_CONFIG,
+    IB_FN_TABLE,
+    IB_FN_LINE_ITEMS,
+    IB_FN_COLUMN,
+    IB_FN_ROWS_WHERE,
+    IB_FN_COUNT,
+    IB_FN_SUM,
     IB_FN_COUNT_
 } ib_fn;
 
@@ -125,6 +131,41 @@ int ib_node_each_field_ref(const ib_node *n, int (*fn)(void *ctx, const ib_node 
 /* The tree as JSON (for the .ibflowbin and for debugging): {"at":[line,col], "str"|"num"|"name": v} or
  * {"at":..., "call": name, "args": [...]} or {"at":..., "list": [...]}. New reference. */
 json_t *ib_node_to_json(const ib_node *n);
+
+/* ---- table() options ---- */
+
+/* The options of table(doc, header, end, options): a JSON object, checked the same way when the flow is
+ * compiled (a literal) and when a formula computes it at run time: "columns":   ["Title", ...] the header
+ * columns to return, in this order; or {"Title": "name", ...} the same, renamed. A title is compared with the
+ * header's titles ignoring case and repeated spaces. "key":       the column (a title or its new name) whose
+ * non-empty cell starts a row; lines with it empty continue the row above (multi-line cells). "row_start": a
+ * regular expression: a line it matches starts a row, others continue the row above. "bounds":    [x, ...]
+ * explicit column boundaries, ascending, in the document's box units (points for PDF and OCR, character
+ * columns for text): n boundaries make n + 1 columns. "continues": true: on the next page the rows go on from
+ * the top when the header is not repeated there. "max_gap":   the white space between two lines, in line
+ * heights, that ends the rows on a page (default 2.5).
+ */
+#define IB_TABLE_MAX_TITLES 64
+
+typedef struct ib_table_opts {
+    char *titles[IB_TABLE_MAX_TITLES]; /* "columns": the header titles taken, in output order (malloc'd) */
+    char *names[IB_TABLE_MAX_TITLES];  /* their output names (malloc'd; the title when not renamed) */
+    size_t ncolumns;                   /* 0: every header column, under its own title */
+    char *key;                         /* NULL: none */
+    char *row_start;                   /* NULL: none */
+    double bounds[IB_TABLE_MAX_TITLES];
+    size_t nbounds;
+    int continues;
+    double max_gap; /* line heights */
+} ib_table_opts;
+
+/* Parses options text (len bytes). 0, or -1 with a message naming the option at fault in msg. row_start is
+ * compiled to check it, not kept compiled. */
+int ib_table_opts_parse(const char *text, size_t len, ib_table_opts *o, char *msg, size_t msgsz);
+void ib_table_opts_free(ib_table_opts *o);
+/* Whether two column titles are the same: case ignored, runs of white space equal to one space, ends trimmed.
+ */
+int ib_table_title_eq(const char *a, const char *b);
 
 /* ---- regular expressions ---- */
 

@@ -3,6 +3,7 @@
  */
 #include "eval_int.h"
 #include "ib_parse.h"
+#include "ib_table.h"
 #include "ib_textfn.h"
 
 #include <math.h>
@@ -211,8 +212,10 @@ char *ib_eval_text(ib_eval *ev, const ib_value *v)
         return strdup(v->b ? "true" : "false");
     case IB_V_DOC:
         return strdup(ib_eval_layout(ev)->text);
-    case IB_V_LIST: {
-        /* The text being built counts in the record's budget while it grows (lists of lists each build one),
+    case IB_V_LIST:
+    case IB_V_TABLE: {
+        /* A table is its rows one a line, a row its cells separated by tabs.
+         * The text being built counts in the record's budget while it grows (lists of lists each build one),
          * and a spent budget stops every level: a list that holds one list many times is small as a value and
          * exponentially large as text. */
         size_t cap = 64, n = 0;
@@ -220,7 +223,8 @@ char *ib_eval_text(ib_eval *ev, const ib_value *v)
         if (!out) abort();
         ib_vbudget_hold(cap);
         for (size_t i = 0; i < v->nitems && !ib_vbudget_over(); i++) {
-            char *t = ib_eval_text(ev, v->items[i]);
+            char *t =
+                v->kind == IB_V_TABLE ? ib_eval_row_text(ev, v->items[i]) : ib_eval_text(ev, v->items[i]);
             size_t tl = strlen(t);
             if (n + tl + 2 > cap) {
                 size_t ncap = cap;
@@ -280,6 +284,7 @@ int ib_truthy(const ib_value *v)
         return !ib_v_is_empty(v);
     }
     case IB_V_LIST:
+    case IB_V_TABLE:
         return v->nitems > 0;
     case IB_V_DOC:
         return 1;
@@ -376,7 +381,7 @@ static ib_value *coerce(ib_eval *ev, ib_value *v, ib_ftype type)
         }
         break;
     case IB_FT_LIST:
-        if (v->kind == IB_V_LIST) {
+        if (v->kind == IB_V_LIST || v->kind == IB_V_TABLE) { /* a table stays one: its rows as objects */
             out = ib_v_ref(v);
         } else {
             out = ib_v_list();
@@ -520,6 +525,8 @@ json_t *ib_eval_json(ib_eval *ev, const ib_value *v, ib_ftype type)
         const ib_text *t = ib_eval_layout(ev);
         return ib_json_text(t->text, t->len);
     }
+    case IB_V_TABLE:
+        return ib_table_json(ev, v);
     case IB_V_ERROR:
         return json_string("ERROR");
     }
@@ -558,11 +565,15 @@ static int json_over(ib_eval *ev, const ib_value *v, size_t *used, size_t room)
         add = v->len + 3;
     else if (v->kind == IB_V_DOC)
         add = ib_eval_layout(ev)->len + 3;
-    else if (v->kind == IB_V_LIST)
+    else if (v->kind == IB_V_LIST || v->kind == IB_V_TABLE)
         add = 2;
     *used += add;
-    for (size_t i = 0; v->kind == IB_V_LIST && i < v->nitems && *used <= room; i++) {
-        *used += 1;
+    size_t names = 0; /* a table's rows are objects: each repeats the column names */
+    for (size_t i = 0; v->kind == IB_V_TABLE && v->names && i < v->names->nitems; i++)
+        names += v->names->items[i]->len + 4;
+    for (size_t i = 0; (v->kind == IB_V_LIST || v->kind == IB_V_TABLE) && i < v->nitems && *used <= room;
+         i++) {
+        *used += 1 + names;
         json_over(ev, v->items[i], used, room);
     }
     return *used > room;

@@ -4,6 +4,7 @@
 #include "eval_int.h"
 #include "ib_parse.h"
 #include "ib_spatial.h"
+#include "ib_table.h"
 #include "ib_textfn.h"
 
 #include <math.h>
@@ -626,10 +627,32 @@ static ib_value *fn_reading_text(ib_eval *ev, const ib_node *c, ib_value **a, ui
 
 /* ---- parsing ---- */
 
+/* number, int and date of a list (a column): the function applied to every item, each keeping its own
+ * provenance; an item it cannot read fails the whole, naming the item. */
+static ib_value *map_items(ib_eval *ev, const ib_node *call, ib_value **a, uint32_t n, fn_impl f)
+{
+    ib_value *out = ib_v_list(), *args[IB_FORMULA_MAX_ARGS];
+    memcpy(args, a, n * sizeof *a);
+    for (size_t i = 0; i < a[0]->nitems; i++) {
+        args[0] = a[0]->items[i];
+        ib_value *r = ib_eval_spent(ev) ? NULL : f(ev, call, args, n);
+        if (!r || r->kind == IB_V_ERROR) {
+            ib_value *e = r ? ib_v_error("%s (item %zu of the list)", r->str, i + 1) : NULL;
+            ib_v_unref(r);
+            ib_v_unref(out);
+            return e;
+        }
+        ib_v_prov_merge(out, r);
+        ib_v_list_push(out, r);
+    }
+    return out;
+}
+
 static ib_value *fn_number(ib_eval *ev, const ib_node *call, ib_value **a, uint32_t n)
 {
     ib_value *err = first_error(a, n);
     if (err) return err;
+    if (a[0]->kind == IB_V_LIST) return map_items(ev, call, a, n, fn_number);
     ib_value *v = a[0];
     if (v->kind == IB_V_NULL) return ib_v_null();
     if (v->kind == IB_V_NUM) {
@@ -661,6 +684,7 @@ static ib_value *fn_date(ib_eval *ev, const ib_node *call, ib_value **a, uint32_
 {
     ib_value *err = first_error(a, n);
     if (err) return err;
+    if (a[0]->kind == IB_V_LIST) return map_items(ev, call, a, n, fn_date);
     if (a[0]->kind == IB_V_NULL) return ib_v_null();
     ib_value *s = ib_to_str(ev, a[0]);
     char *order = n > 1 && a[1]->kind != IB_V_NULL ? ib_eval_text(ev, a[1]) : NULL;
@@ -862,6 +886,368 @@ static ib_value *fn_spatial(ib_eval *ev, const ib_node *call, ib_value **a, uint
     return out;
 }
 
+/* ---- tables ---- */
+
+static ib_value *fn_table(ib_eval *ev, const ib_node *call, ib_value **a, uint32_t n)
+{
+    ib_value *err = first_error(a, n);
+    if (err) return err;
+    if (a[0]->kind == IB_V_NULL) return ib_v_null();
+    if (a[0]->kind != IB_V_DOC)
+        return ib_v_error("table: the first argument must be the document (INPUT_COL)");
+    const char *titles[IB_TABLE_MAX_COLS];
+    ib_table_spec sp = {.titles = titles};
+    if (a[1]->kind == IB_V_LIST) {
+        if (a[1]->nitems == 0 || a[1]->nitems > IB_TABLE_MAX_COLS)
+            return ib_v_error("table: the header list must hold 1 to %u column titles", IB_TABLE_MAX_COLS);
+        for (size_t i = 0; i < a[1]->nitems; i++) {
+            if (a[1]->items[i]->kind != IB_V_STR || ib_v_is_empty(a[1]->items[i]))
+                return ib_v_error("table: header title %zu must be non-empty text", i + 1);
+            titles[sp.ntitles++] = a[1]->items[i]->str;
+        }
+    } else if (a[1]->kind == IB_V_STR) {
+        if (!(sp.header_rx = pattern_arg(ev, call, 1, a[1], &err))) return err;
+    } else {
+        return ib_v_error("table: the header must be a regular expression or a list of column titles");
+    }
+    if (n > 2 && a[2]->kind != IB_V_NULL) {
+        if (a[2]->kind != IB_V_STR) return ib_v_error("table: end must be a regular expression (text)");
+        if (!(sp.end_rx = pattern_arg(ev, call, 2, a[2], &err))) return err;
+    }
+    ib_table_opts opts;
+    if (n > 3 && a[3]->kind != IB_V_NULL) {
+        char msg[400];
+        if (a[3]->kind != IB_V_STR) return ib_v_error("table: options must be a JSON object in text");
+        if (ib_table_opts_parse(a[3]->str, a[3]->len, &opts, msg, sizeof msg) < 0)
+            return ib_v_error("table: options: %s", msg);
+        sp.opts = &opts;
+    }
+    ib_value *out = ib_table_read(ev, a[0]->doc, &sp);
+    if (sp.opts) ib_table_opts_free(&opts);
+    return out;
+}
+
+/* The named groups of a pattern as (group number, column index) pairs, adding new names to the columns. */
+typedef struct li_group {
+    uint32_t num, col;
+} li_group;
+
+static size_t li_groups(const pcre2_code *re, char **cols, size_t *ncols, li_group *out, size_t max)
+{
+    uint32_t count = 0, entry = 0;
+    PCRE2_SPTR table;
+    if (!re) return 0;
+    pcre2_pattern_info(re, PCRE2_INFO_NAMECOUNT, &count);
+    pcre2_pattern_info(re, PCRE2_INFO_NAMEENTRYSIZE, &entry);
+    pcre2_pattern_info(re, PCRE2_INFO_NAMETABLE, &table);
+    /* the name table is sorted by name: the columns come in the order of the groups in the pattern */
+    const char *names[IB_TABLE_MAX_COLS];
+    size_t n = 0;
+    for (uint32_t i = 0; i < count && n < max; i++) {
+        const unsigned char *e = table + (size_t)i * entry;
+        uint32_t num = (uint32_t)(e[0] << 8 | e[1]);
+        size_t k = n++;
+        while (k > 0 && out[k - 1].num > num)
+            out[k] = out[k - 1], names[k] = names[k - 1], k--;
+        out[k].num = num;
+        names[k] = (const char *)e + 2;
+    }
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t c = 0;
+        while (c < *ncols && strcmp(cols[c], names[i]) != 0)
+            c++;
+        if (c == *ncols) {
+            if (*ncols >= IB_TABLE_MAX_COLS) continue;
+            cols[(*ncols)++] = (char *)names[i];
+        }
+        out[kept].num = out[i].num;
+        out[kept++].col = (uint32_t)c;
+    }
+    return kept;
+}
+
+/* Matches re on the line [ls, le) of subj; the groups in gs add their text to the row's cells. 1 matched, 0
+ * no, -1 error (*err). */
+static int li_match(ib_eval *ev, const ib_node *call, const pcre2_code *re, const li_group *gs, size_t ng,
+                    const ib_value *subj, size_t ls, size_t le, ib_value **cells, ib_value **err)
+{
+    pcre2_match_data *md = pcre2_match_data_create_from_pattern(re, NULL);
+    if (!md) abort();
+    int rc = pcre2_match(re, (PCRE2_SPTR)subj->str + ls, le - ls, 0, 0, md, ev->mctx);
+    if (rc < 0) {
+        pcre2_match_data_free(md);
+        if (rc == PCRE2_ERROR_NOMATCH) return 0;
+        *err = rx_fail(call, rc);
+        return -1;
+    }
+    PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+    for (size_t i = 0; i < ng; i++) {
+        size_t s = ov[2 * gs[i].num], e = ov[2 * gs[i].num + 1];
+        if (s == PCRE2_UNSET || e <= s) continue;
+        s += ls, e += ls;
+        ib_value *piece = ib_v_str(subj->str + s, e - s);
+        if (subj->map)
+            ib_prov_from_map(ev, piece, subj->map, s, e);
+        else
+            ib_v_prov_merge(piece, subj);
+        ib_value **c = &cells[gs[i].col];
+        if (*c) { /* a multi-line item: the lines' pieces joined by a space */
+            size_t l = (*c)->len + 1 + piece->len;
+            char *t = malloc(l + 1);
+            if (!t) abort();
+            memcpy(t, (*c)->str, (*c)->len);
+            t[(*c)->len] = ' ';
+            memcpy(t + (*c)->len + 1, piece->str, piece->len + 1);
+            ib_value *j = ib_v_str_take(t, l);
+            ib_v_prov_merge(j, *c);
+            ib_v_prov_merge(j, piece);
+            ib_v_unref(*c);
+            ib_v_unref(piece);
+            *c = j;
+        } else {
+            *c = piece;
+        }
+    }
+    pcre2_match_data_free(md);
+    return 1;
+}
+
+static int li_flush(ib_value *table, ib_value **cells, size_t ncols, int *open)
+{
+    int rc = 0;
+    if (*open) {
+        ib_value *row = ib_v_list();
+        for (size_t c = 0; c < ncols; c++) {
+            ib_value *cell = cells[c] ? cells[c] : ib_v_null();
+            ib_v_prov_merge(row, cell);
+            ib_v_list_push(row, cell);
+            cells[c] = NULL;
+        }
+        ib_v_prov_merge(table, row);
+        rc = ib_v_list_push(table, row);
+    }
+    *open = 0;
+    return rc;
+}
+
+static ib_value *fn_line_items(ib_eval *ev, const ib_node *call, ib_value **a, uint32_t n)
+{
+    ib_value *err = first_error(a, n);
+    if (err) return err;
+    pcre2_code *re[6] = {0};
+    for (uint32_t i = 1; i < n; i++) {
+        if (a[i]->kind == IB_V_NULL && i != 3) continue; /* no start, end, first or last line pattern */
+        if (a[i]->kind != IB_V_STR && a[i]->kind != IB_V_NULL) {
+            static const char *const what[] = {NULL, "start", "end", "line", "first_line", "last_line"};
+            return ib_v_error("line_items: %s must be a regular expression (text)", what[i]);
+        }
+        if (!(re[i] = pattern_arg(ev, call, i, a[i], &err))) return err;
+    }
+    char *cols[IB_TABLE_MAX_COLS];
+    size_t ncols = 0;
+    li_group g_first[IB_TABLE_MAX_COLS], g_line[IB_TABLE_MAX_COLS], g_last[IB_TABLE_MAX_COLS];
+    size_t n_first = li_groups(re[4], cols, &ncols, g_first, IB_TABLE_MAX_COLS);
+    size_t n_line = li_groups(re[3], cols, &ncols, g_line, IB_TABLE_MAX_COLS);
+    size_t n_last = li_groups(re[5], cols, &ncols, g_last, IB_TABLE_MAX_COLS);
+    if (n_line == 0)
+        return ib_v_error("line_items: the line pattern has no named group: the cells are its named groups");
+    ib_value *names = ib_v_list();
+    for (size_t c = 0; c < ncols; c++)
+        ib_v_list_push(names, ib_v_str(cols[c], strlen(cols[c])));
+    ib_value *table = ib_v_table(names);
+    if (a[0]->kind == IB_V_NULL) return table;
+    ib_value *subj = ib_to_str(ev, a[0]);
+    /* the section: the lines after the first line the start pattern matches, up to the first line after it
+     * that the end pattern matches. Every pattern sees one line at a time, so ^ and $ are a line's ends. */
+    size_t from = re[1] ? subj->len : 0, to = subj->len;
+    int rc = 0;
+    ib_value *none[IB_TABLE_MAX_COLS] = {0};
+    for (size_t ls = 0; ls < subj->len && rc == 0 && !ib_eval_spent(ev);) {
+        size_t le = ls;
+        while (le < subj->len && subj->str[le] != '\n' && subj->str[le] != '\f')
+            le++;
+        size_t lend = le > ls && subj->str[le - 1] == '\r' ? le - 1 : le;
+        if (from == subj->len && re[1]) {
+            rc = li_match(ev, call, re[1], NULL, 0, subj, ls, lend, none, &err);
+            if (rc > 0) from = le < subj->len ? le + 1 : le, rc = 0;
+        } else if (re[2]) {
+            rc = li_match(ev, call, re[2], NULL, 0, subj, ls, lend, none, &err);
+            if (rc > 0) to = ls;
+        } else {
+            break;
+        }
+        ls = le + 1;
+    }
+    if (rc < 0) {
+        ib_v_unref(subj);
+        ib_v_unref(table);
+        return err;
+    }
+    ib_value *cells[IB_TABLE_MAX_COLS] = {0};
+    int open = 0;
+    for (size_t ls = from; ls < to && !err;) {
+        if (ib_eval_spent(ev)) break; /* ib_call turns a spent budget into the error */
+        size_t le = ls;
+        while (le < to && subj->str[le] != '\n' && subj->str[le] != '\f')
+            le++;
+        size_t next = le + 1, lend = le > ls && subj->str[le - 1] == '\r' ? le - 1 : le;
+        int m, full = 0;
+        if (!re[4]) { /* every line the line pattern matches is a row */
+            m = li_match(ev, call, re[3], g_line, n_line, subj, ls, lend, cells, &err);
+            if (m > 0) open = 1, full = li_flush(table, cells, ncols, &open) < 0;
+        } else {
+            /* multi-line items: a first line starts one (ending the one before), line adds to it, last_line
+             * adds and ends it; lines outside an item are skipped */
+            ib_value *fresh[IB_TABLE_MAX_COLS] = {0};
+            m = li_match(ev, call, re[4], g_first, n_first, subj, ls, lend, fresh, &err);
+            if (m > 0) {
+                full = li_flush(table, cells, ncols, &open) < 0;
+                memcpy(cells, fresh, sizeof fresh);
+                open = 1;
+                /* an item on one line: its first line is its last too */
+                if (re[5] && li_match(ev, call, re[5], g_last, n_last, subj, ls, lend, cells, &err) > 0)
+                    full |= li_flush(table, cells, ncols, &open) < 0;
+            } else if (m == 0 && open && re[5] &&
+                       (m = li_match(ev, call, re[5], g_last, n_last, subj, ls, lend, cells, &err)) > 0) {
+                full = li_flush(table, cells, ncols, &open) < 0;
+            } else if (m == 0 && open) {
+                li_match(ev, call, re[3], g_line, n_line, subj, ls, lend, cells, &err);
+            }
+        }
+        if (full) err = ib_v_error("line_items: more than %u rows", IB_VALUE_MAX_ITEMS);
+        ls = next;
+    }
+    if (!err && li_flush(table, cells, ncols, &open) < 0)
+        err = ib_v_error("line_items: more than %u rows", IB_VALUE_MAX_ITEMS);
+    for (size_t c = 0; c < IB_TABLE_MAX_COLS; c++)
+        ib_v_unref(cells[c]);
+    ib_v_unref(subj);
+    if (err || ib_eval_spent(ev)) {
+        ib_v_unref(table);
+        return err;
+    }
+    return table;
+}
+
+/* ---- working with rows ---- */
+
+static ib_value *rows_arg(const ib_node *call, ib_value *v)
+{
+    if (v->kind == IB_V_TABLE) return NULL;
+    return ib_v_error("%s: the first argument must be rows (from table or line_items), not %s", fname(call),
+                      v->kind == IB_V_LIST  ? "a list"
+                      : v->kind == IB_V_DOC ? "the document"
+                                            : "a single value");
+}
+
+/* The index of the column named by v in table t, or -1 with *err naming the column and the ones there are. */
+static int column_arg(ib_eval *ev, const ib_node *call, const ib_value *t, const ib_value *v, ib_value **err)
+{
+    char *name = ib_eval_text(ev, v);
+    int c = ib_v_table_col(t, name, strlen(name));
+    if (c < 0) {
+        char q[64], have[300] = "";
+        ib_quote(name, q, sizeof q);
+        for (size_t i = 0; t->names && i < t->names->nitems; i++) {
+            char nq[64];
+            size_t l = strlen(have);
+            ib_quote(t->names->items[i]->str, nq, sizeof nq);
+            snprintf(have + l, sizeof have - l, "%s'%s'", i ? ", " : "", nq);
+        }
+        *err = ib_v_error("%s: the rows have no column '%s' (their columns: %s)", fname(call), q,
+                          have[0] ? have : "none");
+    }
+    free(name);
+    return c;
+}
+
+static ib_value *fn_column(ib_eval *ev, const ib_node *call, ib_value **a, uint32_t n)
+{
+    ib_value *err = first_error(a, n);
+    if (err) return err;
+    if (a[0]->kind == IB_V_NULL) return ib_v_list();
+    if ((err = rows_arg(call, a[0]))) return err;
+    int c = column_arg(ev, call, a[0], a[1], &err);
+    if (c < 0) return err;
+    ib_value *out = ib_v_list();
+    for (size_t r = 0; r < a[0]->nitems; r++) {
+        ib_value *cell = a[0]->items[r]->items[c];
+        ib_v_prov_merge(out, cell);
+        ib_v_list_push(out, ib_v_ref(cell));
+    }
+    return out;
+}
+
+static ib_value *fn_rows_where(ib_eval *ev, const ib_node *call, ib_value **a, uint32_t n)
+{
+    ib_value *err = first_error(a, n);
+    if (err) return err;
+    if (a[0]->kind == IB_V_NULL) return ib_v_null();
+    if ((err = rows_arg(call, a[0]))) return err;
+    int c = column_arg(ev, call, a[0], a[1], &err);
+    if (c < 0) return err;
+    pcre2_code *re = pattern_arg(ev, call, 2, a[2], &err);
+    if (!re) return err;
+    pcre2_match_data *md = pcre2_match_data_create_from_pattern(re, NULL);
+    if (!md) abort();
+    ib_value *out = ib_v_table(ib_v_ref(a[0]->names));
+    for (size_t r = 0; r < a[0]->nitems && out->kind == IB_V_TABLE; r++) {
+        ib_value *cell = a[0]->items[r]->items[c];
+        if (cell->kind == IB_V_NULL) continue;
+        ib_value *s = ib_to_str(ev, cell);
+        int rc = rx_match(ev, re, s, 0, md);
+        ib_v_unref(s);
+        if (rc >= 0) {
+            ib_v_prov_merge(out, a[0]->items[r]);
+            ib_v_list_push(out, ib_v_ref(a[0]->items[r]));
+        } else if (rc != PCRE2_ERROR_NOMATCH) {
+            ib_v_unref(out);
+            out = rx_fail(call, rc);
+        }
+    }
+    pcre2_match_data_free(md);
+    return out;
+}
+
+static ib_value *fn_count(ib_eval *ev, const ib_node *call, ib_value **a, uint32_t n)
+{
+    (void)ev, (void)call;
+    ib_value *err = first_error(a, n);
+    if (err) return err;
+    if (a[0]->kind == IB_V_LIST || a[0]->kind == IB_V_TABLE) return ib_v_num((double)a[0]->nitems);
+    return ib_v_num(a[0]->kind == IB_V_NULL ? 0 : 1);
+}
+
+static ib_value *fn_sum(ib_eval *ev, const ib_node *call, ib_value **a, uint32_t n)
+{
+    ib_value *err = first_error(a, n);
+    if (err) return err;
+    if (a[0]->kind == IB_V_TABLE)
+        return ib_v_error("sum: give it one column of the rows, as in sum(column(rows, 'amount'))");
+    ib_value *const *items = a[0]->kind == IB_V_LIST ? a[0]->items : &a[0];
+    size_t count = a[0]->kind == IB_V_LIST ? a[0]->nitems : 1;
+    double total = 0;
+    ib_value *out = ib_v_num(0);
+    for (size_t i = 0; i < count; i++) {
+        ib_value *v = items[i];
+        double d;
+        if (ib_v_is_empty(v) && v->kind != IB_V_ERROR) continue; /* an empty cell adds nothing */
+        if (v->kind == IB_V_ERROR || v->kind == IB_V_LIST || v->kind == IB_V_TABLE ||
+            num_arg(ev, v, &d) < 0) {
+            char *t = ib_eval_text(ev, v), q[64];
+            ib_quote(t, q, sizeof q);
+            free(t);
+            ib_v_unref(out);
+            return ib_v_error("%s: item %zu ('%s') is not a number", fname(call), i + 1, q);
+        }
+        total += d;
+        ib_v_prov_merge(out, v);
+    }
+    out->num = total;
+    return out;
+}
+
 /* ---- dispatch ---- */
 
 static const fn_impl impls[IB_FN_COUNT_] = {
@@ -899,6 +1285,12 @@ static const fn_impl impls[IB_FN_COUNT_] = {
     [IB_FN_AND] = NULL,
     [IB_FN_OR] = NULL,
     [IB_FN_CONFIG] = fn_config,
+    [IB_FN_TABLE] = fn_table,
+    [IB_FN_LINE_ITEMS] = fn_line_items,
+    [IB_FN_COLUMN] = fn_column,
+    [IB_FN_ROWS_WHERE] = fn_rows_where,
+    [IB_FN_COUNT] = fn_count,
+    [IB_FN_SUM] = fn_sum,
 };
 
 ib_value *ib_call(ib_eval *ev, const ib_node *call)

@@ -1,7 +1,8 @@
-/* ib_value: the values formulas compute: null, string, number, boolean, list, the record's document, and
- * error. Every value carries its provenance: the page and the bounding box (per page) of the words it came
- * from, so a field result can point at its place in the document. Values are reference counted and immutable
- * once built; one record is evaluated by one thread, so counts are not atomic. */
+/* ib_value: the values formulas compute: null, string, number, boolean, list, the record's document, error,
+ * and table (rows of cells under named columns: what table() and line_items() return). Every value carries
+ * its provenance: the page and the bounding box (per page) of the words it came from, so a field result can
+ * point at its place in the document. Values are reference counted and immutable once built; one record is
+ * evaluated by one thread, so counts are not atomic. */
 #ifndef IB_VALUE_H
 #define IB_VALUE_H
 
@@ -11,7 +12,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef enum ib_vkind { IB_V_NULL, IB_V_STR, IB_V_NUM, IB_V_BOOL, IB_V_LIST, IB_V_DOC, IB_V_ERROR } ib_vkind;
+typedef enum ib_vkind {
+    IB_V_NULL,
+    IB_V_STR,
+    IB_V_NUM,
+    IB_V_BOOL,
+    IB_V_LIST,
+    IB_V_DOC,
+    IB_V_ERROR,
+    /* items: the rows, each a LIST of one cell per column (null: an empty cell); names: the columns */
+    IB_V_TABLE
+} ib_vkind;
+
+#define IB_TABLE_MAX_COLS 64u /* columns of one table (a formula's literals cannot name more anyway) */
 
 #define IB_VALUE_MAX_ITEMS 100000u   /* items of one list */
 #define IB_VALUE_MAX_STR (64u << 20) /* bytes of one string */
@@ -29,9 +42,11 @@ struct ib_value {
     int own;          /* str is owned by the value */
     double num;       /* NUM */
     int b;            /* BOOL */
-    ib_value **items; /* LIST: owned references */
+    ib_value **items; /* LIST, TABLE: owned references */
     size_t nitems;
-    uint32_t nest;    /* LIST: how deep lists nest in it (a list of strings: 0) */
+    uint32_t nest;    /* LIST, TABLE: how deep lists nest in it (a list of strings: 0; a table: 1) */
+    /* TABLE: the column names, a LIST of STR shared by the tables made from it (an owned reference) */
+    ib_value *names;
     const ib_doc *doc;  /* DOC: borrowed from the record */
     const ib_text *map; /* STR that is exactly a rendering of the record's document: its spans map byte
                          * offsets back to words (borrowed from the evaluation context) */
@@ -76,6 +91,11 @@ ib_value *ib_v_num(double n);
 ib_value *ib_v_bool(int b);
 ib_value *ib_v_list(void);
 int ib_v_list_push(ib_value *list, ib_value *item); /* takes item; -1 when the list is full (item released) */
+/* A table without rows over the column names `names` (a LIST of STR; takes the reference). Rows are added
+ * with ib_v_list_push, each a LIST of exactly names->nitems cells. */
+ib_value *ib_v_table(ib_value *names);
+/* The index of the column called name (len bytes) in a table, or -1. */
+int ib_v_table_col(const ib_value *table, const char *name, size_t len);
 ib_value *ib_v_doc(const ib_doc *doc);
 ib_value *ib_v_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -89,7 +109,7 @@ int ib_v_prov_merge(ib_value *v, const ib_value *src);
 /* Numbers as text: integers without a fraction ("1234"), others with up to 15 significant digits. */
 void ib_num_format(double n, char *buf, size_t bufsz);
 
-/* Empty: null, an empty or all-white-space string, an empty list, an error. */
+/* Empty: null, an empty or all-white-space string, an empty list or table, an error. */
 int ib_v_is_empty(const ib_value *v);
 
 #endif

@@ -174,8 +174,25 @@ int ib_v_list_push(ib_value *list, ib_value *item)
         charge(list, (cap - list->nitems) * sizeof *ni);
     }
     list->items[list->nitems++] = item;
-    if (item->kind == IB_V_LIST && item->nest + 1 > list->nest) list->nest = item->nest + 1;
+    if ((item->kind == IB_V_LIST || item->kind == IB_V_TABLE) && item->nest + 1 > list->nest)
+        list->nest = item->nest + 1;
     return 0;
+}
+
+ib_value *ib_v_table(ib_value *names)
+{
+    ib_value *v = new_value(IB_V_TABLE);
+    v->names = names;
+    v->nest = 1; /* its rows are lists, even before it has any: a table is never a flat list */
+    return v;
+}
+
+int ib_v_table_col(const ib_value *table, const char *name, size_t len)
+{
+    const ib_value *nm = table->names;
+    for (size_t i = 0; nm && i < nm->nitems; i++)
+        if (nm->items[i]->len == len && memcmp(nm->items[i]->str, name, len) == 0) return (int)i;
+    return -1;
 }
 
 ib_value *ib_v_doc(const ib_doc *doc)
@@ -214,6 +231,7 @@ void ib_v_unref(ib_value *v)
     for (size_t i = 0; i < v->nitems; i++)
         ib_v_unref(v->items[i]);
     free(v->items);
+    ib_v_unref(v->names);
     if (v->own) free(v->str);
     free(v->prov);
     free(v);
@@ -272,6 +290,7 @@ int ib_v_is_empty(const ib_value *v)
             if (!strchr(" \t\r\n\f\v", v->str[i])) return 0;
         return 1;
     case IB_V_LIST:
+    case IB_V_TABLE:
         return v->nitems == 0;
     default:
         return 0;

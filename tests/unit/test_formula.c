@@ -234,6 +234,82 @@ static void test_check_errors(void **state)
     ib_node_free(parse_ok("date(a, 'dmy')"));
 }
 
+/* table and line_items: every pattern literal compiled, the header, end and options checked, each error at
+ * the argument at fault. */
+static void test_table_checks(void **state)
+{
+    (void)state;
+    EXPECT_ERR("table(INPUT_COL, '^Description(', 'Total')", 1, 18,
+               "table: the header: invalid regular expression: missing closing parenthesis at offset 13");
+    EXPECT_ERR("table(INPUT_COL, 12)", 1, 18,
+               "table: the header must be a regular expression or a list of column titles, not a number");
+    EXPECT_ERR("table(INPUT_COL, [])", 1, 18, "table: the header list is empty: give the column titles");
+    EXPECT_ERR("table(INPUT_COL, ['Qty', a])", 1, 26, "table: header title 2 must be non-empty text");
+    EXPECT_ERR("table(INPUT_COL, ['Qty', '  '])", 1, 26, "table: header title 2 must be non-empty text");
+    EXPECT_ERR("table(INPUT_COL, ['Qty'], 5)", 1, 27,
+               "table: end must be a regular expression (text), not a number");
+    EXPECT_ERR("table(INPUT_COL, ['Qty'], ['Total'])", 1, 27,
+               "table: end must be a regular expression (text), not a list");
+    EXPECT_ERR(
+        "table(INPUT_COL, ['Qty'], 'Total[')", 1, 27,
+        "table: end: invalid regular expression: missing terminating ] for character class at offset 6");
+    EXPECT_ERR("table(INPUT_COL, ['Qty', 'Amount'], 'Total', '{\"columns\": [\"Qty\", \"Price\"]}')", 1, 46,
+               "table: options: 'columns' names 'Price', which the header lacks");
+    EXPECT_ERR("table(INPUT_COL, ['Qty'], 'Total', '{\"key\": \"Price\"}')", 1, 36,
+               "table: options: 'key' names 'Price', which is not a column");
+    EXPECT_ERR("table(INPUT_COL, ['Qty'], 'Total', '{\"colums\": []}')", 1, 36,
+               "table: options: unknown option 'colums' (known: columns, key, row_start, bounds, continues, "
+               "max_gap)");
+    EXPECT_ERR(
+        "table(INPUT_COL, '^Item', 'Total', '{\"row_start\": \"(\"}')", 1, 36,
+        "table: options: 'row_start': invalid regular expression: missing closing parenthesis at offset 1");
+    EXPECT_ERR("table(INPUT_COL, '^Item', 'Total', '{\"bounds\": [100, 50]}')", 1, 36,
+               "table: options: 'bounds' must be numbers in ascending order (entry 2 is not)");
+    EXPECT_ERR("table(INPUT_COL, '^Item', 'Total', '{\"continues\": 1}')", 1, 36,
+               "table: options: 'continues' must be true or false");
+    EXPECT_ERR("table(INPUT_COL, '^Item', 'Total', '{\"max_gap\": 0}')", 1, 36,
+               "table: options: 'max_gap' must be a number of line heights above 0 (at most 1000)");
+    EXPECT_ERR("table(INPUT_COL, '^Item', 'Total', '{\"columns\": {\"A\": \"x\", \"B\": \"x\"}}')", 1, 36,
+               "table: options: 'columns' names the column 'x' twice");
+    EXPECT_ERR("table(INPUT_COL, '^Item', 'Total', '[1]')", 1, 36,
+               "table: options: options must be a JSON object, as in '{\"key\": \"Qty\"}'");
+    EXPECT_ERR("table(INPUT_COL, '^Item', 'Total', '{key')", 1, 36,
+               "table: options: options are not valid JSON: ");
+    EXPECT_ERR("table(INPUT_COL, '^Item', 'Total', 3)", 1, 36,
+               "table: options must be a JSON object in text");
+    EXPECT_ERR("table(INPUT_COL)", 1, 1,
+               "table takes 2 to 4 arguments, got 1: table(doc, header[, end[, options]])");
+    EXPECT_ERR("line_items(INPUT_COL, 'Pos', 'Total', '^(\\d+) (.*)$')", 1, 39,
+               "line_items: the line pattern has no named group: the cells are its named groups, as in "
+               "'(?<qty>\\d+)'");
+    EXPECT_ERR("line_items(INPUT_COL, 'Pos(', 'Total', '(?<a>x)')", 1, 23,
+               "line_items: start: invalid regular expression: missing closing parenthesis at offset 4");
+    EXPECT_ERR("line_items(INPUT_COL, 'Pos', 7, '(?<a>x)')", 1, 30,
+               "line_items: end must be a regular expression (text), not a number");
+    EXPECT_ERR("line_items(INPUT_COL, 'Pos', 'End', '(?<a>x)', '(?<b>', 'y')", 1, 48,
+               "line_items: first_line: invalid regular expression");
+    EXPECT_ERR("line_items(INPUT_COL, 'Pos', 'End', '(?<a>x)', '(?<b>y)', ['y'])", 1, 59,
+               "line_items: last_line must be a regular expression (text), not a list");
+    EXPECT_ERR("rows_where(a, 'qty', '[')", 1, 22, "invalid regular expression");
+    EXPECT_ERR("sum(a, b)", 1, 1, "sum takes 1 argument, got 2: sum(list)");
+
+    /* valid: every literal pattern compiled with the flow; run-time header, end and options */
+    ib_node *n = parse_ok("line_items(INPUT_COL, 'Pos', 'Total', '(?<a>x)', '(?<b>y)', 'z')");
+    for (uint32_t i = 1; i < 6; i++)
+        assert_non_null(n->kids[i]->rx);
+    ib_node_free(n);
+    n = parse_ok("table(INPUT_COL, ['Item  no', 'Qty'], 'Total', '{\"columns\": {\"item NO\": \"item\"}, "
+                 "\"key\": \"item\", \"bounds\": [10, 20.5], \"continues\": true, \"max_gap\": 4}')");
+    assert_non_null(n->kids[2]->rx);
+    assert_null(n->kids[1]->rx);
+    ib_node_free(n);
+    n = parse_ok("table(INPUT_COL, '^Item', CONFIG('end'), CONFIG('options'))");
+    assert_non_null(n->kids[1]->rx);
+    ib_node_free(n);
+    ib_node_free(parse_ok("sum(number(column(rows_where(a, 'qty', '^\\d'), 'qty')))"));
+    ib_node_free(parse_ok("count(a)"));
+}
+
 static void test_function_table(void **state)
 {
     (void)state;
@@ -248,13 +324,14 @@ static void test_function_table(void **state)
     }
     assert_null(ib_func_lookup("nope", 4));
     assert_null(ib_func_get(IB_FN_COUNT_));
-    const char *spec[] = {"scan_right", "scan_below",   "scan_box", "regex",  "regex_all",
-                          "replace",    "matches",      "clean",    "trim",   "upper",
-                          "lower",      "title",        "concat",   "substr", "len",
-                          "split",      "join",         "nth",      "lines",  "line_containing",
-                          "between",    "reading_text", "number",   "int",    "date",
-                          "bool",       "if",           "coalesce", "eq",     "contains",
-                          "not",        "and",          "or",       "CONFIG"};
+    const char *spec[] = {"scan_right", "scan_below",   "scan_box",   "regex",  "regex_all",
+                          "replace",    "matches",      "clean",      "trim",   "upper",
+                          "lower",      "title",        "concat",     "substr", "len",
+                          "split",      "join",         "nth",        "lines",  "line_containing",
+                          "between",    "reading_text", "number",     "int",    "date",
+                          "bool",       "if",           "coalesce",   "eq",     "contains",
+                          "not",        "and",          "or",         "CONFIG", "table",
+                          "line_items", "column",       "rows_where", "count",  "sum"};
     for (size_t i = 0; i < sizeof spec / sizeof spec[0]; i++)
         assert_non_null(ib_func_lookup(spec[i], strlen(spec[i])));
 }
@@ -282,7 +359,7 @@ int main(void)
         cmocka_unit_test(test_syntax_errors), cmocka_unit_test(test_bounds),
         cmocka_unit_test(test_raw_strings),   cmocka_unit_test(test_tree),
         cmocka_unit_test(test_check_errors),  cmocka_unit_test(test_function_table),
-        cmocka_unit_test(test_regex_compile),
+        cmocka_unit_test(test_regex_compile), cmocka_unit_test(test_table_checks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,26 @@
+/* ib_table: layout tables (table(doc, header[, end[, options]])) read from the visual lines of a document,
+ * and the text and JSON forms of table values. Internal to the engine. */
+#ifndef IB_TABLE_H
+#define IB_TABLE_H
+
+#include "eval_int.h"
+
+typedef struct ib_table_spec {
+    const char *const *titles; /* a header given as column titles (ntitles > 0), else by header_rx */
+    size_t ntitles;
+    const pcre2_code *header_rx;
+    const pcre2_code *end_rx;  /* NULL: none */
+    const ib_table_opts *opts; /* NULL: defaults */
+} ib_table_spec;
+
+/* The rows of the table under the first header line of doc matching spec: a TABLE value (no rows when the
+ * header is not found), an error value naming the option at fault, or NULL when the record's budget is spent.
+ */
+ib_value *ib_table_read(ib_eval *ev, const ib_doc *doc, const ib_table_spec *spec);
+
+/* A row's cells as text, separated by tabs (malloc'd). */
+char *ib_eval_row_text(ib_eval *ev, const ib_value *row);
+/* A table as JSON: [{"column": cell, ...}, ...], empty cells null. New reference. */
+json_t *ib_table_json(ib_eval *ev, const ib_value *table);
+
+#endif

@@ -1,0 +1,510 @@
+/* table: layout tables. The header line gives the columns (its words grouped at column gaps, and split at the
+ * titles the formula names); every later line's words are grouped the same way and each group goes to the
+ * column whose span it overlaps most. A line either starts a row or continues the row above (multi-line
+ * cells). The rows of a page end at the end pattern, the page's end or a large vertical gap; on the next page
+ * they go on after a repeated header (or from the top with "continues"). Works on every document kind: plain
+ * text has character columns and line numbers as boxes. */
+#include "ib_table.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* Words further apart than this many character widths are in different columns (plain text: two spaces). */
+#define TABLE_GAP_CHARS 1.5
+
+typedef struct tcol {
+    double x0, x1; /* the column's region on the line: from the middle of the gap on its left to the one on
+                    * its right (the first and last reach the page's edges) */
+    char title[256];
+    int out; /* index of the output column, or -1 when the column is not returned */
+} tcol;
+
+typedef struct tctx {
+    ib_eval *ev;
+    const ib_doc *doc;
+    const ib_table_spec *sp;
+    tcol cols[IB_TABLE_MAX_COLS];
+    size_t ncols;
+    const char *names[IB_TABLE_MAX_COLS]; /* output column names (borrowed from cols, spec or opts) */
+    size_t nout;
+    int key; /* header column whose non-empty cell starts a row; -1 none */
+    pcre2_code *row_start;
+    double gap; /* the column gap in box units */
+} tctx;
+
+static const ib_line *line_at(const ib_doc *doc, uint32_t page, uint32_t line)
+{
+    return &doc->pages[page].lines[line];
+}
+
+static const ib_word *word_of(const ib_doc *doc, uint32_t page, const ib_line *ln, uint32_t i)
+{
+    return &doc->pages[page].words[ln->words[i]];
+}
+
+/* The words of a line joined by single spaces (malloc'd): what the header, end and row_start patterns see. */
+static char *line_text(const ib_doc *doc, uint32_t page, const ib_line *ln)
+{
+    size_t len = 1;
+    for (uint32_t i = 0; i < ln->nwords; i++)
+        len += strlen(word_of(doc, page, ln, i)->text) + 1;
+    char *s = malloc(len), *o = s;
+    if (!s) abort();
+    for (uint32_t i = 0; i < ln->nwords; i++) {
+        if (i) *o++ = ' ';
+        size_t wl = strlen(word_of(doc, page, ln, i)->text);
+        memcpy(o, word_of(doc, page, ln, i)->text, wl);
+        o += wl;
+    }
+    *o = '\0';
+    return s;
+}
+
+/* 1 when re matches the line, 0 when not, -1 when matching failed (match limit): *err set. */
+static int line_matches(tctx *t, const pcre2_code *re, uint32_t page, const ib_line *ln, const char *what,
+                        ib_value **err)
+{
+    char *s = line_text(t->doc, page, ln);
+    pcre2_match_data *md = pcre2_match_data_create_from_pattern(re, NULL);
+    if (!md) abort();
+    int rc = pcre2_match(re, (PCRE2_SPTR)s, strlen(s), 0, 0, md, t->ev->mctx);
+    pcre2_match_data_free(md);
+    free(s);
+    if (rc >= 0) return 1;
+    if (rc == PCRE2_ERROR_NOMATCH) return 0;
+    PCRE2_UCHAR buf[160];
+    pcre2_get_error_message(rc, buf, sizeof buf);
+    *err = ib_v_error("table: %s: %s", what, (const char *)buf);
+    return -1;
+}
+
+/* A word equals a title's word ignoring case; the document's word may end in ':' ("Qty:"). */
+static int word_eq(const char *w, const char *tw, size_t tl)
+{
+    size_t wl = strlen(w);
+    if (wl == tl + 1 && w[tl] == ':') wl = tl;
+    return wl == tl && strncasecmp(w, tw, tl) == 0;
+}
+
+/* Where title matches consecutive words of the line at or after word `from`: *first, *last (inclusive). */
+static int find_title(const ib_doc *doc, uint32_t page, const ib_line *ln, uint32_t from, const char *title,
+                      uint32_t *first, uint32_t *last)
+{
+    for (uint32_t s = from; s < ln->nwords; s++) {
+        const char *p = title;
+        uint32_t i = s;
+        int ok = 1;
+        for (;;) {
+            while (*p == ' ' || *p == '\t')
+                p++;
+            if (!*p) break;
+            size_t tl = strcspn(p, " \t");
+            if (i >= ln->nwords || !word_eq(word_of(doc, page, ln, i)->text, p, tl)) {
+                ok = 0;
+                break;
+            }
+            p += tl, i++;
+        }
+        if (ok && i > s) {
+            *first = s, *last = i - 1;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void append_title(char *title, size_t sz, const char *w)
+{
+    size_t n = strlen(title);
+    if (n && n + 1 < sz) title[n++] = ' ', title[n] = '\0';
+    snprintf(title + n, sz - n, "%s", w);
+}
+
+/* Whether line `li` of page is the header; when it is, sets t->cols (the regions) and their titles. 1 yes, 0
+ * no, -1 error (*err). */
+static int header_at(tctx *t, uint32_t page, uint32_t li, ib_value **err)
+{
+    const ib_line *ln = line_at(t->doc, page, li);
+    const ib_table_spec *sp = t->sp;
+    if (ln->nwords == 0) return 0;
+    uint32_t tfirst[IB_TABLE_MAX_COLS], tlast[IB_TABLE_MAX_COLS];
+    if (sp->ntitles) {
+        uint32_t from = 0;
+        for (size_t k = 0; k < sp->ntitles; k++) {
+            if (!find_title(t->doc, page, ln, from, sp->titles[k], &tfirst[k], &tlast[k])) return 0;
+            from = tlast[k] + 1;
+        }
+    } else {
+        int m = line_matches(t, sp->header_rx, page, ln, "the header", err);
+        if (m <= 0) return m;
+    }
+    /* the header's columns: word groups split at column gaps and around each named title */
+    tcol cols[IB_TABLE_MAX_COLS];
+    size_t nc = 0;
+    const ib_table_opts *o = sp->opts;
+    int col_of_word[4096];
+    uint32_t nw = ln->nwords < 4096 ? ln->nwords : 4096;
+    if (o && o->nbounds) { /* explicit boundaries: the regions are given, the titles are the words in them */
+        nc = o->nbounds + 1;
+        for (size_t j = 0; j < nc; j++) {
+            cols[j].x0 = j ? o->bounds[j - 1] : -INFINITY;
+            cols[j].x1 = j < o->nbounds ? o->bounds[j] : INFINITY;
+            cols[j].title[0] = '\0';
+        }
+        for (uint32_t i = 0; i < nw; i++) {
+            const ib_bbox *b = &word_of(t->doc, page, ln, i)->box;
+            double cx = (b->x0 + b->x1) / 2;
+            size_t j = 0;
+            while (j + 1 < nc && cx > cols[j].x1)
+                j++;
+            col_of_word[i] = (int)j;
+            append_title(cols[j].title, sizeof cols[j].title, word_of(t->doc, page, ln, i)->text);
+        }
+    } else {
+        double spans[IB_TABLE_MAX_COLS][2];
+        for (uint32_t i = 0; i < nw; i++) {
+            const ib_word *w = word_of(t->doc, page, ln, i);
+            int starts = i == 0 || w->box.x0 - word_of(t->doc, page, ln, i - 1)->box.x1 > t->gap;
+            for (size_t k = 0; k < sp->ntitles && !starts; k++)
+                starts = i == tfirst[k] || i == tlast[k] + 1;
+            if (starts) {
+                if (nc == IB_TABLE_MAX_COLS) {
+                    *err = ib_v_error("table: the header line has more than %u columns", IB_TABLE_MAX_COLS);
+                    return -1;
+                }
+                spans[nc][0] = w->box.x0;
+                cols[nc].title[0] = '\0';
+                nc++;
+            }
+            spans[nc - 1][1] = w->box.x1;
+            col_of_word[i] = (int)nc - 1;
+            append_title(cols[nc - 1].title, sizeof cols[nc - 1].title, w->text);
+        }
+        for (size_t j = 0; j < nc; j++) {
+            cols[j].x0 = j ? (spans[j - 1][1] + spans[j][0]) / 2 : -INFINITY;
+            cols[j].x1 = j + 1 < nc ? (spans[j][1] + spans[j + 1][0]) / 2 : INFINITY;
+        }
+    }
+    /* a named title gives its column the formula's spelling */
+    for (size_t k = 0; k < sp->ntitles; k++)
+        if (tfirst[k] < nw)
+            snprintf(cols[col_of_word[tfirst[k]]].title, sizeof cols[0].title, "%s", sp->titles[k]);
+    if (t->ncols && t->ncols != nc) return 0; /* a repeated header must have the first one's columns */
+    for (size_t j = 0; j < nc; j++) {
+        int out = t->ncols ? t->cols[j].out : -1;
+        t->cols[j] = cols[j];
+        t->cols[j].out = out;
+    }
+    t->ncols = nc;
+    return 1;
+}
+
+/* Finds the header on page from line `from`: its line index, or -1 when absent, -2 on error (*err). */
+static long find_header(tctx *t, uint32_t page, uint32_t from, ib_value **err)
+{
+    for (uint32_t li = from; li < t->doc->pages[page].nlines; li++) {
+        int h = header_at(t, page, li, err);
+        if (h < 0) return -2;
+        if (h) return li;
+    }
+    return -1;
+}
+
+/* Which columns are returned, under which names, and the key column. NULL, or an error value. */
+static ib_value *choose_columns(tctx *t, const char *where)
+{
+    const ib_table_opts *o = t->sp->opts;
+    char hdr[300] = "";
+    for (size_t j = 0; j < t->ncols; j++) {
+        char q[64];
+        ib_quote(t->cols[j].title, q, sizeof q);
+        size_t n = strlen(hdr);
+        snprintf(hdr + n, sizeof hdr - n, "%s'%s'", j ? ", " : "", q);
+    }
+    for (size_t j = 0; j < t->ncols; j++)
+        t->cols[j].out = -1;
+    t->nout = 0;
+    if (o && o->ncolumns) {
+        for (size_t i = 0; i < o->ncolumns; i++) {
+            size_t j = 0;
+            while (j < t->ncols &&
+                   (t->cols[j].out >= 0 || !ib_table_title_eq(t->cols[j].title, o->titles[i])))
+                j++;
+            if (j == t->ncols) {
+                char q[64];
+                ib_quote(o->titles[i], q, sizeof q);
+                return ib_v_error(
+                    "table: options: 'columns' names '%s', which the header %s lacks (its columns: "
+                    "%s)",
+                    q, where, hdr);
+            }
+            t->cols[j].out = (int)i;
+            t->names[t->nout++] = o->names[i];
+        }
+    } else if (t->sp->ntitles) {
+        for (size_t k = 0; k < t->sp->ntitles; k++)
+            for (size_t j = 0; j < t->ncols; j++)
+                if (t->cols[j].out < 0 && strcmp(t->cols[j].title, t->sp->titles[k]) == 0) {
+                    t->cols[j].out = (int)t->nout;
+                    t->names[t->nout++] = t->sp->titles[k];
+                    break;
+                }
+    } else {
+        for (size_t j = 0; j < t->ncols; j++) {
+            t->cols[j].out = (int)t->nout;
+            t->names[t->nout++] = t->cols[j].title;
+        }
+    }
+    t->key = -1;
+    if (o && o->key) {
+        for (size_t j = 0; j < t->ncols && t->key < 0; j++)
+            if (ib_table_title_eq(t->cols[j].title, o->key) ||
+                (t->cols[j].out >= 0 && strcmp(t->names[t->cols[j].out], o->key) == 0))
+                t->key = (int)j;
+        if (t->key < 0) {
+            char q[64];
+            ib_quote(o->key, q, sizeof q);
+            return ib_v_error("table: options: 'key' names '%s', which is not a column of the header %s (its "
+                              "columns: %s)",
+                              q, where, hdr);
+        }
+    }
+    return NULL;
+}
+
+/* Appends text (with the provenance of `from`) to a cell, a space between: continuation lines and the words
+ * of one column on one line. */
+static ib_value *cell_add(ib_value *cell, const char *text, size_t len, const ib_value *from, uint32_t page,
+                          const ib_bbox *box)
+{
+    ib_value *out;
+    if (!cell) {
+        out = ib_v_str(text, len);
+    } else {
+        char *s = malloc(cell->len + len + 2);
+        if (!s) abort();
+        memcpy(s, cell->str, cell->len);
+        s[cell->len] = ' ';
+        memcpy(s + cell->len + 1, text, len);
+        s[cell->len + 1 + len] = '\0';
+        out = ib_v_str_take(s, cell->len + 1 + len);
+        ib_v_prov_merge(out, cell);
+        ib_v_unref(cell);
+    }
+    if (from) ib_v_prov_merge(out, from);
+    if (box) ib_v_prov_add(out, page, *box);
+    return out;
+}
+
+/* The cells of one line: its word groups (split at column gaps), each in the column it overlaps most. */
+static void line_cells(tctx *t, uint32_t page, const ib_line *ln, ib_value **cells)
+{
+    uint32_t i = 0;
+    while (i < ln->nwords) {
+        uint32_t e = i + 1;
+        while (e < ln->nwords &&
+               word_of(t->doc, page, ln, e)->box.x0 - word_of(t->doc, page, ln, e - 1)->box.x1 <= t->gap)
+            e++;
+        double x0 = word_of(t->doc, page, ln, i)->box.x0, x1 = word_of(t->doc, page, ln, e - 1)->box.x1;
+        size_t best = 0;
+        double best_ov = -1;
+        for (size_t j = 0; j < t->ncols; j++) {
+            double lo = x0 > t->cols[j].x0 ? x0 : t->cols[j].x0, hi = x1 < t->cols[j].x1 ? x1 : t->cols[j].x1;
+            double ov = hi - lo;
+            if (x1 <= x0)
+                ov = (x0 >= t->cols[j].x0 && x0 <= t->cols[j].x1) ? 0 : -1; /* no width: where it is */
+            if (ov > best_ov) best_ov = ov, best = j;
+        }
+        for (uint32_t k = i; k < e; k++) {
+            const ib_word *w = word_of(t->doc, page, ln, k);
+            cells[best] = cell_add(cells[best], w->text, strlen(w->text), NULL, page, &w->box);
+        }
+        i = e;
+    }
+}
+
+/* Adds the row being built to the table (when it has a returned cell) and empties it. 0, or -1 when the table
+ * is full. */
+static int flush_row(tctx *t, ib_value *table, ib_value **cur)
+{
+    ib_value *row = NULL;
+    for (size_t j = 0; j < t->ncols; j++) {
+        if (cur[j] && t->cols[j].out >= 0) {
+            if (!row) {
+                row = ib_v_list();
+                for (size_t k = 0; k < t->nout; k++)
+                    ib_v_list_push(row, ib_v_null());
+            }
+            ib_v_unref(row->items[t->cols[j].out]);
+            row->items[t->cols[j].out] = ib_v_ref(cur[j]);
+            ib_v_prov_merge(row, cur[j]);
+        }
+        ib_v_unref(cur[j]);
+        cur[j] = NULL;
+    }
+    if (!row) return 0;
+    ib_v_prov_merge(table, row);
+    return ib_v_list_push(table, row);
+}
+
+static ib_value *read_rows(tctx *t, ib_value *table, uint32_t page, long hline)
+{
+    const ib_doc *doc = t->doc;
+    const ib_table_opts *o = t->sp->opts;
+    double max_gap = (o ? o->max_gap : 2.5) * (doc->line_h > 0 ? doc->line_h : 1);
+    ib_value *cur[IB_TABLE_MAX_COLS] = {0}, *err = NULL;
+    int have_row = 0, done = 0;
+    uint32_t li = (uint32_t)hline + 1;
+    double prev_y1 = line_at(doc, page, (uint32_t)hline)->box.y1;
+    while (!done && !err) {
+        if (ib_eval_spent(t->ev)) {
+            done = -1;
+            break;
+        }
+        const ib_line *ln = li < doc->pages[page].nlines ? line_at(doc, page, li) : NULL;
+        if (!ln || ln->box.y0 - prev_y1 > max_gap) { /* the rows of this page end: look at the next page */
+            if (page + 1 >= doc->npages) break;
+            page++;
+            long h = find_header(t, page, 0, &err);
+            if (h == -2) break;
+            if (h >= 0) {
+                li = (uint32_t)h + 1;
+                prev_y1 = line_at(doc, page, (uint32_t)h)->box.y1;
+            } else if (o && o->continues && doc->pages[page].nlines) {
+                li = 0;
+                prev_y1 = line_at(doc, page, 0)->box.y0;
+            } else {
+                break;
+            }
+            continue;
+        }
+        li++;
+        prev_y1 = ln->box.y1;
+        if (ln->nwords == 0) continue;
+        if (t->sp->end_rx) {
+            int m = line_matches(t, t->sp->end_rx, page, ln, "end", &err);
+            if (m != 0) break;
+        }
+        ib_value *cells[IB_TABLE_MAX_COLS] = {0};
+        line_cells(t, page, ln, cells);
+        int starts;
+        if (t->row_start) {
+            starts = line_matches(t, t->row_start, page, ln, "row_start", &err);
+            if (starts < 0) starts = 0;
+        } else if (t->key >= 0) {
+            starts = cells[t->key] != NULL;
+        } else { /* without a rule: a line with one cell only continues the row above (a wrapped text) */
+            size_t filled = 0;
+            for (size_t j = 0; j < t->ncols; j++)
+                filled += cells[j] != NULL;
+            starts = filled >= 2 || t->ncols == 1;
+        }
+        if (starts || !have_row) {
+            if (have_row && flush_row(t, table, cur) < 0)
+                err = ib_v_error("table: more than %u rows", IB_VALUE_MAX_ITEMS);
+            memcpy(cur, cells, sizeof cells);
+            have_row = 1;
+        } else {
+            for (size_t j = 0; j < t->ncols; j++)
+                if (cells[j]) {
+                    cur[j] = cur[j] ? cell_add(cur[j], cells[j]->str, cells[j]->len, cells[j], 0, NULL)
+                                    : ib_v_ref(cells[j]);
+                    ib_v_unref(cells[j]);
+                }
+        }
+    }
+    if (!err && done == 0 && have_row && flush_row(t, table, cur) < 0)
+        err = ib_v_error("table: more than %u rows", IB_VALUE_MAX_ITEMS);
+    for (size_t j = 0; j < IB_TABLE_MAX_COLS; j++)
+        ib_v_unref(cur[j]);
+    if (err || done < 0) {
+        ib_v_unref(table);
+        return err;
+    }
+    return table;
+}
+
+ib_value *ib_table_read(ib_eval *ev, const ib_doc *doc, const ib_table_spec *spec)
+{
+    tctx t = {.ev = ev, .doc = doc, .sp = spec, .key = -1};
+    double cw = doc->char_w > 0 ? doc->char_w : (doc->line_h > 0 ? doc->line_h / 2 : 1);
+    t.gap = TABLE_GAP_CHARS * cw;
+    ib_value *err = NULL;
+    if (spec->opts && spec->opts->row_start) {
+        char msg[400];
+        size_t off;
+        t.row_start =
+            ib_regex_compile(spec->opts->row_start, strlen(spec->opts->row_start), msg, sizeof msg, &off);
+        if (!t.row_start) return ib_v_error("table: options: 'row_start': %s", msg);
+    }
+    long h = -1;
+    uint32_t page = 0;
+    for (; page < doc->npages && h == -1; page++)
+        h = find_header(&t, page, 0, &err);
+    ib_value *out = NULL;
+    if (h == -2) {
+        out = err;
+    } else if (h == -1) { /* no header: no rows, under the columns the formula names */
+        ib_value *names = ib_v_list();
+        const ib_table_opts *o = spec->opts;
+        size_t n = o && o->ncolumns ? o->ncolumns : spec->ntitles;
+        for (size_t i = 0; i < n; i++) {
+            const char *nm = o && o->ncolumns ? o->names[i] : spec->titles[i];
+            ib_v_list_push(names, ib_v_str(nm, strlen(nm)));
+        }
+        out = ib_v_table(names);
+    } else {
+        page--;
+        char where[64];
+        snprintf(where, sizeof where, "on page %u", page + 1);
+        out = choose_columns(&t, where);
+        if (!out) {
+            ib_value *names = ib_v_list();
+            for (size_t i = 0; i < t.nout; i++)
+                ib_v_list_push(names, ib_v_str(t.names[i], strlen(t.names[i])));
+            out = read_rows(&t, ib_v_table(names), page, h);
+        }
+    }
+    if (t.row_start) pcre2_code_free(t.row_start);
+    return out;
+}
+
+char *ib_eval_row_text(ib_eval *ev, const ib_value *row)
+{
+    if (row->kind != IB_V_LIST) return ib_eval_text(ev, row);
+    size_t len = 1;
+    char **parts = calloc(row->nitems ? row->nitems : 1, sizeof *parts);
+    if (!parts) abort();
+    for (size_t i = 0; i < row->nitems; i++) {
+        parts[i] = ib_eval_text(ev, row->items[i]);
+        len += strlen(parts[i]) + 1;
+    }
+    char *s = malloc(len), *o = s;
+    if (!s) abort();
+    for (size_t i = 0; i < row->nitems; i++) {
+        if (i) *o++ = '\t';
+        size_t pl = strlen(parts[i]);
+        memcpy(o, parts[i], pl);
+        o += pl;
+        free(parts[i]);
+    }
+    *o = '\0';
+    free(parts);
+    return s;
+}
+
+json_t *ib_table_json(ib_eval *ev, const ib_value *table)
+{
+    json_t *a = json_array();
+    for (size_t r = 0; r < table->nitems; r++) {
+        const ib_value *row = table->items[r];
+        json_t *o = json_object();
+        for (size_t c = 0; table->names && c < table->names->nitems && c < row->nitems; c++)
+            json_object_set_new(o, table->names->items[c]->str, ib_eval_json(ev, row->items[c], IB_FT_TEXT));
+        json_array_append_new(a, o);
+    }
+    return a;
+}
