@@ -34,6 +34,8 @@ static const ib_field_spec f_job[] = {{"job_id", IB_A_STRING, 1}, {"type", IB_A_
 /* jobs.list: query-string values, so both are strings ("limit=20"); the runner checks them. */
 static const ib_field_spec f_list[] = {{"limit", IB_A_STRING, 0}, {"cursor", IB_A_STRING, 0}, {NULL, 0, 0}};
 static const ib_field_spec f_copy[] = {{"src_path", IB_A_STRING, 1}, {"dst_path", IB_A_STRING, 1}, {NULL, 0, 0}};
+/* extract: without dst_path the archive unpacks beside itself, into its path without the extension */
+static const ib_field_spec f_extract[] = {{"src_path", IB_A_STRING, 1}, {"dst_path", IB_A_STRING, 0}, {NULL, 0, 0}};
 
 #define CATALOG_STAMP "run/catalog.stamp"
 
@@ -52,7 +54,7 @@ static const ib_op_spec op_specs[] = {
     {IB_OP_JOBS_CANCEL, IB_SVC_RUNNER, f_job, NULL, NULL, 0},
     {IB_OP_JOBS_LIST, IB_SVC_RUNNER, f_list, NULL, NULL, 1},
     {IB_OP_FILES_COPY, IB_SVC_RUNNER, f_copy, NULL, NULL, 0},
-    {IB_OP_FILES_EXTRACT, IB_SVC_RUNNER, f_copy, NULL, NULL, 0},
+    {IB_OP_FILES_EXTRACT, IB_SVC_RUNNER, f_extract, NULL, NULL, 0},
 };
 
 const ib_op_spec *ib_op_find(const char *op)

@@ -441,12 +441,14 @@ static void send_listing(gw_req *r, const ib_dpath *p, int fd)
         for (size_t i = 0; i < n && arr && !err; i++) {
             /* A name that is not UTF-8 (made outside the API) is shown with its odd bytes as \xHH and
              * "escaped": true, rather than left out: the listing must show what the folder holds. */
-            char shown[4 * 256 + 1];
+            char shown[4 * 256 + 1], full[IB_PATH_MAX + sizeof shown + 1];
             int odd = !ib_utf8_valid(nodes[i].name, strlen(nodes[i].name));
-            json_t *node = json_pack("{s:s, s:s, s:I, s:I}", "name",
-                                     odd ? ib_utf8_escape(nodes[i].name, shown, sizeof shown) : nodes[i].name,
-                                     "type", nodes[i].folder ? "folder" : "file", "size",
-                                     (json_int_t)nodes[i].size, "modified", (json_int_t)nodes[i].mtime);
+            const char *nm = odd ? ib_utf8_escape(nodes[i].name, shown, sizeof shown) : nodes[i].name;
+            /* full_path as the original product gives it, without a leading '/': its clients use it as is */
+            snprintf(full, sizeof full, "%s/%s", p->rel, nm);
+            json_t *node = json_pack("{s:s, s:s, s:s, s:I, s:I}", "name", nm, "full_path", full, "type",
+                                     nodes[i].folder ? "folder" : "file", "size", (json_int_t)nodes[i].size,
+                                     "modified", (json_int_t)nodes[i].mtime);
             if (node && odd) json_object_set_new(node, "escaped", json_true());
             if (!node || json_array_append_new(arr, node) != 0) err = ENOMEM;
         }
@@ -504,21 +506,34 @@ static void get_node(gw_req *r, const ib_dpath *p)
 
 /* --- folders and removal -------------------------------------------------------------------------------- */
 
-/* POST <parent> {"name": N, "node_type": "folder"}: 201 when made, 200 when it was there already. */
-static void create_folder(gw_req *r, const ib_dpath *p)
+/* A POST's body as a JSON object, or NULL after replying 400/413. */
+static json_t *post_body(gw_req *r)
 {
     size_t len;
     char *body = gw_read_body(r, &len);
-    if (!body) return;
+    if (!body) return NULL;
     json_error_t jerr;
     json_t *args = ib_json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
     free(body);
-    if (!args) return gw_reply_json_error(r, "request body", &jerr);
+    if (!args) {
+        gw_reply_json_error(r, "request body", &jerr);
+        return NULL;
+    }
     if (!json_is_object(args)) {
         json_decref(args);
-        return gw_reply_error(r, IB_BAD_REQUEST,
-                              "request body must be a JSON object {\"name\", \"node_type\"}");
+        gw_reply_error(r, IB_BAD_REQUEST,
+                       "request body must be a JSON object ({\"name\", \"node_type\"} to create a folder, "
+                       "{\"src_path\", \"dst_path\"} at copy and extract)");
+        return NULL;
     }
+    return args;
+}
+
+/* POST <parent> {"name": N, "node_type": "folder"}: 201 when made, 200 when it was there already. Takes args
+ * (the body, already read when the URL was copy or extract), or reads it when NULL. */
+static void create_folder(gw_req *r, const ib_dpath *p, json_t *args)
+{
+    if (!args && !(args = post_body(r))) return;
     const char *name = json_string_value(json_object_get(args, "name"));
     const char *type = json_string_value(json_object_get(args, "node_type"));
     ib_dpath child = *p;
@@ -600,10 +615,19 @@ void gw_files(gw_req *r, const char *path)
     size_t len;
     if (request_path(r, path, raw, sizeof raw, &len) != 0)
         return gw_reply_error(r, IB_BAD_REQUEST, "%s: longer than %d bytes", FIELD, IB_PATH_MAX - 1);
+    /* POST /api/v2/files/copy and /extract are where the original product's clients copy and unpack. The same
+     * URL is also folder creation in the root folder of a user named "copy" or "extract"; the body tells them
+     * apart: one with "src_path" is a copy or extract, anything else is folder creation as before. */
+    json_t *posted = NULL;
+    if (is_method(r, "POST") && (!strcmp(raw, "copy") || !strcmp(raw, "extract"))) {
+        if (!(posted = post_body(r))) return;
+        if (json_object_get(posted, "src_path")) return gw_files_op(r, raw, posted);
+    }
     ib_dpath p;
     ib_reply rep;
     ib_reply_init(&rep);
     if (ib_dpath_parsen(raw, len, &r->who, FIELD, &p, &rep) != IB_OK) {
+        json_decref(posted);
         gw_reply_ib(r, &rep);
         ib_reply_clear(&rep);
         return;
@@ -616,7 +640,7 @@ void gw_files(gw_req *r, const char *path)
     else if (is_method(r, "PATCH"))
         patch_file(r, &p);
     else if (is_method(r, "POST"))
-        create_folder(r, &p);
+        create_folder(r, &p, posted);
     else
         delete_node(r, &p);
 }

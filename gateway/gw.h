@@ -71,6 +71,8 @@ char *gw_read_body(gw_req *r, size_t *len);
 
 /* The files API (files.c): `path` is the URL-decoded drive path after the /files/ prefix. */
 void gw_files(gw_req *r, const char *path);
+/* POST /api/v2/files/copy and /extract, recognised by files.c: args (taken) go to the files/<which> op. */
+void gw_files_op(gw_req *r, const char *which, json_t *args);
 
 /* Reply cache (cache.c). */
 typedef struct gw_stamp {

@@ -184,11 +184,10 @@ static json_t *body_args(gw_req *r)
     return args;
 }
 
-static void forward(gw_req *r, const route *rt)
+/* Checks args (taken) against the op's field table and sends them to the op's service. */
+static void forward_args(gw_req *r, const route *rt, json_t *args)
 {
     const ib_op_spec *spec = ib_op_find(rt->op);
-    json_t *args = !strcmp(rt->method, "GET") ? query_args(r, spec) : body_args(r);
-    if (!args) return;
     ib_reply rep;
     ib_reply_init(&rep);
     char *key = NULL;
@@ -220,6 +219,25 @@ out:
     free(key);
     json_decref(args);
     ib_reply_clear(&rep);
+}
+
+static void forward(gw_req *r, const route *rt)
+{
+    json_t *args = !strcmp(rt->method, "GET") ? query_args(r, ib_op_find(rt->op)) : body_args(r);
+    if (args) forward_args(r, rt, args);
+}
+
+void gw_files_op(gw_req *r, const char *which, json_t *args)
+{
+    char path[32];
+    snprintf(path, sizeof path, "files/%s", which);
+    for (int i = 0; i < NROUTES - 1; i++)
+        if (routes[i].kind == R_OP && !strcmp(routes[i].path, path)) {
+            r->route = i;
+            return forward_args(r, &routes[i], args);
+        }
+    json_decref(args);
+    gw_reply_error(r, IB_INTERNAL, "no route for %s", path); /* only reached if the table loses files/copy */
 }
 
 /* --- dispatch ------------------------------------------------------------------------------------------- */

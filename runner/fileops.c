@@ -82,14 +82,30 @@ static void tmp_name(const char *base, char *out, size_t outsz)
     snprintf(out, outsz, ".%.200s.tmp-%02x%02x%02x%02x%02x%02x", base, r[0], r[1], r[2], r[3], r[4], r[5]);
 }
 
-ib_code fileops_check(const char *kind, const json_t *args, const ib_caller *who, ib_reply *rep)
+/* extract's dst_path when the client gives none (or "", as the original product's clients send for a name
+ * without a dot): the archive's path without its extension, "/a/b/sol-1.0.0.ibsolution" -> "/a/b/sol-1.0.0".
+ * Stored in args, so the job record names the folder it writes. */
+static ib_code default_dst(json_t *args, const ib_dpath *src, ib_reply *rep)
+{
+    const char *last = strrchr(src->rel, '/');
+    last = last ? last + 1 : src->rel;
+    const char *dot = strrchr(last, '.');
+    if (!dot || dot == last)
+        return ib_fail(rep, IB_BAD_REQUEST,
+                       "dst_path: required, as src_path '/%s' has no extension to drop for the default folder",
+                       src->rel);
+    char shown[IB_PATH_MAX + 1];
+    snprintf(shown, sizeof shown, "/%.*s", (int)(dot - src->rel), src->rel);
+    if (json_object_set_new(args, "dst_path", json_string(shown)) != 0)
+        return ib_fail(rep, IB_INTERNAL, "out of memory");
+    return IB_OK;
+}
+
+ib_code fileops_check(const char *kind, json_t *args, const ib_caller *who, ib_reply *rep)
 {
     ib_dpath src, dst;
-    if (ib_dpath_parse(json_string_value(json_object_get(args, "src_path")), who, "src_path", &src, rep) ||
-        ib_dpath_parse(json_string_value(json_object_get(args, "dst_path")), who, "dst_path", &dst, rep))
+    if (ib_dpath_parse(json_string_value(json_object_get(args, "src_path")), who, "src_path", &src, rep))
         return rep->code;
-    if (!strchr(dst.rel, '/'))
-        return ib_fail(rep, IB_BAD_REQUEST, "dst_path: '/%s' is a user's root folder; name a path inside it", dst.rel);
     int fd = ib_drive_openat(runner_drive_fd, &src, O_PATH, 0);
     if (fd < 0) return ib_drive_errno_reply(errno, "src_path", &src, rep);
     struct stat st;
@@ -99,6 +115,14 @@ ib_code fileops_check(const char *kind, const json_t *args, const ib_caller *who
         return ib_fail(rep, IB_BAD_REQUEST, "src_path: '/%s' is a folder, not an archive", src.rel);
     if (stat_ok && !isdir && !S_ISREG(st.st_mode))
         return ib_fail(rep, IB_BAD_REQUEST, "src_path: '/%s' is not a regular file", src.rel);
+    /* the source is known to be an archive file before its name gives the default destination */
+    const char *given = json_string_value(json_object_get(args, "dst_path"));
+    if (!strcmp(kind, "extract") && (!given || !given[0]) && default_dst(args, &src, rep) != IB_OK)
+        return rep->code;
+    if (ib_dpath_parse(json_string_value(json_object_get(args, "dst_path")), who, "dst_path", &dst, rep))
+        return rep->code;
+    if (!strchr(dst.rel, '/'))
+        return ib_fail(rep, IB_BAD_REQUEST, "dst_path: '/%s' is a user's root folder; name a path inside it", dst.rel);
     fd = ib_drive_openat(runner_drive_fd, &dst, O_PATH, 0);
     if (fd >= 0) {
         close(fd);

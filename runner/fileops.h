@@ -5,8 +5,9 @@
 #include "runner.h"
 
 /* Checks a copy/extract request before its job is created: both paths the caller's, the source there, the
- * destination not. */
-ib_code fileops_check(const char *kind, const json_t *args, const ib_caller *who, ib_reply *rep);
+ * destination not. An extract without dst_path (or with "") gets its default written into args: the archive's
+ * path without its extension. */
+ib_code fileops_check(const char *kind, json_t *args, const ib_caller *who, ib_reply *rep);
 /* Does the work of a copy/extract job record ({kind, user, args}). 0, or -1 with a message. */
 int fileops_run(const json_t *rec, char *err, size_t errsz);
 
