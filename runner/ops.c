@@ -582,8 +582,19 @@ static ib_code run_sync_op(void *state, const ib_request *req, ib_reply *rep)
 
 /* --- jobs.* -------------------------------------------------------------------------------------------- */
 
+/* The job types the original product's clients name when they poll (its job service kept them apart). Here one
+ * record answers for every kind of job, so the type picks nothing; a word outside the list is still refused,
+ * as it would be there, rather than silently answered. */
+static const char *const job_types[] = {"flow", "refiner", "job", "async", "group"};
+
 static ib_code status_op(void *state, const ib_request *req, ib_reply *rep)
 {
+    const char *type = ib_arg_str(req->args, "type");
+    size_t t = 0, ntypes = sizeof job_types / sizeof job_types[0];
+    while (type && t < ntypes && strcmp(type, job_types[t]) != 0) t++;
+    if (type && t == ntypes)
+        return ib_fail(rep, IB_BAD_REQUEST, "type: '%.64s' is not a job type (flow, refiner, job, async or group)",
+                       type);
     json_t *rec = job_load_for(ib_arg_str(req->args, "job_id"), &req->who, rep);
     if (!rec) return rep->code;
     json_t *d = job_status_reply(rec);

@@ -1,5 +1,6 @@
 """The files API where the original product's clients call it: POST /api/v2/files/copy and /extract (jobs, 202),
-and the folder listing's full_path."""
+the folder listing's full_path, and jobs/status polled with the original product's job types for every kind of
+job (copy, extract, run)."""
 import io
 import json
 import os
@@ -13,6 +14,7 @@ from conftest import ADMIN_TOKEN, ALICE_TOKEN, SOURCE, assert_error
 
 V2 = "/api/v2/files"
 EXAMPLE = os.path.join(SOURCE, "docs/example-solution")
+TYPES = ["flow", "refiner", "job", "async", "group"]
 
 
 def put(stack, path, data, token=ALICE_TOKEN):
@@ -231,3 +233,51 @@ def test_folder_listing_has_full_path_without_a_leading_slash(stack):
     # a user's root folder too
     root = stack.get(V2 + "/alice", token=ALICE_TOKEN).json()["nodes"]
     assert {"lst": "alice/lst"}.items() <= {n["name"]: n["full_path"] for n in root}.items()
+
+
+# --- jobs/status for every kind of job ----------------------------------------------------------------------------
+
+
+def test_jobs_status_answers_every_type_for_every_kind_of_job(stack, ibsolution):
+    put(stack, "alice/js/in/invoice.txt", open(os.path.join(EXAMPLE, "demo_data/invoice-1001.txt"), "rb").read())
+    put(stack, "alice/js/arch.zip", zip_bytes({"f.txt": "F"}))
+    jobs = {
+        "copy": start(stack, "copy", {"src_path": "alice/js/in", "dst_path": "alice/js/in2"}),
+        "extract": start(stack, "extract", {"src_path": "alice/js/arch.zip"}),
+        "failed extract": start(stack, "extract", {"src_path": "alice/js/in/invoice.txt", "dst_path": "alice/js/bad"}),
+    }
+    r = stack.post("/api/v1/solution/run", {"solution_path": ibsolution, "input_folder": "alice/js/in",
+                                            "settings": {"output_folder": "alice/js/out"}}, token=ALICE_TOKEN)
+    assert r.status_code == 200, r.text
+    jobs["run"] = r.json()["job_id"]
+    for kind, job in jobs.items():
+        first = wait_done(stack, job, type_=None)
+        assert first["job_id"] == job and first["state"] == "DONE", (kind, first)
+        cur = json.loads(first["cur_status"])
+        if kind == "failed extract":
+            assert first["results"][0]["status"] == "ERROR", first
+            assert first["results"][0]["msg"].startswith(
+                "src_path: '/alice/js/in/invoice.txt' cannot be extracted: "), first
+            assert cur["status"] == "FAILED"
+        else:
+            assert first["results"][0]["status"] == "OK", (kind, first)
+            assert cur["status"] == "COMPLETE"
+        # every type the original clients send gets the same answer
+        for t in TYPES:
+            r = status(stack, job, type_=t)
+            assert r.status_code == 200, (kind, t, r.text)
+            assert r.json() == first, (kind, t)
+    assert json.loads(status(stack, jobs["run"]).json()["cur_status"])["run_summary"]["numFiles"] == 1
+
+
+def test_jobs_status_refuses_an_unknown_type(stack):
+    put(stack, "alice/jt/a.txt", b"a")
+    job = start(stack, "copy", {"src_path": "alice/jt/a.txt", "dst_path": "alice/jt/b.txt"})
+    wait_done(stack, job)
+    for bad in ["bogus", "FLOW", "", "job "]:
+        assert_error(status(stack, job, type_=bad.replace(" ", "%20")), 400, "bad_request",
+                     "type: '%s' is not a job type (flow, refiner, job, async or group)" % bad)
+    # checked before the job is looked up: an unknown job with a bad type is the type's 400
+    unknown = "0b8f2a52-3c1d-4e5f-8a9b-0c1d2e3f4a5b"
+    assert_error(status(stack, unknown, type_="bogus"), 400, "bad_request", "type: 'bogus'")
+    assert_error(status(stack, unknown, type_="job"), 404, "not_found", unknown)
