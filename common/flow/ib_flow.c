@@ -18,18 +18,18 @@
 
 /* ---- names ---- */
 
-static const char *const ftype_names[] = {"TEXT", "INT", "FLOAT", "DATE", "BOOL", "LIST"};
+static const char *const ftype_names[] = {"TEXT", "INT", "FLOAT", "DATE", "BOOL", "LIST", "TABLE"};
 static const char *const step_names[IB_STEP_COUNT_] = {"process_files", "split", "classify", "apply_refiner",
                                                        "validate"};
 
 const char *ib_ftype_name(ib_ftype t)
 {
-    return (t >= IB_FT_TEXT && t <= IB_FT_LIST) ? ftype_names[t] : "TEXT";
+    return (t >= IB_FT_TEXT && t <= IB_FT_TABLE) ? ftype_names[t] : "TEXT";
 }
 
 int ib_ftype_parse(const char *s, ib_ftype *out)
 {
-    for (int i = 0; i <= IB_FT_LIST; i++)
+    for (int i = 0; i <= IB_FT_TABLE; i++)
         if (strcmp(s, ftype_names[i]) == 0) {
             *out = (ib_ftype)i;
             return 0;
@@ -287,8 +287,31 @@ static int compile_program(bctx *b, const char *path, const json_t *doc, ib_flow
         if (t && !json_is_null(t)) {
             const char *ts = jstr(t, 16);
             if (!ts || ib_ftype_parse(ts, &f->type) < 0)
-                return fail(b, "%s: field '%s': type must be one of TEXT, INT, FLOAT, DATE, BOOL, LIST", path,
-                            name);
+                return fail(b,
+                            "%s: field '%s': type must be one of TEXT, INT, FLOAT, DATE, BOOL, LIST, TABLE",
+                            path, name);
+        }
+        json_t *cols = json_object_get(fo, "columns");
+        if (cols && !json_is_null(cols)) { /* the types of a TABLE field's cells, by column */
+            if (f->type != IB_FT_TABLE)
+                return fail(b, "%s: field '%s': 'columns' is only for fields of type TABLE", path, name);
+            if (!json_is_object(cols) || json_object_size(cols) == 0 || json_object_size(cols) > 64)
+                return fail(b, "%s: field '%s': 'columns' must be an object of 1 to 64 column names to types",
+                            path, name);
+            const char *cn;
+            json_t *ct;
+            json_object_foreach(cols, cn, ct)
+            {
+                const char *ts = jstr(ct, 16);
+                ib_ftype cty;
+                if (!ts || ib_ftype_parse(ts, &cty) < 0 || cty == IB_FT_LIST || cty == IB_FT_TABLE)
+                    return fail(
+                        b,
+                        "%s: field '%s': columns: '%.80s': type must be one of TEXT, INT, FLOAT, DATE, "
+                        "BOOL",
+                        path, name, cn);
+            }
+            f->columns = json_incref(cols);
         }
         json_t *fv = json_object_get(fo, "formula");
         if (!json_is_string(fv)) return fail(b, "%s: field '%s': 'formula' must be a string", path, name);
@@ -634,8 +657,8 @@ static int step_validate(bctx *b, const json_t *s, json_t *out)
         if ((v = json_object_get(r, "type"))) {
             const char *ts = jstr(v, 16);
             if (!ts || ib_ftype_parse(ts, &ru->type) < 0)
-                return fail(b, "%s: %s: 'type' must be one of TEXT, INT, FLOAT, DATE, BOOL, LIST", b->ffile,
-                            where);
+                return fail(b, "%s: %s: 'type' must be one of TEXT, INT, FLOAT, DATE, BOOL, LIST, TABLE",
+                            b->ffile, where);
             ru->has_type = 1;
             json_object_set(ro, "type", v);
         }
@@ -887,9 +910,10 @@ int ib_flow_encode(const ib_flow *flow, const char *solution_name, const char *s
         json_t *fields = json_array(), *order = json_array();
         for (uint32_t k = 0; k < p->nfields; k++) {
             const ib_flow_field *fl = &p->fields[k];
-            json_array_append_new(fields, json_pack("{s:s,s:s,s:s,s:o}", "name", fl->name, "type",
-                                                    ib_ftype_name(fl->type), "formula", fl->formula, "tree",
-                                                    ib_node_to_json(fl->root)));
+            json_t *fo = json_pack("{s:s,s:s,s:s,s:o}", "name", fl->name, "type", ib_ftype_name(fl->type),
+                                   "formula", fl->formula, "tree", ib_node_to_json(fl->root));
+            if (fl->columns) json_object_set(fo, "columns", fl->columns);
+            json_array_append_new(fields, fo);
             json_array_append_new(order, json_string(p->fields[p->order[k]].name));
         }
         json_object_set_new(progs, p->path, json_pack("{s:o,s:o}", "fields", fields, "order", order));
@@ -1026,6 +1050,7 @@ void ib_flow_free(ib_flow *f)
             free(p->fields[k].name);
             free(p->fields[k].formula);
             ib_node_free(p->fields[k].root);
+            json_decref(p->fields[k].columns);
         }
         free(p->fields);
         free(p->order);

@@ -53,7 +53,16 @@ void ib_flow_free(ib_flow *flow);
 
 /* ---- the compiled flow, read by the engine ---- */
 
-typedef enum ib_ftype { IB_FT_TEXT, IB_FT_INT, IB_FT_FLOAT, IB_FT_DATE, IB_FT_BOOL, IB_FT_LIST } ib_ftype;
+/* TABLE: rows (from table() or line_items()), whose cells a field's "columns" may give types. */
+typedef enum ib_ftype {
+    IB_FT_TEXT,
+    IB_FT_INT,
+    IB_FT_FLOAT,
+    IB_FT_DATE,
+    IB_FT_BOOL,
+    IB_FT_LIST,
+    IB_FT_TABLE
+} ib_ftype;
 const char *ib_ftype_name(ib_ftype t);            /* "TEXT", ... */
 int ib_ftype_parse(const char *s, ib_ftype *out); /* 0 or -1 */
 
@@ -77,6 +86,7 @@ typedef struct ib_flow_field {
     ib_ftype type;
     char *formula;
     ib_node *root; /* checked tree; NAME nodes of kind IB_NAME_FIELD index this program's fields */
+    json_t *columns; /* TABLE: {"column": "TYPE", ...} (TEXT, INT, FLOAT, DATE or BOOL), or NULL */
 } ib_flow_field;
 
 typedef struct ib_flow_program {

@@ -380,6 +380,12 @@ static ib_value *coerce(ib_eval *ev, ib_value *v, ib_ftype type)
             out = ib_v_error("BOOL: cannot read '%s' as true or false", q);
         }
         break;
+    case IB_FT_TABLE:
+        out = v->kind == IB_V_TABLE
+                  ? ib_v_ref(v)
+                  : ib_v_error("TABLE: the formula gives %s, not rows (from table or line_items)",
+                               v->kind == IB_V_LIST ? "a list" : "a single value");
+        break;
     case IB_FT_LIST:
         if (v->kind == IB_V_LIST || v->kind == IB_V_TABLE) { /* a table stays one: its rows as objects */
             out = ib_v_ref(v);
@@ -546,6 +552,7 @@ static ib_value *eval_field(ib_eval *ev, const ib_flow_field *f, ib_value *const
         ev->timed_out_in = 0; /* the time was up before this field began */
     else
         v = coerce(ev, walk(ev, f->root, vals, n), f->type);
+    if (v && f->columns && v->kind == IB_V_TABLE) v = ib_table_types(ev, v, f->columns, coerce);
     if (!v || ib_eval_spent(ev)) {
         ib_v_unref(v);
         v = ib_eval_spent_error(ev);
@@ -586,6 +593,7 @@ static json_t *field_result(ib_eval *ev, const ib_flow_field *f, const ib_value 
     json_object_set_new(r, "key", json_string(f->name));
     json_object_set_new(r, "value", ib_eval_json(ev, v, f->type));
     json_object_set_new(r, "field_type", json_string(ib_ftype_name(f->type)));
+    if (v->kind == IB_V_TABLE) json_object_set_new(r, "cells", ib_table_cells_json(v));
     if (v->kind == IB_V_ERROR) {
         json_object_set_new(r, "error", ib_json_text(v->str, v->len));
     } else if (v->nprov > 0) {

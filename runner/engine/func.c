@@ -1147,16 +1147,10 @@ static int column_arg(ib_eval *ev, const ib_node *call, const ib_value *t, const
     char *name = ib_eval_text(ev, v);
     int c = ib_v_table_col(t, name, strlen(name));
     if (c < 0) {
-        char q[64], have[300] = "";
+        char q[64], have[300];
         ib_quote(name, q, sizeof q);
-        for (size_t i = 0; t->names && i < t->names->nitems; i++) {
-            char nq[64];
-            size_t l = strlen(have);
-            ib_quote(t->names->items[i]->str, nq, sizeof nq);
-            snprintf(have + l, sizeof have - l, "%s'%s'", i ? ", " : "", nq);
-        }
-        *err = ib_v_error("%s: the rows have no column '%s' (their columns: %s)", fname(call), q,
-                          have[0] ? have : "none");
+        ib_table_names_text(t, have, sizeof have);
+        *err = ib_v_error("%s: the rows have no column '%s' (their columns: %s)", fname(call), q, have);
     }
     free(name);
     return c;

@@ -23,4 +23,16 @@ char *ib_eval_row_text(ib_eval *ev, const ib_value *row);
 /* A table as JSON: [{"column": cell, ...}, ...], empty cells null. New reference. */
 json_t *ib_table_json(ib_eval *ev, const ib_value *table);
 
+/* A table's column names for messages: 'a', 'b', ... ("none" when it has none). */
+void ib_table_names_text(const ib_value *t, char *buf, size_t bufsz);
+
+/* Each cell's place: [[{"page", "bbox"} or null for a cell without one, ...], ...] by row. New reference. */
+json_t *ib_table_cells_json(const ib_value *table);
+
+/* A TABLE field's declared column types ({"column": "TYPE"}): every cell of those columns converted with
+ * convert (the field conversion), keeping its provenance. Takes t; returns the typed table, or an error
+ * naming the row and column of the first cell that does not convert, or a declared column the rows lack. */
+typedef ib_value *(*ib_convert_fn)(ib_eval *ev, ib_value *v, ib_ftype type);
+ib_value *ib_table_types(ib_eval *ev, ib_value *t, const json_t *columns, ib_convert_fn convert);
+
 #endif

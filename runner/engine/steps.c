@@ -331,6 +331,7 @@ static int type_ok(const json_t *v, ib_ftype t)
     case IB_FT_BOOL:
         return json_is_boolean(v) || (json_is_string(v) && ib_parse_bool(json_string_value(v), &b) == 0);
     case IB_FT_LIST:
+    case IB_FT_TABLE:
         return json_is_array(v);
     }
     return 0;

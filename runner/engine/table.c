@@ -508,3 +508,94 @@ json_t *ib_table_json(ib_eval *ev, const ib_value *table)
     }
     return a;
 }
+
+void ib_table_names_text(const ib_value *t, char *buf, size_t bufsz)
+{
+    buf[0] = '\0';
+    for (size_t i = 0; t->names && i < t->names->nitems; i++) {
+        char q[64];
+        size_t l = strlen(buf);
+        ib_quote(t->names->items[i]->str, q, sizeof q);
+        snprintf(buf + l, bufsz - l, "%s'%s'", i ? ", " : "", q);
+    }
+    if (!buf[0]) snprintf(buf, bufsz, "none");
+}
+
+static double round2(double x)
+{
+    return round(x * 100.0) / 100.0;
+}
+
+json_t *ib_table_cells_json(const ib_value *table)
+{
+    json_t *rows = json_array();
+    for (size_t r = 0; r < table->nitems; r++) {
+        json_t *row = json_array();
+        for (size_t c = 0; c < table->items[r]->nitems; c++) {
+            const ib_value *cell = table->items[r]->items[c];
+            if (cell->nprov == 0) {
+                json_array_append_new(row, json_null());
+                continue;
+            }
+            const ib_bbox *b = &cell->prov[0].box; /* a cell's first page, as a field's page and bbox */
+            json_array_append_new(row, json_pack("{s:I,s:[ffff]}", "page", (json_int_t)cell->prov[0].page + 1,
+                                                 "bbox", round2(b->x0), round2(b->y0), round2(b->x1),
+                                                 round2(b->y1)));
+        }
+        json_array_append_new(rows, row);
+    }
+    return rows;
+}
+
+ib_value *ib_table_types(ib_eval *ev, ib_value *t, const json_t *columns, ib_convert_fn convert)
+{
+    int col[IB_TABLE_MAX_COLS];
+    ib_ftype type[IB_TABLE_MAX_COLS];
+    size_t n = 0;
+    const char *name;
+    json_t *ty;
+    json_object_foreach((json_t *)columns, name, ty)
+    {
+        if (n == IB_TABLE_MAX_COLS) break;
+        int c = ib_v_table_col(t, name, strlen(name));
+        if (c < 0) {
+            char q[64], have[300];
+            ib_quote(name, q, sizeof q);
+            ib_table_names_text(t, have, sizeof have);
+            ib_v_unref(t);
+            return ib_v_error(
+                "TABLE: 'columns' declares the column '%s', which the rows lack (their columns: %s)", q,
+                have);
+        }
+        col[n] = c;
+        if (ib_ftype_parse(json_string_value(ty), &type[n]) < 0)
+            type[n] = IB_FT_TEXT; /* checked by the flow */
+        n++;
+    }
+    ib_value *out = ib_v_table(ib_v_ref(t->names));
+    for (size_t r = 0; r < t->nitems; r++) {
+        const ib_value *row = t->items[r];
+        ib_value *nr = ib_v_list();
+        for (size_t c = 0; c < row->nitems; c++)
+            ib_v_list_push(nr, ib_v_ref(row->items[c]));
+        for (size_t k = 0; k < n; k++) {
+            ib_value *cell = convert(ev, ib_v_ref(nr->items[col[k]]), type[k]);
+            if (cell->kind == IB_V_ERROR) {
+                ib_value *e = ib_v_error("TABLE: row %zu, column '%s': %s", r + 1,
+                                         t->names->items[col[k]]->str, cell->str);
+                ib_v_unref(cell);
+                ib_v_unref(nr);
+                ib_v_unref(out);
+                ib_v_unref(t);
+                return e;
+            }
+            ib_v_unref(nr->items[col[k]]);
+            nr->items[col[k]] = cell;
+        }
+        ib_v_prov_merge(nr, row);
+        ib_v_prov_merge(out, nr);
+        ib_v_list_push(out, nr);
+    }
+    ib_v_unref(t);
+    return out;
+}

@@ -255,7 +255,7 @@ static void test_flow_errors(void **state)
     expect_flow_err(
         "{\"steps\": [" PF ", " AR ", {\"type\": \"validate\", \"rules\": [{\"field\": \"total\", \"type\": "
         "\"REAL\"}]}]}",
-        "flow.json: validate: rules[0]: 'type' must be one of TEXT, INT, FLOAT, DATE, BOOL, LIST");
+        "flow.json: validate: rules[0]: 'type' must be one of TEXT, INT, FLOAT, DATE, BOOL, LIST, TABLE");
     expect_flow_err(
         "{\"steps\": [" PF ", " AR ", {\"type\": \"validate\", \"rules\": [{\"field\": \"total\", \"regex\": "
         "\"a{2,1}\"}]}]}",
@@ -357,9 +357,22 @@ static void test_refiner_errors(void **state)
                        "refiners/invoice.ibrefiner: fields[0]: field name 'first name' is not an identifier");
     expect_refiner_err("{\"fields\": [" RF("CLASS", "x") "]}",
                        "refiners/invoice.ibrefiner: fields[0]: field name 'CLASS' is reserved");
+    expect_refiner_err("{\"fields\": [{\"name\": \"a\", \"formula\": \"FILENAME\", \"type\": \"FLAOT\"}]}",
+                       "refiners/invoice.ibrefiner: field 'a': type must be one of TEXT, INT, FLOAT, DATE, "
+                       "BOOL, LIST, TABLE");
+    /* a TABLE field's column types */
     expect_refiner_err(
-        "{\"fields\": [{\"name\": \"a\", \"formula\": \"FILENAME\", \"type\": \"FLAOT\"}]}",
-        "refiners/invoice.ibrefiner: field 'a': type must be one of TEXT, INT, FLOAT, DATE, BOOL, LIST");
+        "{\"fields\": [{\"name\": \"a\", \"formula\": \"FILENAME\", \"columns\": {\"q\": \"INT\"}}]}",
+        "refiners/invoice.ibrefiner: field 'a': 'columns' is only for fields of type TABLE");
+    expect_refiner_err(
+        "{\"fields\": [{\"name\": \"a\", \"formula\": \"FILENAME\", \"type\": \"TABLE\", \"columns\": []}]}",
+        "refiners/invoice.ibrefiner: field 'a': 'columns' must be an object of 1 to 64 column names to "
+        "types");
+    expect_refiner_err(
+        "{\"fields\": [{\"name\": \"a\", \"formula\": \"FILENAME\", \"type\": \"TABLE\", "
+        "\"columns\": {\"q\": \"INT\", \"items\": \"LIST\"}}]}",
+        "refiners/invoice.ibrefiner: field 'a': columns: 'items': type must be one of TEXT, INT, "
+        "FLOAT, DATE, BOOL");
     expect_refiner_err("{\"fields\": [{\"name\": \"a\"}]}",
                        "refiners/invoice.ibrefiner: field 'a': 'formula' must be a string");
     expect_refiner_err("{\"fields\": [{\"formula\": \"x\"}]}",

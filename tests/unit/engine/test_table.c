@@ -236,6 +236,67 @@ static void test_run_time_errors(void **state)
     ib_doc_free(d);
 }
 
+/* A one-field program of type TABLE with the declared column types (JSON text, NULL: none); the field's
+ * result as compact JSON text (malloc'd). */
+static char *run_field(ib_doc *doc, const char *formula, const char *columns)
+{
+    ib_formula_err fe;
+    ib_node *root = ib_formula_parse(formula, strlen(formula), &fe);
+    if (!root || ib_formula_check(root, NULL, NULL, &fe) != 0)
+        fail_msg("%s: %u:%u %s", formula, fe.line, fe.col, fe.msg);
+    json_t *cols = columns ? json_loads(columns, 0, NULL) : NULL;
+    ib_flow_field field = {
+        .name = "items", .type = IB_FT_TABLE, .formula = (char *)formula, .root = root, .columns = cols};
+    uint32_t order = 0;
+    ib_flow_program prog = {.path = "t", .fields = &field, .nfields = 1, .order = &order};
+    ib_eval_env env = {.doc = doc, .file_name = "t"};
+    ib_eval *ev = ib_eval_new(&env);
+    json_t *res = ib_eval_program(ev, &prog, NULL);
+    char *s = json_dumps(json_array_get(res, 0), JSON_COMPACT | JSON_REAL_PRECISION(10));
+    json_decref(res);
+    ib_eval_free(ev);
+    json_decref(cols);
+    ib_node_free(root);
+    return s;
+}
+
+static void test_table_field(void **state)
+{
+    (void)state;
+    ib_doc *d = load("inv.txt", invoice_txt, strlen(invoice_txt));
+    const char *f = "table(INPUT_COL, ['Description', 'Qty', 'Amount'], '^Subtotal')";
+    char *got = run_field(d, f, "{\"Qty\": \"INT\", \"Amount\": \"FLOAT\"}");
+    assert_string_equal(
+        got, "{\"key\":\"items\",\"value\":[{\"Description\":\"Widget, large\",\"Qty\":2,\"Amount\":20},"
+             "{\"Description\":\"Gadget with a very long name\",\"Qty\":1,\"Amount\":5.5},"
+             "{\"Description\":\"Service fee\",\"Qty\":null,\"Amount\":3}],\"field_type\":\"TABLE\","
+             "\"cells\":[[{\"page\":1,\"bbox\":[0.0,3.0,13.0,4.0]},{\"page\":1,\"bbox\":[25.0,3.0,26.0,4.0]},"
+             "{\"page\":1,\"bbox\":[45.0,3.0,50.0,4.0]}],"
+             "[{\"page\":1,\"bbox\":[0.0,4.0,18.0,6.0]},{\"page\":1,\"bbox\":[25.0,4.0,26.0,5.0]},"
+             "{\"page\":1,\"bbox\":[46.0,4.0,50.0,5.0]}],"
+             "[{\"page\":1,\"bbox\":[0.0,6.0,11.0,7.0]},null,{\"page\":1,\"bbox\":[46.0,6.0,50.0,7.0]}]],"
+             "\"page\":1,\"bbox\":[0.0,3.0,50.0,7.0]}");
+    free(got);
+    /* a cell that does not convert fails the field, naming row and column; so does a column the rows lack */
+    got = run_field(d, f, "{\"Description\": \"FLOAT\"}");
+    assert_string_equal(
+        got, "{\"key\":\"items\",\"value\":\"ERROR\",\"field_type\":\"TABLE\",\"error\":\"TABLE: row 1, "
+             "column 'Description': FLOAT: cannot read a number from 'Widget, large'\"}");
+    free(got);
+    got = run_field(d, f, "{\"Price\": \"FLOAT\"}");
+    assert_string_equal(got,
+                        "{\"key\":\"items\",\"value\":\"ERROR\",\"field_type\":\"TABLE\",\"error\":\"TABLE: "
+                        "'columns' declares the column 'Price', which the rows lack (their columns: "
+                        "'Description', 'Qty', 'Amount')\"}");
+    free(got);
+    got = run_field(d, "lines(INPUT_COL)", NULL);
+    assert_string_equal(
+        got, "{\"key\":\"items\",\"value\":\"ERROR\",\"field_type\":\"TABLE\",\"error\":\"TABLE: the "
+             "formula gives a list, not rows (from table or line_items)\"}");
+    free(got);
+    ib_doc_free(d);
+}
+
 /* ---- line_items ---- */
 
 static const char items_txt[] = "Order 55\n"
@@ -387,7 +448,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_text_table),      cmocka_unit_test(test_text_two_pages),
         cmocka_unit_test(test_run_time_errors), cmocka_unit_test(test_line_items),
-        cmocka_unit_test(test_pdf_table),
+        cmocka_unit_test(test_pdf_table),       cmocka_unit_test(test_table_field),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
