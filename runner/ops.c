@@ -310,7 +310,7 @@ static ib_code run_op(void *state, const ib_request *req, ib_reply *rep)
     names.items = NULL;
     size_t n = names.n;
     names.n = 0;
-    char name[65], version[64];
+    char name[sizeof sol->name], version[sizeof sol->version];
     snprintf(name, sizeof name, "%s", sol->name);
     snprintf(version, sizeof version, "%s", sol->version);
     if (!exec_submit(rec, sol, inputs, n, lock_fd, in_fd, out_fd, 0)) {

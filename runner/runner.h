@@ -6,6 +6,7 @@
 
 #include "ib_err.h"
 #include "ib_flow.h"
+#include "ib_manifest.h"
 #include "jobs.h"
 #include "notify.h"
 
@@ -48,8 +49,8 @@ void janitor_stop(void);
 /* --- solutions.c ------------------------------------------------------------------------------------ */
 typedef struct solution {
     char digest[65];   /* sha256 of the .ibflowbin bytes: the cache key */
-    char name[65];
-    char version[64];
+    char name[IB_SOLUTION_NAME_MAX + 1];
+    char version[160]; /* a semantic version: 3 numbers of up to 20 digits and a pre-release of up to 63 bytes */
     char binary_path[4400]; /* shown in replies (drive form, or installed/<name>/<version>/<name>.ibflowbin) */
     ib_flow *flow;
     int refs;

@@ -128,21 +128,37 @@ static solution *from_flowbin(const char *digest, const char *bytes, size_t len,
     return cache_put(s);
 }
 
-/* The highest installed version of name, for version "latest". */
-static int latest_installed(const char *name, char *out, size_t outsz)
+/* The folder installed/<name> (see ib_solution_dir), opened step by step without following a symlink: a name
+ * can only ever be one folder below installed/. -1 with errno. */
+static int open_installed(const char *name)
 {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/installed/%s", ib_set.data, name);
-    DIR *d = opendir(path);
-    if (!d) return -1;
+    char dir[IB_SOLUTION_NAME_MAX + 2];
+    int inst = openat(runner_data_fd, "installed", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (inst < 0) return -1;
+    int fd = openat(inst, ib_solution_dir(name, dir, sizeof dir), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int e = errno;
+    close(inst);
+    errno = e;
+    return fd;
+}
+
+/* The highest installed version in the folder namefd, for version "latest". */
+static int latest_installed(int namefd, char *out, size_t outsz)
+{
+    int fd = openat(namefd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = fd < 0 ? NULL : fdopendir(fd);
+    if (!d) {
+        if (fd >= 0) close(fd);
+        return -1;
+    }
     struct dirent *e;
     out[0] = '\0';
     ib_semver best, v;
     while ((e = readdir(d))) {
-        if (ib_semver_parse(e->d_name, &v) < 0) continue;
+        if (e->d_name[0] == '.' || ib_semver_parse(e->d_name, &v) < 0) continue;
         if (!out[0] || ib_semver_cmp(&v, &best) > 0) {
             best = v;
-            snprintf(out, outsz, "%.63s", e->d_name);
+            snprintf(out, outsz, "%.*s", (int)outsz - 1, e->d_name); /* a version is at most 126 bytes */
         }
     }
     closedir(d);
@@ -152,40 +168,66 @@ static int latest_installed(const char *name, char *out, size_t outsz)
 static solution *installed(const char *name, const char *version_in, ib_reply *rep)
 {
     if (!ib_solution_name_ok(name)) {
-        ib_fail(rep, IB_BAD_REQUEST, "'name' '%.80s' is not a solution name", name);
+        char msg[IB_MSG_MAX];
+        ib_solution_name_error("name", name, msg, sizeof msg);
+        ib_fail(rep, IB_BAD_REQUEST, "%s", msg);
         return NULL;
     }
-    char version[64];
+    char version[sizeof ((solution *)0)->version];
     ib_semver sv;
+    if (strcmp(version_in, "latest") != 0 && ib_semver_parse(version_in, &sv) < 0) {
+        ib_fail(rep, IB_BAD_REQUEST, "'version' '%.80s' is not a semantic version (or \"latest\")", version_in);
+        return NULL;
+    }
+    int namefd = open_installed(name);
+    if (namefd < 0 && errno != ENOENT && errno != ENOTDIR) {
+        ib_fail(rep, IB_INTERNAL, "installed solution '%s' cannot be read: %s", name, strerror(errno));
+        return NULL;
+    }
     if (!strcmp(version_in, "latest")) {
-        if (latest_installed(name, version, sizeof version) < 0) {
+        if (namefd < 0 || latest_installed(namefd, version, sizeof version) < 0) {
+            if (namefd >= 0) close(namefd);
             ib_fail(rep, IB_NOT_FOUND, "solution '%s' is not installed", name);
             return NULL;
         }
-    } else if (ib_semver_parse(version_in, &sv) < 0) {
-        ib_fail(rep, IB_BAD_REQUEST, "'version' '%.80s' is not a semantic version (or \"latest\")", version_in);
-        return NULL;
     } else {
         snprintf(version, sizeof version, "%s", version_in);
     }
-    char rel[512], shown[600];
-    snprintf(rel, sizeof rel, "installed/%s/%s/%s.ibflowbin", name, version, name);
-    struct stat st; /* name and version are checked above: rel stays inside installed/ */
-    int have_st = fstatat(runner_data_fd, rel, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode);
-    solution *known = have_st ? cache_get_file(&st) : NULL;
-    if (known) return known;
-    size_t len;
-    char *bytes = ib_read_file_at(runner_data_fd, rel, MAX_FLOWBIN, &len);
-    if (!bytes) {
-        if (errno == ENOENT || errno == ENOTDIR)
+    /* Name and version are checked: each is one folder, opened without following a symlink. */
+    int verfd = namefd < 0 ? -1 : openat(namefd, version, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int e = errno;
+    if (namefd >= 0) close(namefd);
+    if (verfd < 0) {
+        if (namefd < 0 || e == ENOENT || e == ENOTDIR)
             ib_fail(rep, IB_NOT_FOUND, "solution '%s' version '%s' is not installed", name, version);
         else
-            ib_fail(rep, IB_INTERNAL, "installed solution '%s' %s cannot be read: %s", name, version, strerror(errno));
+            ib_fail(rep, IB_INTERNAL, "installed solution '%s' %s cannot be read: %s", name, version, strerror(e));
+        return NULL;
+    }
+    char file[IB_SOLUTION_NAME_MAX + 16], shown[600];
+    snprintf(file, sizeof file, "%s.ibflowbin", name);
+    struct stat st;
+    int have_st = fstatat(verfd, file, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode);
+    solution *known = have_st ? cache_get_file(&st) : NULL;
+    if (known) {
+        close(verfd);
+        return known;
+    }
+    size_t len;
+    char *bytes = have_st ? ib_read_file_at(verfd, file, MAX_FLOWBIN, &len) : NULL;
+    e = have_st ? errno : ENOENT;
+    close(verfd);
+    if (!bytes) {
+        if (e == ENOENT || e == ENOTDIR)
+            ib_fail(rep, IB_NOT_FOUND, "solution '%s' version '%s' is not installed", name, version);
+        else
+            ib_fail(rep, IB_INTERNAL, "installed solution '%s' %s cannot be read: %s", name, version, strerror(e));
         return NULL;
     }
     char digest[IB_SHA256_HEX], err[IB_MSG_MAX];
     ib_sha256_hex(bytes, len, digest);
-    snprintf(shown, sizeof shown, "/%s", rel);
+    /* shown with the name itself, as the original product shows binary paths */
+    snprintf(shown, sizeof shown, "/installed/%s/%s/%s", name, version, file);
     solution *s = from_flowbin(digest, bytes, len, name, version, shown, err, sizeof err);
     free(bytes);
     if (!s) {
@@ -249,7 +291,7 @@ static solution *from_archive(const char *path, const ib_caller *who, ib_reply *
     bytes = NULL;
     if (manifest) {
         const char *name = json_string_value(json_object_get(manifest, "name"));
-        char entry[128], bpath[4300];
+        char entry[IB_SOLUTION_NAME_MAX + 16], bpath[4400];
         snprintf(entry, sizeof entry, "%s.ibflowbin", name);
         bytes = ib_zip_read_entry(za, entry, MAX_FLOWBIN, &len, err, sizeof err);
         snprintf(bpath, sizeof bpath, "%s/%s", shown, entry);
