@@ -24,9 +24,10 @@ EXPECTED = {"invoice_no": "INV-1001", "vendor": "ACME Supplies Ltd.", "issued": 
 RULE = ("names are 1-128 bytes of printable UTF-8 without '/' or '\\', not starting or ending with a space, "
         "not '.' or '..'")
 
-# The seed's own example name, one with every allowed punctuation and letters outside ASCII, and a dot name
-# (kept in marketplace/ and installed/ under " .name", apart from the folders' dot-named temporaries).
-NAMES = ["Demo Solution", "Smith & Sons (EU) 'Müller' 請求書", ".tmp-not a temporary"]
+# The seed's own example name, one with every allowed punctuation and letters outside ASCII, a dot name (kept
+# in marketplace/ and installed/ under " .name", apart from the folders' dot-named temporaries), and the longest
+# name, 128 bytes of two-byte letters.
+NAMES = ["Demo Solution", "Smith & Sons (EU) 'Müller' 請求書", ".tmp-not a temporary", "ü" * 64]
 
 
 def b64(data):
