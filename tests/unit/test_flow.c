@@ -427,6 +427,33 @@ static void test_refiner_errors(void **state)
     free(big);
 }
 
+/* A TABLE field's column types survive the .ibflowbin, in their order. */
+static void test_table_columns_kept(void **state)
+{
+    (void)state;
+    write_good();
+    put("refiners/invoice.ibrefiner",
+        "{\"fields\": [{\"name\": \"items\", \"type\": \"TABLE\", \"formula\": \"table(INPUT_COL, ['Qty', "
+        "'Amount'])\", \"columns\": {\"Qty\": \"INT\", \"Amount\": \"FLOAT\"}}]}");
+    put("flow.json", "{\"steps\": [" PF ", " AR "]}");
+    char err[1024];
+    ib_flow *f = compile(err, sizeof err);
+    if (!f) fail_msg("%s", err);
+    char *bin = NULL;
+    size_t len = 0;
+    assert_int_equal(ib_flow_encode(f, "invoice", "1.2.3", &bin, &len), 0);
+    ib_flow *g = ib_flow_decode(bin, len, err, sizeof err);
+    if (!g) fail_msg("%s", err);
+    const ib_flow_field *fl = &g->programs[0].fields[0];
+    assert_int_equal(fl->type, IB_FT_TABLE);
+    char *cols = json_dumps(fl->columns, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    assert_string_equal(cols, "{\"Qty\":\"INT\",\"Amount\":\"FLOAT\"}");
+    free(cols);
+    free(bin);
+    ib_flow_free(g);
+    ib_flow_free(f);
+}
+
 static json_t *prog_field(json_t *bin, const char *prog, size_t i)
 {
     json_t *p = json_object_get(json_object_get(bin, "programs"), prog);
@@ -538,9 +565,10 @@ static void test_encode_decode(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_valid_flow),     cmocka_unit_test(test_flow_errors),
-        cmocka_unit_test(test_missing_flow),   cmocka_unit_test(test_confinement),
-        cmocka_unit_test(test_refiner_errors), cmocka_unit_test(test_encode_decode),
+        cmocka_unit_test(test_valid_flow),         cmocka_unit_test(test_flow_errors),
+        cmocka_unit_test(test_missing_flow),       cmocka_unit_test(test_confinement),
+        cmocka_unit_test(test_refiner_errors),     cmocka_unit_test(test_encode_decode),
+        cmocka_unit_test(test_table_columns_kept),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
