@@ -408,62 +408,144 @@ static void csv_append(char **buf, size_t *len, size_t *cap, const char *s, int 
     free(q);
 }
 
-/* RFC 4180: header file_name,file_index,record_index,<keys in first-seen order>; CRLF line ends. */
+/* A result value as CSV text: strings as they are, null as nothing, others as compact JSON. *dumped is what
+ * the caller frees. */
+static const char *csv_text(const json_t *v, char **dumped)
+{
+    *dumped = NULL;
+    if (json_is_string(v)) return json_string_value(v);
+    if (!v || json_is_null(v)) return "";
+    return *dumped = ib_json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+}
+
+/* The rows of a TABLE result (its value: an array of objects), or NULL when the result is not one. */
+static const json_t *table_rows(const json_t *res)
+{
+    const char *t = json_string_value(json_object_get(res, "field_type"));
+    const json_t *v = json_object_get(res, "value");
+    return t && strcmp(t, "TABLE") == 0 && json_is_array(v) ? v : NULL;
+}
+
+/* RFC 4180: header file_name,file_index,record_index,<keys in first-seen order>; CRLF line ends. A TABLE
+ * field (line items) gives one column per table column ("items.qty") and its record one line per row, the
+ * other fields repeated and the row's number (from 0) in a row_index column after record_index; a record
+ * without rows keeps one line with row_index empty. Without TABLE fields the format is the same as ever (no
+ * row_index). */
 static char *records_csv(const json_t *records)
 {
-    json_t *keys = json_array();
+    json_t *keys = json_array(), *tcols = json_object(); /* tcols: TABLE key -> its column names */
     size_t i, k;
     json_t *rec, *res;
     json_array_foreach(records, i, rec) json_array_foreach(json_object_get(rec, "results"), k, res)
     {
         const char *key = json_string_value(json_object_get(res, "key"));
+        if (!key) continue;
         int seen = 0;
-        for (size_t m = 0; key && m < json_array_size(keys); m++)
+        for (size_t m = 0; m < json_array_size(keys); m++)
             seen |= !strcmp(json_string_value(json_array_get(keys, m)), key);
-        if (key && !seen) json_array_append_new(keys, json_string(key));
+        if (!seen) json_array_append_new(keys, json_string(key));
+        const json_t *rows = table_rows(res);
+        if (!rows || json_array_size(rows) == 0) continue; /* no rows anywhere: one column, "[]" */
+        json_t *cols = json_object_get(tcols, key);
+        if (!cols) json_object_set_new(tcols, key, cols = json_array());
+        size_t r;
+        const json_t *row;
+        json_array_foreach(rows, r, row)
+        {
+            const char *c;
+            json_t *cell;
+            json_object_foreach((json_t *)row, c, cell)
+            {
+                int have = 0;
+                for (size_t m = 0; m < json_array_size(cols); m++)
+                    have |= !strcmp(json_string_value(json_array_get(cols, m)), c);
+                if (!have) json_array_append_new(cols, json_string(c));
+            }
+        }
     }
+    int with_rows = json_object_size(tcols) > 0;
     size_t len = 0, cap = 1024;
     char *buf = malloc(cap);
     if (!buf) return NULL;
     buf[0] = '\0';
-    csv_append(&buf, &len, &cap, "file_name,file_index,record_index", 0);
+    csv_append(
+        &buf, &len, &cap,
+        with_rows ? "file_name,file_index,record_index,row_index" : "file_name,file_index,record_index", 0);
     json_t *key;
     json_array_foreach(keys, k, key)
     {
-        csv_append(&buf, &len, &cap, ",", 0);
-        csv_append(&buf, &len, &cap, json_string_value(key), 1);
+        json_t *cols = json_object_get(tcols, json_string_value(key)), *c;
+        size_t m;
+        if (!cols) {
+            csv_append(&buf, &len, &cap, ",", 0);
+            csv_append(&buf, &len, &cap, json_string_value(key), 1);
+        }
+        json_array_foreach(cols, m, c)
+        {
+            size_t hl = strlen(json_string_value(key)) + strlen(json_string_value(c)) + 2;
+            char *h = malloc(hl);
+            if (!h) break;
+            snprintf(h, hl, "%s.%s", json_string_value(key), json_string_value(c));
+            csv_append(&buf, &len, &cap, ",", 0);
+            csv_append(&buf, &len, &cap, h, 1);
+            free(h);
+        }
     }
     csv_append(&buf, &len, &cap, "\r\n", 0);
     json_array_foreach(records, i, rec)
     {
-        char num[64];
-        csv_append(&buf, &len, &cap, json_string_value(json_object_get(rec, "file_name")) ?: "", 1);
-        snprintf(num, sizeof num, ",%lld,%lld", (long long)json_integer_value(json_object_get(rec, "file_index")),
-                 (long long)json_integer_value(json_object_get(rec, "record_index")));
-        csv_append(&buf, &len, &cap, num, 0);
-        json_array_foreach(keys, k, key)
-        {
-            const char *want = json_string_value(key), *text = "";
-            char *dumped = NULL;
-            size_t m;
-            json_t *cell;
-            json_array_foreach(json_object_get(rec, "results"), m, cell)
-            {
-                if (strcmp(json_string_value(json_object_get(cell, "key")) ?: "", want) != 0) continue;
-                json_t *v = json_object_get(cell, "value");
-                if (json_is_string(v))
-                    text = json_string_value(v);
-                else if (v && !json_is_null(v))
-                    text = dumped = ib_json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-                break;
+        const json_t *results = json_object_get(rec, "results");
+        size_t nrows = 0, m;
+        json_array_foreach(results, m, res) if (table_rows(res) && json_array_size(table_rows(res)) > nrows)
+            nrows = json_array_size(table_rows(res));
+        for (size_t r = 0; r < (nrows ? nrows : 1); r++) {
+            char num[96];
+            csv_append(&buf, &len, &cap, json_string_value(json_object_get(rec, "file_name")) ?: "", 1);
+            snprintf(num, sizeof num, ",%lld,%lld",
+                     (long long)json_integer_value(json_object_get(rec, "file_index")),
+                     (long long)json_integer_value(json_object_get(rec, "record_index")));
+            csv_append(&buf, &len, &cap, num, 0);
+            if (with_rows) {
+                if (nrows)
+                    snprintf(num, sizeof num, ",%zu", r);
+                else
+                    snprintf(num, sizeof num, ",");
+                csv_append(&buf, &len, &cap, num, 0);
             }
-            csv_append(&buf, &len, &cap, ",", 0);
-            csv_append(&buf, &len, &cap, text ? text : "", 1);
-            free(dumped);
+            json_array_foreach(keys, k, key)
+            {
+                const char *want = json_string_value(key);
+                const json_t *found = NULL, *cols = json_object_get(tcols, want), *c;
+                json_array_foreach(
+                    results, m,
+                    res) if (strcmp(json_string_value(json_object_get(res, "key")) ?: "", want) == 0)
+                {
+                    found = res;
+                    break;
+                }
+                char *dumped;
+                if (!cols) {
+                    const char *text = csv_text(found ? json_object_get(found, "value") : NULL, &dumped);
+                    csv_append(&buf, &len, &cap, ",", 0);
+                    csv_append(&buf, &len, &cap, text, 1);
+                    free(dumped);
+                    continue;
+                }
+                const json_t *row = found && table_rows(found) ? json_array_get(table_rows(found), r) : NULL;
+                json_array_foreach(cols, m, c)
+                {
+                    const char *text =
+                        csv_text(row ? json_object_get(row, json_string_value(c)) : NULL, &dumped);
+                    csv_append(&buf, &len, &cap, ",", 0);
+                    csv_append(&buf, &len, &cap, text, 1);
+                    free(dumped);
+                }
+            }
+            csv_append(&buf, &len, &cap, "\r\n", 0);
         }
-        csv_append(&buf, &len, &cap, "\r\n", 0);
     }
     json_decref(keys);
+    json_decref(tcols);
     return buf;
 }
 
