@@ -7,6 +7,7 @@ import io
 import json
 import os
 import shutil
+import time
 
 import pytest
 
@@ -118,3 +119,33 @@ def test_csv_has_a_line_per_row(stack, installed):
     # the record's other fields are repeated on each of its lines
     assert [x["invoice_no"] for x in lines] == ["INV-1001", "INV-1001", "INV-1003"]
     assert lines[0]["total"] == lines[1]["total"] == "224.98"
+
+
+def test_solution_run_keeps_rows_in_every_output(stack, installed):
+    inp = os.path.join(stack.data, "drive/admin/tables_run/in")
+    os.makedirs(inp, exist_ok=True)
+    shutil.copy(os.path.join(DATA, "invoice-1002.pdf"), inp)
+    r = stack.post("/solution/run", {"name": "invoice_demo", "version": "1.0.0", "input_folder": "/admin/tables_run/in"})
+    assert r.status_code == 200, r.text
+    job = r.json()["job_id"]
+    for _ in range(600):
+        st = stack.get("/jobs/status?job_id=" + job).json()
+        if st["state"] == "DONE":
+            break
+        time.sleep(0.1)
+    assert st["state"] == "DONE", st
+    want = [{"Description": "Coffee beans, 5 kg", "Qty": 3, "Amount": 150},
+            {"Description": "Espresso machine", "Qty": 1, "Amount": 1030.5}]
+
+    def items(results):
+        return [f for f in results if f["key"] == "items"][0]
+
+    rec = stack.get("/jobs/results?job_id=" + job).json()["records"][0]
+    assert items(rec["results"])["value"] == want and len(items(rec["results"])["cells"]) == 2
+    out = os.path.join(stack.data, "drive", st["results"][0]["output_folder"].lstrip("/"))
+    with open(os.path.join(out, "batch.ibflowresults")) as f:
+        batch = json.load(f)
+    assert items(batch["results"][0]["records"][0]["results"])["value"] == want
+    with open(os.path.join(stack.data, "drive", rec["output_file_path"].lstrip("/"))) as f:
+        ibdoc = json.load(f)
+    assert items(ibdoc["results"]) == items(rec["results"])
