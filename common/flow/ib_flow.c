@@ -616,11 +616,82 @@ static int field_in_any_program(const ib_flow *f, const char *name)
     return 0;
 }
 
+/* The rules of a rule over a TABLE field's rows: "min_rows": n, "sum_equals": {"column", "field"[,
+ * "tolerance"]}, "columns": {"name": {"required", "type", "regex"}}. Each kept in ro as it is checked. */
+static int rows_rules(bctx *b, const json_t *r, ib_flow_rule *ru, json_t *ro, const char *where)
+{
+    json_t *v;
+    if ((v = json_object_get(r, "min_rows"))) {
+        if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 100000)
+            return fail(b, "%s: %s: 'min_rows' must be a whole number from 0 to %d", b->ffile, where, 100000);
+        ru->has_min_rows = 1;
+        ru->min_rows = (uint32_t)json_integer_value(v);
+        json_object_set(ro, "min_rows", v);
+    }
+    if ((v = json_object_get(r, "sum_equals"))) {
+        static const char *const keys[] = {"column", "field", "tolerance", NULL};
+        char w[96];
+        snprintf(w, sizeof w, "%s: sum_equals", where);
+        if (!json_is_object(v))
+            return fail(b, "%s: %s: must be an object {\"column\", \"field\"[, \"tolerance\"]}", b->ffile, w);
+        if (check_keys(b, v, keys, w) < 0) return -1;
+        const char *col = jstr(json_object_get(v, "column"), IB_FLOW_MAX_STR);
+        const char *fld = jstr(json_object_get(v, "field"), IB_NAME_MAX);
+        json_t *tol = json_object_get(v, "tolerance");
+        if (!col || !*col) return fail(b, "%s: %s: 'column' must be a column name", b->ffile, w);
+        if (!fld) return fail(b, "%s: %s: 'field' must be a field name", b->ffile, w);
+        if (!field_in_any_program(b->f, fld))
+            return fail(b, "%s: %s: field '%s' is not a field of any refiner program", b->ffile, w, fld);
+        if (tol && (!json_is_number(tol) || !(json_number_value(tol) >= 0)))
+            return fail(b, "%s: %s: 'tolerance' must be a number of 0 or more", b->ffile, w);
+        ru->sum_column = strdup(col);
+        ru->sum_field = strdup(fld);
+        ru->sum_tol = tol ? json_number_value(tol) : 0.005; /* half a cent: amounts printed to the cent */
+        json_object_set(ro, "sum_equals", v);
+    }
+    if ((v = json_object_get(r, "columns"))) {
+        static const char *const keys[] = {"required", "type", "regex", NULL};
+        if (!json_is_object(v) || json_object_size(v) == 0 || json_object_size(v) > 64)
+            return fail(b, "%s: %s: 'columns' must be an object of 1 to 64 column names to rules", b->ffile,
+                        where);
+        ru->cols = calloc(json_object_size(v), sizeof *ru->cols);
+        if (!ru->cols) return fail(b, "out of memory");
+        const char *name;
+        json_t *cr;
+        json_object_foreach(v, name, cr)
+        {
+            char w[160];
+            snprintf(w, sizeof w, "%s: columns: '%.60s'", where, name);
+            if (!json_is_object(cr)) return fail(b, "%s: %s: must be an object", b->ffile, w);
+            if (check_keys(b, cr, keys, w) < 0) return -1;
+            ib_flow_col_rule *c = &ru->cols[ru->ncols++];
+            c->column = strdup(name);
+            json_t *x;
+            if ((x = json_object_get(cr, "required"))) {
+                if (!json_is_boolean(x))
+                    return fail(b, "%s: %s: 'required' must be true or false", b->ffile, w);
+                c->required = json_is_true(x);
+            }
+            if ((x = json_object_get(cr, "type"))) {
+                const char *ts = jstr(x, 16);
+                if (!ts || ib_ftype_parse(ts, &c->type) < 0 || c->type == IB_FT_LIST ||
+                    c->type == IB_FT_TABLE)
+                    return fail(b, "%s: %s: 'type' must be one of TEXT, INT, FLOAT, DATE, BOOL", b->ffile, w);
+                c->has_type = 1;
+            }
+            if ((x = json_object_get(cr, "regex")) && regex_field(b, x, &c->regex, w, "regex") < 0) return -1;
+        }
+        json_object_set(ro, "columns", v);
+    }
+    return 0;
+}
+
 static int step_validate(bctx *b, const json_t *s, json_t *out)
 {
     static const char *const keys[] = {"type", "rules", "name", "comment", "description", NULL};
-    static const char *const rule_keys[] = {"field", "required", "type",    "regex",       "min",
-                                            "max",   "one_of",   "comment", "description", NULL};
+    static const char *const rule_keys[] = {"field",   "required",    "type",     "regex",   "min",
+                                            "max",     "one_of",      "min_rows", "columns", "sum_equals",
+                                            "comment", "description", NULL};
     if (check_keys(b, s, keys, "validate") < 0) return -1;
     ib_flow *f = b->f;
     json_t *rules = json_object_get(s, "rules");
@@ -687,6 +758,7 @@ static int step_validate(bctx *b, const json_t *s, json_t *out)
             ru->one_of = json_deep_copy(v);
             json_object_set(ro, "one_of", v);
         }
+        if (rows_rules(b, r, ru, ro, where) < 0) return -1;
     }
     return 0;
 }
@@ -1062,6 +1134,13 @@ void ib_flow_free(ib_flow *f)
     for (uint32_t i = 0; i < f->nrules; i++) {
         free(f->rules[i].field);
         regex_free(&f->rules[i].regex);
+        free(f->rules[i].sum_column);
+        free(f->rules[i].sum_field);
+        for (uint32_t k = 0; k < f->rules[i].ncols; k++) {
+            free(f->rules[i].cols[k].column);
+            regex_free(&f->rules[i].cols[k].regex);
+        }
+        free(f->rules[i].cols);
         json_decref(f->rules[i].one_of);
     }
     free(f->rules);

@@ -103,6 +103,15 @@ typedef struct ib_flow_class {
     ib_flow_regex regex; /* code NULL: not used */
 } ib_flow_class;
 
+/* A check of every cell of one column of a TABLE field's rows. */
+typedef struct ib_flow_col_rule {
+    char *column;
+    int required;
+    int has_type;
+    ib_ftype type; /* TEXT, INT, FLOAT, DATE or BOOL */
+    ib_flow_regex regex;
+} ib_flow_col_rule;
+
 typedef struct ib_flow_rule {
     char *field;
     int required;
@@ -112,6 +121,13 @@ typedef struct ib_flow_rule {
     int has_min, has_max;
     double min, max;
     json_t *one_of; /* array of strings and numbers, or NULL */
+    /* rules over a TABLE field's rows */
+    int has_min_rows;
+    uint32_t min_rows;
+    char *sum_column, *sum_field; /* sum_equals: the column's numbers add up to the field's, within sum_tol */
+    double sum_tol;
+    ib_flow_col_rule *cols; /* "columns": {"name": {"required", "type", "regex"}} */
+    uint32_t ncols;
 } ib_flow_rule;
 
 typedef enum ib_split_by { IB_SPLIT_NONE, IB_SPLIT_PAGE, IB_SPLIT_REGEX } ib_split_by;

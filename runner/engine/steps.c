@@ -350,6 +350,84 @@ static void add_msg(json_t *out, const char *field, const char *rule, const char
         out, json_pack("{s:s,s:s,s:o}", "field", field, "rule", rule, "msg", ib_json_text(buf, strlen(buf))));
 }
 
+/* The rules over a TABLE field's rows (v: its value, an array of objects): min_rows, each column's required,
+ * type and regex (rows counted from 1 in messages), sum_equals. */
+static void validate_rows(ib_run *run, rec *rc, const ib_flow_rule *ru, const json_t *v, json_t *out)
+{
+    if (!json_is_array(v)) {
+        add_msg(out, ru->field,
+                ru->has_min_rows ? "min_rows"
+                : ru->sum_field  ? "sum_equals"
+                                 : "columns",
+                "%s: not rows (the rules over rows are for TABLE fields)", ru->field);
+        return;
+    }
+    size_t n = json_array_size(v), r;
+    if (ru->has_min_rows && n < ru->min_rows)
+        add_msg(out, ru->field, "min_rows", "%s: %zu row%s, fewer than the minimum %u", ru->field, n,
+                n == 1 ? "" : "s", ru->min_rows);
+    const json_t *row;
+    json_array_foreach(v, r, row) for (uint32_t k = 0; k < ru->ncols; k++)
+    {
+        const ib_flow_col_rule *c = &ru->cols[k];
+        const json_t *cell = json_object_get(row, c->column);
+        char *text = cell && !json_is_null(cell) ? value_text(cell) : NULL;
+        if (!text || ib_v_is_empty(&(ib_value){.kind = IB_V_STR, .str = text, .len = strlen(text)})) {
+            if (c->required)
+                add_msg(out, ru->field, "required", "%s: row %zu, column '%s': required, but it is empty",
+                        ru->field, r + 1, c->column);
+            free(text);
+            continue;
+        }
+        char q[80];
+        snprintf(q, sizeof q, "%.60s%s", text, strlen(text) > 60 ? "..." : "");
+        if (c->has_type && !type_ok(cell, c->type))
+            add_msg(out, ru->field, "type", "%s: row %zu, column '%s': '%s' is not %s", ru->field, r + 1,
+                    c->column, q, ib_ftype_name(c->type));
+        if (c->regex.code) {
+            pcre2_match_data *md = pcre2_match_data_create_from_pattern(c->regex.code, NULL);
+            if (!md) abort();
+            int m = pcre2_match(c->regex.code, (PCRE2_SPTR)text, strlen(text), 0, 0, md, run->mctx);
+            pcre2_match_data_free(md);
+            if (m < 0)
+                add_msg(out, ru->field, "regex", "%s: row %zu, column '%s': '%s' does not match %s",
+                        ru->field, r + 1, c->column, q, c->regex.pattern);
+        }
+        free(text);
+    }
+    if (!ru->sum_field) return;
+    double sum = 0, d, want;
+    json_array_foreach(v, r, row)
+    {
+        const json_t *cell = json_object_get(row, ru->sum_column);
+        if (!cell || json_is_null(cell) || (json_is_string(cell) && json_string_length(cell) == 0)) continue;
+        if (value_number(cell, &d) < 0) {
+            char *text = value_text(cell);
+            add_msg(out, ru->field, "sum_equals", "%s: row %zu, column '%s': '%.60s' is not a number",
+                    ru->field, r + 1, ru->sum_column, text);
+            free(text);
+            return;
+        }
+        sum += d;
+    }
+    json_t *target = find_result(rc->results, ru->sum_field);
+    if (!target || json_object_get(target, "error") ||
+        value_number(json_object_get(target, "value"), &want) < 0) {
+        add_msg(out, ru->field, "sum_equals",
+                "%s: the sum of column '%s' cannot be checked: field '%s' has no "
+                "number",
+                ru->field, ru->sum_column, ru->sum_field);
+        return;
+    }
+    if (fabs(sum - want) > ru->sum_tol) {
+        char a[64], bnum[64];
+        ib_num_format(round(sum * 1e6) / 1e6, a, sizeof a); /* no float noise: 224.98, not 224.97999999 */
+        ib_num_format(want, bnum, sizeof bnum);
+        add_msg(out, ru->field, "sum_equals", "%s: the sum of column '%s' is %s, but %s is %s", ru->field,
+                ru->sum_column, a, ru->sum_field, bnum);
+    }
+}
+
 static json_t *validate(ib_run *run, rec *rc)
 {
     const ib_flow *f = run->flow;
@@ -378,6 +456,7 @@ static json_t *validate(ib_run *run, rec *rc)
             free(text);
             continue;
         }
+        if (ru->has_min_rows || ru->sum_field || ru->ncols) validate_rows(run, rc, ru, v, out);
         char q[80];
         snprintf(q, sizeof q, "%.60s%s", text, strlen(text) > 60 ? "..." : "");
         if (ru->has_type && !type_ok(v, ru->type))

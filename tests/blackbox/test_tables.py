@@ -17,12 +17,15 @@ EXAMPLE = os.path.join(SOURCE, "docs/example-solution")
 DATA = os.path.join(EXAMPLE, "demo_data")
 ITEMS = {"name": "items", "type": "TABLE", "columns": {"Qty": "INT", "Amount": "FLOAT"},
          "formula": "table(INPUT_COL, ['Description', 'Qty', 'Amount'], 'Total')"}
+RULE = {"field": "items", "min_rows": 1, "sum_equals": {"column": "Amount", "field": "total"},
+        "columns": {"Qty": {"required": True, "type": "INT"}, "Description": {"regex": "^[A-Z]"}}}
 COUNT = {"name": "n_items", "type": "INT", "formula": "count(items)"}
 SUM = {"name": "items_sum", "type": "FLOAT", "formula": "sum(column(items, 'Amount'))"}
 
 
-def content(stack, folder, fields):
-    """The example solution with more fields in its invoice refiner, as a content folder of admin's."""
+def content(stack, folder, fields, rules=()):
+    """The example solution with more fields in its invoice refiner (and more validate rules), as a content
+    folder of admin's."""
     dst = os.path.join(stack.data, "drive/admin", folder)
     shutil.rmtree(dst, ignore_errors=True)
     shutil.copytree(EXAMPLE, dst)
@@ -32,6 +35,12 @@ def content(stack, folder, fields):
     refiner["fields"] += fields
     with open(path, "w") as f:
         json.dump(refiner, f)
+    path = os.path.join(dst, "flow.json")
+    with open(path) as f:
+        flow = json.load(f)
+    flow["steps"][-1]["rules"] += list(rules)
+    with open(path, "w") as f:
+        json.dump(flow, f)
     return "/admin/" + folder
 
 
@@ -65,7 +74,7 @@ def test_create_refuses_columns_of_a_field_that_is_not_a_table(stack):
 
 @pytest.fixture(scope="module")
 def installed(stack):
-    folder = content(stack, "tables", [ITEMS, COUNT, SUM])
+    folder = content(stack, "tables", [ITEMS, COUNT, SUM], [RULE])
     r = stack.post("/solution/create", {"content_folder": folder, "output_folder": "/admin/tables_build"})
     assert r.status_code == 200, r.text
     assert stack.post("/marketplace/publish", {"ibsolution_path": r.json()["ibsolution_path"]}).status_code == 200
@@ -74,7 +83,8 @@ def installed(stack):
 
 def run_sync(stack, names, **options):
     body = {"name": "invoice_demo", "version": "1.0.0",
-            "files": [{"file_name": n, "file_content": b64(n)} for n in names]}
+            "files": [{"file_name": n, "file_content": b64(n)} if isinstance(n, str) else
+                      {"file_name": n[0], "file_content": base64.b64encode(n[1]).decode()} for n in names]}
     if options:
         body["options"] = options
     r = stack.post("/solution/run_sync", body)
@@ -149,3 +159,29 @@ def test_solution_run_keeps_rows_in_every_output(stack, installed):
     with open(os.path.join(stack.data, "drive", rec["output_file_path"].lstrip("/"))) as f:
         ibdoc = json.load(f)
     assert items(ibdoc["results"]) == items(rec["results"])
+
+
+def test_validation_over_rows(stack, installed):
+    good = run_sync(stack, ["invoice-1001.txt", "invoice-1002.pdf", "invoice-1003-scan.png"]).json()["records"]
+    assert [rec["validation"] for rec in good] == [[], [], []]
+    wrong = (b"INVOICE\nInvoice No: INV-9\n\nDescription   Qty   Amount\nwidget          2    10.00\n"
+             b"Gadget               5.00\n\nTotal Due: $20.00\n")
+    empty = b"INVOICE\nInvoice No: INV-10\nnothing in rows here\nTotal: 5.00\n"
+    recs = run_sync(stack, [("wrong.txt", wrong), ("empty.txt", empty)]).json()["records"]
+    assert [(m["field"], m["rule"], m["msg"]) for m in recs[0]["validation"]] == [
+        ("items", "regex", "items: row 1, column 'Description': 'widget' does not match ^[A-Z]"),
+        ("items", "required", "items: row 2, column 'Qty': required, but it is empty"),
+        ("items", "sum_equals", "items: the sum of column 'Amount' is 15, but total is 20")]
+    # a header never found: no rows, and a message only because a rule asks for rows
+    assert [f["value"] for f in recs[1]["results"] if f["key"] == "items"] == [[]]
+    assert [(m["rule"], m["msg"]) for m in recs[1]["validation"]] == [
+        ("min_rows", "items: 0 rows, fewer than the minimum 1"),
+        ("sum_equals", "items: the sum of column 'Amount' is 0, but total is 5")]
+
+
+def test_create_refuses_sum_equals_of_a_missing_field(stack):
+    folder = content(stack, "bad_rule", [ITEMS], [{"field": "items", "sum_equals": {"column": "Amount",
+                                                                                 "field": "totl"}}])
+    r = stack.post("/solution/create", {"content_folder": folder, "output_folder": "/admin/bad_build"})
+    assert_error(r, 400, "bad_request", "flow.json: validate: rules[2]: sum_equals: field 'totl' is not a field "
+                 "of any refiner program")

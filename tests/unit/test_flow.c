@@ -256,6 +256,24 @@ static void test_flow_errors(void **state)
         "{\"steps\": [" PF ", " AR ", {\"type\": \"validate\", \"rules\": [{\"field\": \"total\", \"type\": "
         "\"REAL\"}]}]}",
         "flow.json: validate: rules[0]: 'type' must be one of TEXT, INT, FLOAT, DATE, BOOL, LIST, TABLE");
+    /* rules over rows */
+#define VR(rule)                                                                                             \
+    "{\"steps\": [" PF ", " AR ", {\"type\": \"validate\", \"rules\": [{\"field\": \"total\", " rule "}]}]}"
+    expect_flow_err(
+        VR("\"sum_equals\": {\"column\": \"amount\", \"field\": \"totl\"}"),
+        "flow.json: validate: rules[0]: sum_equals: field 'totl' is not a field of any refiner program");
+    expect_flow_err(VR("\"sum_equals\": {\"column\": \"amount\", \"field\": \"total\", \"tolerance\": -1}"),
+                    "flow.json: validate: rules[0]: sum_equals: 'tolerance' must be a number of 0 or more");
+    expect_flow_err(VR("\"sum_equals\": {\"column\": \"amount\", \"feld\": \"total\"}"),
+                    "flow.json: validate: rules[0]: sum_equals: unknown key 'feld'");
+    expect_flow_err(VR("\"min_rows\": -1"),
+                    "flow.json: validate: rules[0]: 'min_rows' must be a whole number from 0 to 100000");
+    expect_flow_err(
+        VR("\"columns\": {\"qty\": {\"type\": \"LIST\"}}"),
+        "flow.json: validate: rules[0]: columns: 'qty': 'type' must be one of TEXT, INT, FLOAT, DATE, BOOL");
+    expect_flow_err(VR("\"columns\": {\"qty\": {\"regex\": \"(\"}}"),
+                    "flow.json: validate: rules[0]: columns: 'qty': 'regex': invalid regular expression");
+#undef VR
     expect_flow_err(
         "{\"steps\": [" PF ", " AR ", {\"type\": \"validate\", \"rules\": [{\"field\": \"total\", \"regex\": "
         "\"a{2,1}\"}]}]}",
