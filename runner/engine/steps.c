@@ -350,6 +350,16 @@ static void add_msg(json_t *out, const char *field, const char *rule, const char
         out, json_pack("{s:s,s:s,s:o}", "field", field, "rule", rule, "msg", ib_json_text(buf, strlen(buf))));
 }
 
+/* Whether a rule's pattern matches text (a match that fails, as on the match limit, does not). */
+static int rx_ok(ib_run *run, const pcre2_code *re, const char *text)
+{
+    pcre2_match_data *md = pcre2_match_data_create_from_pattern(re, NULL);
+    if (!md) abort();
+    int m = pcre2_match(re, (PCRE2_SPTR)text, strlen(text), 0, 0, md, run->mctx);
+    pcre2_match_data_free(md);
+    return m >= 0;
+}
+
 /* The rules over a TABLE field's rows (v: its value, an array of objects): min_rows, each column's required,
  * type and regex (rows counted from 1 in messages), sum_equals. */
 static void validate_rows(ib_run *run, rec *rc, const ib_flow_rule *ru, const json_t *v, json_t *out)
@@ -384,15 +394,9 @@ static void validate_rows(ib_run *run, rec *rc, const ib_flow_rule *ru, const js
         if (c->has_type && !type_ok(cell, c->type))
             add_msg(out, ru->field, "type", "%s: row %zu, column '%s': '%s' is not %s", ru->field, r + 1,
                     c->column, q, ib_ftype_name(c->type));
-        if (c->regex.code) {
-            pcre2_match_data *md = pcre2_match_data_create_from_pattern(c->regex.code, NULL);
-            if (!md) abort();
-            int m = pcre2_match(c->regex.code, (PCRE2_SPTR)text, strlen(text), 0, 0, md, run->mctx);
-            pcre2_match_data_free(md);
-            if (m < 0)
-                add_msg(out, ru->field, "regex", "%s: row %zu, column '%s': '%s' does not match %s",
-                        ru->field, r + 1, c->column, q, c->regex.pattern);
-        }
+        if (c->regex.code && !rx_ok(run, c->regex.code, text))
+            add_msg(out, ru->field, "regex", "%s: row %zu, column '%s': '%s' does not match %s", ru->field,
+                    r + 1, c->column, q, c->regex.pattern);
         free(text);
     }
     if (!ru->sum_field) return;
@@ -461,15 +465,8 @@ static json_t *validate(ib_run *run, rec *rc)
         snprintf(q, sizeof q, "%.60s%s", text, strlen(text) > 60 ? "..." : "");
         if (ru->has_type && !type_ok(v, ru->type))
             add_msg(out, ru->field, "type", "%s: '%s' is not %s", ru->field, q, ib_ftype_name(ru->type));
-        if (ru->regex.code) {
-            pcre2_match_data *md = pcre2_match_data_create_from_pattern(ru->regex.code, NULL);
-            if (!md) abort();
-            int m = pcre2_match(ru->regex.code, (PCRE2_SPTR)text, strlen(text), 0, 0, md, run->mctx);
-            pcre2_match_data_free(md);
-            if (m < 0)
-                add_msg(out, ru->field, "regex", "%s: '%s' does not match %s", ru->field, q,
-                        ru->regex.pattern);
-        }
+        if (ru->regex.code && !rx_ok(run, ru->regex.code, text))
+            add_msg(out, ru->field, "regex", "%s: '%s' does not match %s", ru->field, q, ru->regex.pattern);
         if (ru->has_min || ru->has_max) {
             double d;
             char lim[64];
