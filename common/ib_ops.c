@@ -36,6 +36,11 @@ static const ib_field_spec f_list[] = {{"limit", IB_A_STRING, 0}, {"cursor", IB_
 static const ib_field_spec f_copy[] = {{"src_path", IB_A_STRING, 1}, {"dst_path", IB_A_STRING, 1}, {NULL, 0, 0}};
 /* extract: without dst_path the archive unpacks beside itself, into its path without the extension */
 static const ib_field_spec f_extract[] = {{"src_path", IB_A_STRING, 1}, {"dst_path", IB_A_STRING, 0}, {NULL, 0, 0}};
+/* flow.compile: the original product's flow_binary/compile body; solution_path comes from its URL */
+static const ib_field_spec f_flow_compile[] = {
+    {"solution_path", IB_A_STRING, 1},          {"flow_project_root", IB_A_STRING, 1},
+    {"settings", IB_A_OBJECT, 1},               {"predefined_binary_path", IB_A_STRING, 0},
+    {"binary_type", IB_A_STRING, 0},            {NULL, 0, 0}};
 
 #define CATALOG_STAMP "run/catalog.stamp"
 
@@ -55,6 +60,7 @@ static const ib_op_spec op_specs[] = {
     {IB_OP_JOBS_LIST, IB_SVC_RUNNER, f_list, NULL, NULL, 1},
     {IB_OP_FILES_COPY, IB_SVC_RUNNER, f_copy, NULL, NULL, 0},
     {IB_OP_FILES_EXTRACT, IB_SVC_RUNNER, f_extract, NULL, NULL, 0},
+    {IB_OP_FLOW_COMPILE, IB_SVC_PACKAGER, f_flow_compile, NULL, NULL, 0},
 };
 
 const ib_op_spec *ib_op_find(const char *op)

@@ -29,6 +29,7 @@ const char *ib_service_name(ib_service svc); /* "packager", "marketplace", "runn
 #define IB_OP_JOBS_LIST "jobs.list"
 #define IB_OP_FILES_COPY "files.copy"
 #define IB_OP_FILES_EXTRACT "files.extract"
+#define IB_OP_FLOW_COMPILE "flow.compile"
 
 typedef enum ib_arg_type {
     IB_A_STRING = 1,

@@ -4,6 +4,7 @@
 
 #include "ib_conv.h"
 #include "ib_log.h"
+#include "ib_path.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -36,6 +37,7 @@ static const route routes[] = {
     {"GET", "jobs/events", R_EVENTS, "jobs/events"},
     {"POST", "files/copy", R_OP, IB_OP_FILES_COPY},
     {"POST", "files/extract", R_OP, IB_OP_FILES_EXTRACT},
+    {"POST", "flow_binary/compile", R_OP, IB_OP_FLOW_COMPILE}, /* + "/<solution path>", see forward_compile */
     {"GET", "healthz", R_HEALTHZ, NULL},
     {"GET", "metrics", R_METRICS, NULL},
     {"*", "files", R_FILES, NULL}, /* metrics slot for the files API */
@@ -240,6 +242,27 @@ void gw_files_op(gw_req *r, const char *which, json_t *args)
     gw_reply_error(r, IB_INTERNAL, "no route for %s", path); /* only reached if the table loses files/copy */
 }
 
+/* POST flow_binary/compile/<solution path>: the original product's clients put the solution path in the URL; it
+ * becomes the op's solution_path field. It is taken from the raw URI and decoded once, as the files API does:
+ * the routed URI has been through civetweb's dot-segment cleaning, which would turn "a/../b" into "b" before
+ * the path rules could refuse it. A NUL byte survives decoding and is refused by the packager's path check. */
+static void forward_compile(gw_req *r, const char *routed)
+{
+    static const char *const prefixes[] = {"/api/v1/flow_binary/compile/", "/flow_binary/compile/"};
+    const char *raw = r->ri->local_uri_raw, *rest = NULL;
+    for (size_t i = 0; raw && !rest && i < sizeof prefixes / sizeof prefixes[0]; i++)
+        if (!strncmp(raw, prefixes[i], strlen(prefixes[i]))) rest = raw + strlen(prefixes[i]);
+    if (!rest) rest = routed;
+    char sol[IB_PATH_MAX];
+    int n = mg_url_decode(rest, (int)strlen(rest), sol, (int)sizeof sol, 0);
+    if (n < 0)
+        return gw_reply_error(r, IB_BAD_REQUEST, "solution_path: path is longer than %d bytes", IB_PATH_MAX - 1);
+    json_t *args = body_args(r);
+    if (!args) return;
+    json_object_set_new(args, "solution_path", json_stringn(sol, (size_t)n));
+    forward_args(r, &routes[r->route], args);
+}
+
 /* --- dispatch ------------------------------------------------------------------------------------------- */
 
 static int strip_prefix(const char **path, const char *prefix)
@@ -257,6 +280,19 @@ int gw_route_request(gw_req *r, const char *uri)
     int files_only = strip_prefix(&path, "/api/v2/files/");
     if (!files_only && !strip_prefix(&path, "/api/v1/")) strip_prefix(&path, "/");
     if (!files_only) {
+        const char *sol = path;
+        if (strip_prefix(&sol, "flow_binary/compile/")) {
+            for (int i = 0; i < NROUTES - 1; i++)
+                if (!strcmp(routes[i].path, "flow_binary/compile")) r->route = i;
+            if (strcmp(method, "POST") == 0) {
+                forward_compile(r, sol);
+            } else {
+                char msg[128];
+                snprintf(msg, sizeof msg, "method %.16s is not allowed on /flow_binary/compile/", method);
+                gw_reply_error_http(r, 405, IB_BAD_REQUEST, msg);
+            }
+            return r->status;
+        }
         int path_known = 0;
         for (int i = 0; i < NROUTES - 1; i++) {
             if (strcmp(routes[i].path, path) != 0) continue;

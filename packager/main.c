@@ -1,5 +1,7 @@
-/* ibsol-packager: solution.create. Validates and compiles a content folder (manifest, flow, refiners) and writes
- * the reproducible <name>-<version>.ibsolution into the output folder. */
+/* ibsol-packager: solution.create and flow.compile. solution.create validates a content folder (manifest, and
+ * either flow.json with its refiners or one compiled .ibflowbin anywhere in it, the original product's layout)
+ * and writes the reproducible <name>-<version>.ibsolution into the output folder. flow.compile (the original
+ * product's flow_binary/compile) compiles a flow file of any name into an .ibflowbin on the drive. */
 #include "ib_daemon.h"
 #include "ib_flow.h"
 #include "ib_fs.h"
@@ -8,6 +10,7 @@
 #include "ib_sha256.h"
 #include "ib_zip.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -25,6 +28,146 @@ static const ib_cfg packager_cfg[] = {
      "largest content folder to package, bytes (uncompressed)"},
     {"max_files", IB_CFG_INT, "100000", 1, 10000000, &max_files, "most files in one package"},
 };
+
+#define FLOWBIN_EXT ".ibflowbin"
+#define SEARCH_MAX_DEPTH 128 /* folder levels searched for a compiled flow (each holds one open folder) */
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+/* ---- a content folder holding a compiled flow ---- */
+
+typedef struct bin_search {
+    char first[IB_PATH_MAX], second[IB_PATH_MAX]; /* the two smallest names found, so messages are stable */
+    unsigned long long found, files;
+    char *err;
+    size_t errsz;
+} bin_search;
+
+static void note_binary(bin_search *bs, const char *rel)
+{
+    bs->found++;
+    if (bs->found == 1 || strcmp(rel, bs->first) < 0) {
+        if (bs->found > 1) snprintf(bs->second, sizeof bs->second, "%s", bs->first);
+        snprintf(bs->first, sizeof bs->first, "%s", rel);
+    } else if (bs->found == 2 || strcmp(rel, bs->second) < 0) {
+        snprintf(bs->second, sizeof bs->second, "%s", rel);
+    }
+}
+
+/* Looks for *.ibflowbin files below the folder dfd (owned and closed here) whose path is rel[0..rlen). Like the
+ * archive writer: no symlink is followed (one named *.ibflowbin is an error, a package holds regular files
+ * only), and the files counted are bounded by max_files. 0, or -1 with a message in bs->err. */
+static int find_binaries(bin_search *bs, int dfd, char *rel, size_t rlen, int depth)
+{
+    DIR *d = fdopendir(dfd);
+    if (!d) {
+        close(dfd);
+        snprintf(bs->err, bs->errsz, "folder '%s' cannot be read: %s", rlen ? rel : ".", strerror(errno));
+        return -1;
+    }
+    int rc = 0;
+    struct dirent *ent;
+    for (errno = 0; rc == 0 && (ent = readdir(d)) != NULL; errno = 0) {
+        const char *nm = ent->d_name;
+        if (!strcmp(nm, ".") || !strcmp(nm, "..")) continue;
+        size_t nlen = strlen(nm);
+        if (rlen + 1 + nlen >= IB_PATH_MAX) {
+            snprintf(bs->err, bs->errsz, "a path below '%s' is longer than %d bytes", rlen ? rel : ".",
+                     IB_PATH_MAX - 1);
+            rc = -1;
+            break;
+        }
+        size_t sub = rlen ? rlen + 1 : 0;
+        if (rlen) rel[rlen] = '/';
+        memcpy(rel + sub, nm, nlen + 1);
+        struct stat st;
+        if (fstatat(dirfd(d), nm, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+            snprintf(bs->err, bs->errsz, "'%s' cannot be read: %s", rel, strerror(errno));
+            rc = -1;
+        } else if (S_ISDIR(st.st_mode)) {
+            if (depth >= SEARCH_MAX_DEPTH) {
+                snprintf(bs->err, bs->errsz, "folders are nested deeper than %d levels at '%s'", SEARCH_MAX_DEPTH,
+                         rel);
+                rc = -1;
+            } else {
+                int fd = openat(dirfd(d), nm, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (fd < 0) {
+                    snprintf(bs->err, bs->errsz, "folder '%s' cannot be opened: %s", rel, strerror(errno));
+                    rc = -1;
+                } else {
+                    rc = find_binaries(bs, fd, rel, sub + nlen, depth + 1);
+                }
+            }
+        } else if (ends_with(nm, FLOWBIN_EXT)) {
+            if (!S_ISREG(st.st_mode)) {
+                snprintf(bs->err, bs->errsz, "'%s' is not a regular file; a package holds regular files only", rel);
+                rc = -1;
+            } else {
+                note_binary(bs, rel);
+            }
+        }
+        if (rc == 0 && S_ISREG(st.st_mode) && ++bs->files > (unsigned long long)max_files) {
+            snprintf(bs->err, bs->errsz, "it has more than %lld files", max_files);
+            rc = -1;
+        }
+        rel[rlen] = '\0';
+    }
+    if (rc == 0 && errno != 0) {
+        snprintf(bs->err, bs->errsz, "folder '%s' cannot be read: %s", rlen ? rel : ".", strerror(errno));
+        rc = -1;
+    }
+    closedir(d);
+    return rc;
+}
+
+/* The compiled flow of a content folder without flow.json: exactly one .ibflowbin anywhere in it, decoded and
+ * checked like one in a published archive. NULL after filling rep. */
+static ib_flow *flow_from_binary(int dirfd, const ib_dpath *content, ib_reply *rep)
+{
+    char shown[IB_PATH_MAX + 2], err[IB_MSG_MAX], rel[IB_PATH_MAX] = "";
+    ib_dpath_show(content, shown, sizeof shown);
+    bin_search *bs = calloc(1, sizeof *bs);
+    if (!bs) {
+        ib_fail(rep, IB_INTERNAL, "out of memory");
+        return NULL;
+    }
+    bs->err = err;
+    bs->errsz = sizeof err;
+    ib_flow *flow = NULL;
+    char *bytes = NULL;
+    size_t len = 0;
+    int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || find_binaries(bs, fd, rel, 0, 0) < 0) {
+        if (fd < 0) snprintf(err, sizeof err, "it cannot be read: %s", strerror(errno));
+        ib_fail(rep, IB_BAD_REQUEST, "content_folder '%s': %s", shown, err);
+    } else if (bs->found == 0) {
+        ib_fail(rep, IB_BAD_REQUEST,
+                "content_folder '%s' has neither flow.json nor a compiled flow (" FLOWBIN_EXT " file)", shown);
+    } else if (bs->found > 1) {
+        ib_fail(rep, IB_BAD_REQUEST,
+                "content_folder '%s' holds %llu compiled flows (%s'%s' and '%s'%s); a package takes exactly one "
+                "(or a flow.json)",
+                shown, bs->found, bs->found > 2 ? "among them " : "", bs->first, bs->second,
+                bs->found > 2 ? ", ..." : "");
+    } else if (!(bytes = ib_read_file_at(dirfd, bs->first, IB_FLOW_MAX_BIN, &len))) {
+        if (errno == EFBIG)
+            ib_fail(rep, IB_BAD_REQUEST, "content_folder '%s': '%s' is larger than %u bytes", shown, bs->first,
+                    IB_FLOW_MAX_BIN);
+        else
+            ib_fail(rep, IB_BAD_REQUEST, "content_folder '%s': '%s' cannot be read: %s", shown, bs->first,
+                    strerror(errno));
+    } else if (!(flow = ib_flow_decode(bytes, len, err, sizeof err))) {
+        ib_fail(rep, IB_BAD_REQUEST, "content_folder '%s': '%s' is not a valid compiled flow: %s", shown,
+                bs->first, err);
+    }
+    free(bytes);
+    free(bs);
+    return flow;
+}
 
 static ib_code create_op(void *state, const ib_request *req, ib_reply *rep)
 {
@@ -59,8 +202,16 @@ static ib_code create_op(void *state, const ib_request *req, ib_reply *rep)
     }
     const char *name = json_string_value(json_object_get(manifest, "name"));
     const char *version = json_string_value(json_object_get(manifest, "version"));
-    if (!(flow = ib_flow_compile_dir(dirfd, err, sizeof err))) {
-        ib_fail(rep, IB_BAD_REQUEST, "%s", err);
+    /* flow.json, when there is one, is compiled (also beside a stale .ibflowbin); otherwise the folder must hold
+     * one compiled flow, which is re-encoded for this name and version like a freshly compiled one, so the
+     * package verifies, installs and runs exactly as one built from flow.json. */
+    struct stat fst;
+    if (fstatat(dirfd, "flow.json", &fst, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT) {
+        if (!(flow = ib_flow_compile_dir(dirfd, err, sizeof err))) {
+            ib_fail(rep, IB_BAD_REQUEST, "%s", err);
+            goto done;
+        }
+    } else if (!(flow = flow_from_binary(dirfd, &content, rep))) {
         goto done;
     }
     if (ib_flow_encode(flow, name, version, &flowbin, &len) < 0) {
@@ -116,6 +267,153 @@ done:
     return rep->code;
 }
 
+/* ---- flow.compile ---- */
+
+/* A drive-path field; the URL's solution path arrives decoded, so a NUL byte is refused here, not cut off. */
+static ib_code path_arg(const ib_request *req, const char *field, ib_dpath *out, ib_reply *rep)
+{
+    const json_t *v = json_object_get(req->args, field);
+    return ib_dpath_parsen(json_string_value(v), json_string_length(v), &req->who, field, out, rep);
+}
+
+/* predefined_binary_path when the request leaves it out: the flow file's path with its extension replaced, as
+ * the original product's clients name it ("w2.ibflow" -> "w2.ibflowbin"). */
+static void default_binary_path(const ib_dpath *root, const char *flow_file, char *out, size_t outsz)
+{
+    const char *base = strrchr(flow_file, '/');
+    base = base ? base + 1 : flow_file;
+    const char *dot = strrchr(base, '.');
+    size_t stem = dot && dot != base ? (size_t)(dot - flow_file) : strlen(flow_file);
+    snprintf(out, outsz, "/%s/%.*s" FLOWBIN_EXT, root->rel, (int)stem, flow_file);
+}
+
+/* Maps a failed read of the flow file to its reply; `shown` is its drive path. */
+static ib_code flow_file_errno(int err, const char *shown, ib_reply *rep)
+{
+    switch (err) {
+    case ENOENT:
+    case ENOTDIR: return ib_fail(rep, IB_NOT_FOUND, "settings.flow_file: '%s' does not exist", shown);
+    case EXDEV:
+    case ELOOP: return ib_fail(rep, IB_FORBIDDEN, "settings.flow_file: '%s' leaves flow_project_root", shown);
+    case EFBIG:
+        return ib_fail(rep, IB_BAD_REQUEST, "settings.flow_file: '%s' is larger than %u bytes", shown,
+                       IB_FLOW_MAX_FILE);
+    case EISDIR:
+    case EINVAL: return ib_fail(rep, IB_BAD_REQUEST, "settings.flow_file: '%s' is not a regular file", shown);
+    case EACCES: return ib_fail(rep, IB_FORBIDDEN, "settings.flow_file: '%s': permission denied", shown);
+    default: return ib_fail(rep, IB_INTERNAL, "settings.flow_file: '%s': %s", shown, strerror(err));
+    }
+}
+
+/* The original product's flow_binary/compile: compiles settings.flow_file below flow_project_root (refiners
+ * relative to the flow's own folder) and writes the .ibflowbin at predefined_binary_path, atomically. The
+ * answer is synchronous: the binary is in place when the call returns. */
+static ib_code compile_op(void *state, const ib_request *req, ib_reply *rep)
+{
+    ib_dpath sol, root, bin;
+    char shown[IB_PATH_MAX + 2], flow_shown[2 * IB_PATH_MAX + 2], bin_text[2 * IB_PATH_MAX + 16];
+    char err[IB_MSG_MAX];
+    if (path_arg(req, "solution_path", &sol, rep) || path_arg(req, "flow_project_root", &root, rep))
+        return rep->code;
+    const char *btype = ib_arg_str(req->args, "binary_type");
+    if (btype && strcmp(btype, "Single Flow") != 0)
+        return ib_fail(rep, IB_BAD_REQUEST, "binary_type '%.64s' is not supported (ibsol compiles 'Single Flow')",
+                       btype);
+    const json_t *settings = json_object_get(req->args, "settings");
+    const json_t *ff = json_object_get(settings, "flow_file"), *v3 = json_object_get(settings, "is_flow_v3");
+    if (!ff || json_is_null(ff)) return ib_fail(rep, IB_BAD_REQUEST, "'settings.flow_file' is required");
+    if (!json_is_string(ff)) return ib_fail(rep, IB_BAD_REQUEST, "'settings.flow_file' must be a string");
+    if (v3 && !json_is_null(v3) && !json_is_boolean(v3))
+        return ib_fail(rep, IB_BAD_REQUEST, "'settings.is_flow_v3' must be true or false");
+    const char *flow_file = json_string_value(ff);
+    const char *why = strlen(flow_file) != json_string_length(ff) ? "has a NUL byte" : ib_zip_name_problem(flow_file);
+    if (why) return ib_fail(rep, IB_BAD_REQUEST, "settings.flow_file '%.200s' is refused: it %s", flow_file, why);
+    snprintf(flow_shown, sizeof flow_shown, "/%s/%s", root.rel, flow_file);
+
+    const json_t *bp = json_object_get(req->args, "predefined_binary_path");
+    if (bp && !json_is_null(bp)) {
+        if (path_arg(req, "predefined_binary_path", &bin, rep)) return rep->code;
+    } else {
+        default_binary_path(&root, flow_file, bin_text, sizeof bin_text); /* fits: both parts are bounded */
+        if (ib_dpath_parse(bin_text, &req->who, "predefined_binary_path", &bin, rep)) return rep->code;
+    }
+    if (!ends_with(bin.rel, FLOWBIN_EXT))
+        return ib_fail(rep, IB_BAD_REQUEST,
+                       "predefined_binary_path '/%s' must end in " FLOWBIN_EXT " (solution/create looks for it)",
+                       bin.rel);
+
+    int solfd = ib_drive_openat(drive_fd, &sol, O_RDONLY | O_DIRECTORY, 0);
+    if (solfd < 0) return ib_drive_errno_reply(errno, "solution_path", &sol, rep);
+    close(solfd);
+    int rootfd = ib_drive_openat(drive_fd, &root, O_RDONLY | O_DIRECTORY, 0);
+    if (rootfd < 0) return ib_drive_errno_reply(errno, "flow_project_root", &root, rep);
+
+    /* Refiner paths are relative to the folder of the flow file, and confined to it. */
+    int flowdir = rootfd;
+    const char *base = strrchr(flow_file, '/');
+    if (base) {
+        char dir[IB_PATH_MAX];
+        snprintf(dir, sizeof dir, "%.*s", (int)(base - flow_file), flow_file);
+        flowdir = ib_openat_beneath(rootfd, dir, O_RDONLY | O_DIRECTORY, 0);
+        if (flowdir < 0) {
+            int e = errno;
+            close(rootfd);
+            return flow_file_errno(e, flow_shown, rep);
+        }
+        base++;
+    } else {
+        base = flow_file;
+    }
+    ib_flow *flow = NULL;
+    char *bytes = NULL;
+    size_t len = 0;
+    int outfd = -1;
+    const char *outname;
+    char *text = ib_read_file_at(flowdir, base, IB_FLOW_MAX_FILE, &len);
+    if (!text) {
+        flow_file_errno(errno, flow_shown, rep);
+        goto done;
+    }
+    flow = ib_flow_compile_text(flowdir, flow_file, text, len, err, sizeof err);
+    free(text);
+    if (!flow) {
+        ib_fail(rep, IB_BAD_REQUEST, "%s", err);
+        goto done;
+    }
+    /* Not tied to a solution yet: solution/create stamps the package's name and version into it. */
+    if (ib_flow_encode(flow, NULL, NULL, &bytes, &len) < 0) {
+        ib_fail(rep, IB_INTERNAL, "the compiled flow could not be encoded");
+        goto done;
+    }
+    ib_dpath_show(&bin, shown, sizeof shown);
+    outfd = ib_drive_open_parent(drive_fd, &bin, 1, &outname);
+    if (outfd < 0) {
+        ib_drive_errno_reply(errno, "predefined_binary_path", &bin, rep);
+        goto done;
+    }
+    if (ib_write_atomic(outfd, outname, bytes, len) < 0) {
+        if (ib_errno_no_space(errno))
+            ib_fail_write(rep, errno, "predefined_binary_path '%s'", shown);
+        else
+            ib_drive_errno_reply(errno, "predefined_binary_path", &bin, rep);
+        goto done;
+    }
+    char digest[IB_SHA256_HEX];
+    ib_sha256_hex(bytes, len, digest);
+    json_t *d = ib_reply_data(rep);
+    json_object_set_new(d, "binary_path", json_string(shown));
+    json_object_set_new(d, "flow_path", json_string(flow_shown));
+    json_object_set_new(d, "sha256", json_string(digest));
+    json_object_set_new(d, "size", json_integer((json_int_t)len));
+done:
+    free(bytes);
+    ib_flow_free(flow);
+    if (outfd >= 0) close(outfd);
+    if (flowdir != rootfd) close(flowdir);
+    close(rootfd);
+    return rep->code;
+}
+
 static int packager_start(void **state, char *err, size_t errsz)
 {
     char path[4096];
@@ -134,10 +432,10 @@ static void packager_stop(void *state)
 
 int main(int argc, char **argv)
 {
-    static const ib_op ops[] = {{IB_OP_SOLUTION_CREATE, create_op}};
+    static const ib_op ops[] = {{IB_OP_SOLUTION_CREATE, create_op}, {IB_OP_FLOW_COMPILE, compile_op}};
     static const ib_daemon_def def = {
         .name = "packager",
-        .about = "validates, compiles and packages solutions (solution.create)",
+        .about = "validates, compiles and packages solutions (solution.create, flow.compile)",
         .service = IB_SVC_PACKAGER,
         .ops = ops,
         .nops = sizeof ops / sizeof ops[0],

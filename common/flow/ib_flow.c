@@ -947,6 +947,17 @@ static json_t *load_file(bctx *b, const char *path, const char *step)
     return j;
 }
 
+ib_flow *ib_flow_compile_text(int flow_dirfd, const char *flow_name, const char *text, size_t len, char *err,
+                              size_t errsz)
+{
+    bctx b = {.err = err, .errsz = errsz, .ffile = flow_name, .load = load_file, .dirfd = flow_dirfd};
+    json_t *root = parse_json(&b, flow_name, text, len, IB_JSON_MAX_DEPTH);
+    if (!root) return NULL;
+    ib_flow *f = build(&b, root);
+    json_decref(root);
+    return f;
+}
+
 ib_flow *ib_flow_compile_dir(int content_dirfd, char *err, size_t errsz)
 {
     bctx b = {.err = err, .errsz = errsz, .ffile = "flow.json", .load = load_file, .dirfd = content_dirfd};
@@ -963,11 +974,8 @@ ib_flow *ib_flow_compile_dir(int content_dirfd, char *err, size_t errsz)
             fail(&b, "flow.json: %s", strerror(errno));
         return NULL;
     }
-    json_t *root = parse_json(&b, "flow.json", text, len, IB_JSON_MAX_DEPTH);
+    ib_flow *f = ib_flow_compile_text(content_dirfd, "flow.json", text, len, err, errsz);
     free(text);
-    if (!root) return NULL;
-    ib_flow *f = build(&b, root);
-    json_decref(root);
     return f;
 }
 

@@ -29,6 +29,12 @@ typedef struct ib_flow ib_flow;
  * 'spilt'", "refiners/invoice.ibrefiner: field 'total': line 1 column 12: unknown function 'nubmer'"). */
 ib_flow *ib_flow_compile_dir(int content_dirfd, char *err, size_t errsz);
 
+/* Compiles flow text (ibsol's flow format) read from a file of any name, e.g. "w2.ibflow": refiner paths are
+ * relative to the folder open at flow_dirfd (the flow file's folder) and confined to it; messages name the
+ * flow as flow_name ("w2.ibflow: steps[1]: ..."). NULL with a message in err. */
+ib_flow *ib_flow_compile_text(int flow_dirfd, const char *flow_name, const char *text, size_t len, char *err,
+                              size_t errsz);
+
 /* Encodes a compiled flow as .ibflowbin bytes (malloc'd, caller frees). 0 or -1. */
 int ib_flow_encode(const ib_flow *flow, const char *solution_name, const char *solution_version, char **bytes,
                    size_t *len);
