@@ -55,6 +55,7 @@ static const ib_func_info func_table[IB_FN_COUNT_] = {
     {IB_FN_ROWS_WHERE, "rows_where", 3, 3, 3, 0, "rows_where(rows, column, pattern)"},
     {IB_FN_COUNT, "count", 1, 1, 0, 0, "count(rows_or_list)"},
     {IB_FN_SUM, "sum", 1, 1, 0, 0, "sum(list)"},
+    {IB_FN_TABLES, "tables", 1, 1, 0, 0, "tables(doc)"},
 };
 
 const ib_func_info *ib_func_lookup(const char *name, size_t len)

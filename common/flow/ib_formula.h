@@ -59,6 +59,7 @@ typedef enum ib_fn {
     IB_FN_ROWS_WHERE,
     IB_FN_COUNT,
     IB_FN_SUM,
+    IB_FN_TABLES,
     IB_FN_COUNT_
 } ib_fn;
 

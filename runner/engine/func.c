@@ -927,6 +927,16 @@ static ib_value *fn_table(ib_eval *ev, const ib_node *call, ib_value **a, uint32
     return out;
 }
 
+static ib_value *fn_tables(ib_eval *ev, const ib_node *call, ib_value **a, uint32_t n)
+{
+    (void)call;
+    ib_value *err = first_error(a, n);
+    if (err) return err;
+    if (a[0]->kind == IB_V_NULL) return ib_v_list();
+    if (a[0]->kind != IB_V_DOC) return ib_v_error("tables: the argument must be the document (INPUT_COL)");
+    return ib_tables_read(ev, a[0]->doc);
+}
+
 /* The named groups of a pattern as (group number, column index) pairs, adding new names to the columns. */
 typedef struct li_group {
     uint32_t num, col;
@@ -1285,6 +1295,7 @@ static const fn_impl impls[IB_FN_COUNT_] = {
     [IB_FN_ROWS_WHERE] = fn_rows_where,
     [IB_FN_COUNT] = fn_count,
     [IB_FN_SUM] = fn_sum,
+    [IB_FN_TABLES] = fn_tables,
 };
 
 ib_value *ib_call(ib_eval *ev, const ib_node *call)

@@ -18,6 +18,11 @@ typedef struct ib_table_spec {
  */
 ib_value *ib_table_read(ib_eval *ev, const ib_doc *doc, const ib_table_spec *spec);
 
+/* Every table the layout shows (tables(doc)): a LIST of TABLE values, each under the titles of its header
+ * line, a line of two or more column groups with at least two lines under it whose groups all fall under its
+ * columns. NULL when the record's budget is spent. */
+ib_value *ib_tables_read(ib_eval *ev, const ib_doc *doc);
+
 /* A row's cells as text, separated by tabs (malloc'd). */
 char *ib_eval_row_text(ib_eval *ev, const ib_value *row);
 /* A table as JSON: [{"column": cell, ...}, ...], empty cells null. New reference. */

@@ -16,8 +16,9 @@
 #define TABLE_GAP_CHARS 1.5
 
 typedef struct tcol {
-    double x0, x1; /* the column's region on the line: from the middle of the gap on its left to the one on
-                    * its right (the first and last reach the page's edges) */
+    double x0, x1;   /* the column's region on the line: from the middle of the gap on its left to the one on
+                      * its right (the first and last reach the page's edges) */
+    double sx0, sx1; /* the header words' own span (what tables() aligns other lines with) */
     char title[256];
     int out; /* index of the output column, or -1 when the column is not returned */
 } tcol;
@@ -32,7 +33,9 @@ typedef struct tctx {
     size_t nout;
     int key; /* header column whose non-empty cell starts a row; -1 none */
     pcre2_code *row_start;
-    double gap; /* the column gap in box units */
+    double gap;       /* the column gap in box units */
+    int any_line;     /* tables(): the header is the line asked about, whatever it says */
+    uint32_t stop_at; /* tables(): the rows end before this line of the header's page (0: no such end) */
 } tctx;
 
 static const ib_line *line_at(const ib_doc *doc, uint32_t page, uint32_t line)
@@ -137,7 +140,7 @@ static int header_at(tctx *t, uint32_t page, uint32_t li, ib_value **err)
             if (!find_title(t->doc, page, ln, from, sp->titles[k], &tfirst[k], &tlast[k])) return 0;
             from = tlast[k] + 1;
         }
-    } else {
+    } else if (!t->any_line) {
         int m = line_matches(t, sp->header_rx, page, ln, "the header", err);
         if (m <= 0) return m;
     }
@@ -150,8 +153,8 @@ static int header_at(tctx *t, uint32_t page, uint32_t li, ib_value **err)
     if (o && o->nbounds) { /* explicit boundaries: the regions are given, the titles are the words in them */
         nc = o->nbounds + 1;
         for (size_t j = 0; j < nc; j++) {
-            cols[j].x0 = j ? o->bounds[j - 1] : -INFINITY;
-            cols[j].x1 = j < o->nbounds ? o->bounds[j] : INFINITY;
+            cols[j].x0 = cols[j].sx0 = j ? o->bounds[j - 1] : -INFINITY;
+            cols[j].x1 = cols[j].sx1 = j < o->nbounds ? o->bounds[j] : INFINITY;
             cols[j].title[0] = '\0';
         }
         for (uint32_t i = 0; i < nw; i++) {
@@ -186,6 +189,7 @@ static int header_at(tctx *t, uint32_t page, uint32_t li, ib_value **err)
         for (size_t j = 0; j < nc; j++) {
             cols[j].x0 = j ? (spans[j - 1][1] + spans[j][0]) / 2 : -INFINITY;
             cols[j].x1 = j + 1 < nc ? (spans[j][1] + spans[j + 1][0]) / 2 : INFINITY;
+            cols[j].sx0 = spans[j][0], cols[j].sx1 = spans[j][1];
         }
     }
     /* a named title gives its column the formula's spelling */
@@ -299,15 +303,22 @@ static ib_value *cell_add(ib_value *cell, const char *text, size_t len, const ib
     return out;
 }
 
+/* The end (exclusive) of the word group of a line that starts at word i: the words up to a column gap. */
+static uint32_t group_end(const tctx *t, uint32_t page, const ib_line *ln, uint32_t i)
+{
+    uint32_t e = i + 1;
+    while (e < ln->nwords &&
+           word_of(t->doc, page, ln, e)->box.x0 - word_of(t->doc, page, ln, e - 1)->box.x1 <= t->gap)
+        e++;
+    return e;
+}
+
 /* The cells of one line: its word groups (split at column gaps), each in the column it overlaps most. */
 static void line_cells(tctx *t, uint32_t page, const ib_line *ln, ib_value **cells)
 {
     uint32_t i = 0;
     while (i < ln->nwords) {
-        uint32_t e = i + 1;
-        while (e < ln->nwords &&
-               word_of(t->doc, page, ln, e)->box.x0 - word_of(t->doc, page, ln, e - 1)->box.x1 <= t->gap)
-            e++;
+        uint32_t e = group_end(t, page, ln, i);
         double x0 = word_of(t->doc, page, ln, i)->box.x0, x1 = word_of(t->doc, page, ln, e - 1)->box.x1;
         size_t best = 0;
         double best_ov = -1;
@@ -365,6 +376,7 @@ static ib_value *read_rows(tctx *t, ib_value *table, uint32_t page, long hline)
             break;
         }
         const ib_line *ln = li < doc->pages[page].nlines ? line_at(doc, page, li) : NULL;
+        if (t->stop_at && li >= t->stop_at) break;   /* tables(): the aligned lines end here */
         if (!ln || ln->box.y0 - prev_y1 > max_gap) { /* the rows of this page end: look at the next page */
             if (page + 1 >= doc->npages) break;
             page++;
@@ -427,6 +439,15 @@ static ib_value *read_rows(tctx *t, ib_value *table, uint32_t page, long hline)
     return table;
 }
 
+/* The rows under the header at line h of page, in a table of the chosen columns. */
+static ib_value *read_table(tctx *t, uint32_t page, long h)
+{
+    ib_value *names = ib_v_list();
+    for (size_t i = 0; i < t->nout; i++)
+        ib_v_list_push(names, ib_v_str(t->names[i], strlen(t->names[i])));
+    return read_rows(t, ib_v_table(names), page, h);
+}
+
 ib_value *ib_table_read(ib_eval *ev, const ib_doc *doc, const ib_table_spec *spec)
 {
     tctx t = {.ev = ev, .doc = doc, .sp = spec, .key = -1};
@@ -461,12 +482,7 @@ ib_value *ib_table_read(ib_eval *ev, const ib_doc *doc, const ib_table_spec *spe
         char where[64];
         snprintf(where, sizeof where, "on page %u", page + 1);
         out = choose_columns(&t, where);
-        if (!out) {
-            ib_value *names = ib_v_list();
-            for (size_t i = 0; i < t.nout; i++)
-                ib_v_list_push(names, ib_v_str(t.names[i], strlen(t.names[i])));
-            out = read_rows(&t, ib_v_table(names), page, h);
-        }
+        if (!out) out = read_table(&t, page, h);
     }
     if (t.row_start) pcre2_code_free(t.row_start);
     return out;
@@ -597,5 +613,75 @@ ib_value *ib_table_types(ib_eval *ev, ib_value *t, const json_t *columns, ib_con
         ib_v_list_push(out, nr);
     }
     ib_v_unref(t);
+    return out;
+}
+
+/* ---- tables(doc): every table the layout shows ---- */
+
+/* The number of word groups of a line (split at column gaps) when each overlaps a header column's own span
+ * (widened by a column gap): 0 when one does not, or when the line has more groups than the header has
+ * columns. */
+static size_t aligned_groups(const tctx *t, uint32_t page, const ib_line *ln)
+{
+    size_t groups = 0;
+    uint32_t i = 0;
+    while (i < ln->nwords) {
+        uint32_t e = group_end(t, page, ln, i);
+        double x0 = word_of(t->doc, page, ln, i)->box.x0, x1 = word_of(t->doc, page, ln, e - 1)->box.x1;
+        int hit = 0;
+        for (size_t j = 0; j < t->ncols && !hit; j++)
+            hit = x0 <= t->cols[j].sx1 + t->gap && x1 >= t->cols[j].sx0 - t->gap;
+        if (!hit) return 0;
+        groups++;
+        i = e;
+    }
+    return groups <= t->ncols ? groups : 0; /* more groups than columns: another table */
+}
+
+ib_value *ib_tables_read(ib_eval *ev, const ib_doc *doc)
+{
+    ib_table_spec sp = {0};
+    ib_value *out = ib_v_list();
+    double cw = doc->char_w > 0 ? doc->char_w : (doc->line_h > 0 ? doc->line_h / 2 : 1);
+    double max_gap = 2.5 * (doc->line_h > 0 ? doc->line_h : 1);
+    for (uint32_t page = 0; page < doc->npages; page++) {
+        const ib_page *pg = &doc->pages[page];
+        uint32_t li = 0;
+        while (li < pg->nlines) {
+            if (ib_eval_spent(ev)) {
+                ib_v_unref(out);
+                return NULL;
+            }
+            /* a header: a line of two or more column groups; its table: the lines below it, without a large
+             * gap, whose groups all fall under its columns */
+            tctx t = {.ev = ev, .doc = doc, .sp = &sp, .key = -1, .gap = TABLE_GAP_CHARS * cw, .any_line = 1};
+            ib_value *err = NULL;
+            if (header_at(&t, page, li, &err) <= 0 || t.ncols < 2) {
+                ib_v_unref(err);
+                li++;
+                continue;
+            }
+            uint32_t e = li + 1, full = 0; /* full: lines of two or more groups (one group: a wrapped cell) */
+            size_t g;
+            while (e < pg->nlines &&
+                   line_at(doc, page, e)->box.y0 - line_at(doc, page, e - 1)->box.y1 <= max_gap &&
+                   (g = aligned_groups(&t, page, line_at(doc, page, e))) > 0)
+                e++, full += g >= 2;
+            if (full < 2) { /* fewer than two rows under it: not a table */
+                li++;
+                continue;
+            }
+            t.stop_at = e;
+            ib_value *tb = choose_columns(&t, "");
+            if (!tb) tb = read_table(&t, page, li);
+            if (!tb || tb->kind == IB_V_ERROR) {
+                ib_v_unref(out);
+                return tb;
+            }
+            ib_v_prov_merge(out, tb);
+            if (ib_v_list_push(out, tb) < 0) return out;
+            li = e;
+        }
+    }
     return out;
 }

@@ -331,7 +331,8 @@ static void test_function_table(void **state)
                           "between",    "reading_text", "number",     "int",    "date",
                           "bool",       "if",           "coalesce",   "eq",     "contains",
                           "not",        "and",          "or",         "CONFIG", "table",
-                          "line_items", "column",       "rows_where", "count",  "sum"};
+                          "line_items", "column",       "rows_where", "count",  "sum",
+                          "tables"};
     for (size_t i = 0; i < sizeof spec / sizeof spec[0]; i++)
         assert_non_null(ib_func_lookup(spec[i], strlen(spec[i])));
 }

@@ -443,12 +443,55 @@ static void test_pdf_table(void **state)
     free(pdf);
 }
 
+static void test_tables(void **state)
+{
+    (void)state;
+    ib_doc *d = load("inv.txt", invoice_txt, strlen(invoice_txt));
+    char *got;
+    ib_value *v = eval(d, "tables(INPUT_COL)", &got);
+    assert_string_equal(
+        got,
+        "[[{\"Description\":\"Widget, large\",\"Qty\":\"2\",\"Unit Price\":\"10.00\",\"Amount\":\"20.00\"},"
+        "{\"Description\":\"Gadget with a very long name\",\"Qty\":\"1\",\"Unit "
+        "Price\":\"5.50\",\"Amount\":\"5.50\"},"
+        "{\"Description\":\"Service fee\",\"Qty\":null,\"Unit Price\":null,\"Amount\":\"3.00\"},"
+        "{\"Description\":\"Subtotal Notes: thank you\",\"Qty\":null,\"Unit "
+        "Price\":null,\"Amount\":\"28.50\"}]]");
+    free(got);
+    assert_int_equal(v->items[0]->items[1]->items[0]->nprov, 1); /* cells keep their boxes */
+    ib_v_unref(v);
+    ib_doc_free(d);
+    /* one table per page; the title line and the footer are no tables */
+    d = load("st.txt", two_pages_txt, strlen(two_pages_txt));
+    expect_json(d, "tables(INPUT_COL)",
+                "[[{\"Date\":\"2024-01-02\",\"Text\":\"Coffee\",\"Amount\":\"3.50\"},"
+                "{\"Date\":\"2024-01-03\",\"Text\":\"Books\",\"Amount\":\"12.00\"}],"
+                "[{\"Date\":\"2024-01-05\",\"Text\":\"Train return trip\",\"Amount\":\"41.20\"},"
+                "{\"Date\":\"2024-01-09\",\"Text\":\"Lunch\",\"Amount\":\"9.80\"},"
+                "{\"Date\":\"Closing balance\",\"Text\":null,\"Amount\":\"101.00\"}]]");
+    ib_doc_free(d);
+    /* a PDF: the ruled invoice's two pages */
+    size_t len;
+    unsigned char *pdf = invoice_pdf(&len);
+    d = load("inv.pdf", pdf, len);
+    expect_json(d, "count(tables(INPUT_COL))", "2");
+    expect_json(d, "nth(tables(INPUT_COL), 0)",
+                "[{\"Description\":\"Paper A4\",\"Qty\":\"10\",\"Price\":\"4.00\",\"Amount\":\"40.00\"},"
+                "{\"Description\":\"Toner black for laser printers\",\"Qty\":\"2\",\"Price\":\"55.00\","
+                "\"Amount\":\"110.00\"},"
+                "{\"Description\":\"Stapler\",\"Qty\":\"1\",\"Price\":\"12.50\",\"Amount\":\"12.50\"}]");
+    ib_doc_free(d);
+    free(pdf);
+    expect_error(NULL, "tables('text')", "tables: the argument must be the document (INPUT_COL)");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_text_table),      cmocka_unit_test(test_text_two_pages),
         cmocka_unit_test(test_run_time_errors), cmocka_unit_test(test_line_items),
         cmocka_unit_test(test_pdf_table),       cmocka_unit_test(test_table_field),
+        cmocka_unit_test(test_tables),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
