@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static ib_doc *load(const char *name, const void *bytes, size_t len)
 {
@@ -485,13 +486,78 @@ static void test_tables(void **state)
     expect_error(NULL, "tables('text')", "tables: the argument must be the document (INPUT_COL)");
 }
 
+/* The layout table agrees with `pdftotext -layout` of the same PDF: each row's cells (a multi-line cell's
+ * first line) stand, in column order, on one line of its output, and that line holds nothing else. */
+static void test_pdf_matches_pdftotext(void **state)
+{
+    (void)state;
+    size_t len;
+    unsigned char *pdf = invoice_pdf(&len);
+    char dir[] = "/tmp/ibsol-table-XXXXXX", path[64], ref[64];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/inv.pdf", dir);
+    snprintf(ref, sizeof ref, "%s/inv.txt", dir);
+    assert_int_equal(dt_write(path, pdf, len), 0);
+    char *argv[] = {"pdftotext", "-layout", path, ref, NULL};
+    int rc = dt_run(argv);
+    if (rc != 0)
+        fail_msg("pdftotext -layout %s: exit %d (poppler-utils: deploy/install-deps.sh --test)", path, rc);
+    size_t tl;
+    char *text = dt_read(ref, &tl);
+    assert_non_null(text);
+    ib_doc *d = load("inv.pdf", pdf, len);
+    ib_value *t = eval(d, "table(INPUT_COL, ['Description', 'Qty', 'Price', 'Amount'], '^Total')", NULL);
+    assert_int_equal(t->nitems, 4);
+    for (size_t r = 0; r < t->nitems; r++) {
+        /* the line of pdftotext's output with the row's first word */
+        const ib_value *row = t->items[r];
+        char first[64];
+        snprintf(first, sizeof first, "%.*s", (int)strcspn(row->items[0]->str, " "), row->items[0]->str);
+        const char *at = strstr(text, first);
+        if (!at) fail_msg("row %zu: '%s' is not in pdftotext's output", r, first);
+        const char *ls = at;
+        while (ls > text && ls[-1] != '\n' && ls[-1] != '\f')
+            ls--;
+        size_t ll = strcspn(ls, "\n\f");
+        char line[256];
+        snprintf(line, sizeof line, "%.*s", (int)ll, ls);
+        /* the cells in order, each cell's first line; the rest of the line blank */
+        char *pos = line;
+        for (size_t c = 0; c < row->nitems; c++) {
+            if (row->items[c]->kind != IB_V_STR) continue;
+            const char *cell = row->items[c]->str;
+            size_t cl = r == 1 && c == 0 ? strlen("Toner black") : strlen(cell);
+            char *hit = NULL;
+            for (char *p = pos; *p; p++)
+                if (strncmp(p, cell, cl) == 0) {
+                    hit = p;
+                    break;
+                }
+            if (!hit)
+                fail_msg("row %zu: cell '%.*s' not after column %zu in pdftotext's line '%s'", r, (int)cl,
+                         cell, c, line);
+            memset(hit, ' ', cl);
+            pos = hit + cl;
+        }
+        for (char *p = line; *p; p++)
+            if (*p != ' ') fail_msg("row %zu: pdftotext's line holds more than the row: '%s'", r, line);
+    }
+    ib_v_unref(t);
+    ib_doc_free(d);
+    free(text);
+    unlink(path);
+    unlink(ref);
+    rmdir(dir);
+    free(pdf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_text_table),      cmocka_unit_test(test_text_two_pages),
         cmocka_unit_test(test_run_time_errors), cmocka_unit_test(test_line_items),
         cmocka_unit_test(test_pdf_table),       cmocka_unit_test(test_table_field),
-        cmocka_unit_test(test_tables),
+        cmocka_unit_test(test_tables),          cmocka_unit_test(test_pdf_matches_pdftotext),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
