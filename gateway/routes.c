@@ -5,6 +5,7 @@
 #include "ib_conv.h"
 #include "ib_log.h"
 #include "ib_path.h"
+#include "ib_utf8.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -161,7 +162,19 @@ static json_t *query_args(gw_req *r, const ib_op_spec *spec)
     char value[4096];
     for (const ib_field_spec *f = spec->fields; f->name; f++) {
         int n = mg_get_var(q, strlen(q), f->name, value, sizeof value);
-        if (n >= 0) json_object_set_new(args, f->name, json_string(value));
+        if (n == -1) continue;
+        /* Decoded values are checked here, where their length is known: a NUL would cut a name short later
+         * ("a%00b" would be looked up as "a"), and a value that is not UTF-8 cannot become a JSON string. */
+        const char *why = n < 0                        ? "is longer than 4095 bytes"
+                          : memchr(value, '\0', (size_t)n) ? "holds a NUL byte (%00)"
+                          : !ib_utf8_valid(value, (size_t)n) ? "is not valid UTF-8"
+                                                            : NULL;
+        if (why) {
+            json_decref(args);
+            gw_reply_error(r, IB_BAD_REQUEST, "'%s' in the query string %s", f->name, why);
+            return NULL;
+        }
+        json_object_set_new(args, f->name, json_stringn(value, (size_t)n));
     }
     return args;
 }

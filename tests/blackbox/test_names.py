@@ -187,6 +187,18 @@ def test_refused_names(stack, name, why):
     assert stack.get("/healthz").status_code == 200
 
 
+@pytest.mark.parametrize("query,msg", [
+    ("name=%FF", "'name' in the query string is not valid UTF-8"),
+    ("name=Demo%00Solution", "'name' in the query string holds a NUL byte (%00)"),
+    ("name=" + "x" * 5000, "'name' in the query string is longer than 4095 bytes"),
+    ("name=Demo+Solution&version=%C3", "'version' in the query string is not valid UTF-8"),
+])
+def test_refused_query_values(stack, query, msg):
+    # a query value is refused as it was sent, never cut short at a NUL or taken as missing
+    body = assert_error(stack.get("/marketplace/info?" + query), 400, "bad_request")
+    assert body["msg"] == msg
+
+
 def test_refused_name_inside_an_archive(stack):
     # an archive made elsewhere, whose package.json names a path: refused at publish, nothing stored
     before = store_state(stack)
