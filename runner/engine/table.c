@@ -36,7 +36,16 @@ typedef struct tctx {
     double gap;       /* the column gap in box units */
     int any_line;     /* tables(): the header is the line asked about, whatever it says */
     uint32_t stop_at; /* tables(): the rows end before this line of the header's page (0: no such end) */
+    char *buf;        /* line_text's buffer */
+    size_t cap;
+    pcre2_match_data *md; /* line_matches' */
 } tctx;
+
+static void tctx_free(tctx *t)
+{
+    free(t->buf);
+    pcre2_match_data_free(t->md);
+}
 
 static const ib_line *line_at(const ib_doc *doc, uint32_t page, uint32_t line)
 {
@@ -48,34 +57,38 @@ static const ib_word *word_of(const ib_doc *doc, uint32_t page, const ib_line *l
     return &doc->pages[page].words[ln->words[i]];
 }
 
-/* The words of a line joined by single spaces (malloc'd): what the header, end and row_start patterns see. */
-static char *line_text(const ib_doc *doc, uint32_t page, const ib_line *ln)
+/* The words of a line joined by single spaces, in t->buf: what the header, end and row_start patterns see.
+ * The buffer is kept for the next line (one allocation per table, not one per line). */
+static const char *line_text(tctx *t, uint32_t page, const ib_line *ln, size_t *len)
 {
-    size_t len = 1;
+    size_t n = 1;
     for (uint32_t i = 0; i < ln->nwords; i++)
-        len += strlen(word_of(doc, page, ln, i)->text) + 1;
-    char *s = malloc(len), *o = s;
-    if (!s) abort();
+        n += strlen(word_of(t->doc, page, ln, i)->text) + 1;
+    if (n > t->cap) {
+        char *nb = realloc(t->buf, n);
+        if (!nb) abort();
+        t->buf = nb, t->cap = n;
+    }
+    char *o = t->buf;
     for (uint32_t i = 0; i < ln->nwords; i++) {
         if (i) *o++ = ' ';
-        size_t wl = strlen(word_of(doc, page, ln, i)->text);
-        memcpy(o, word_of(doc, page, ln, i)->text, wl);
+        size_t wl = strlen(word_of(t->doc, page, ln, i)->text);
+        memcpy(o, word_of(t->doc, page, ln, i)->text, wl);
         o += wl;
     }
     *o = '\0';
-    return s;
+    *len = (size_t)(o - t->buf);
+    return t->buf;
 }
 
 /* 1 when re matches the line, 0 when not, -1 when matching failed (match limit): *err set. */
 static int line_matches(tctx *t, const pcre2_code *re, uint32_t page, const ib_line *ln, const char *what,
                         ib_value **err)
 {
-    char *s = line_text(t->doc, page, ln);
-    pcre2_match_data *md = pcre2_match_data_create_from_pattern(re, NULL);
-    if (!md) abort();
-    int rc = pcre2_match(re, (PCRE2_SPTR)s, strlen(s), 0, 0, md, t->ev->mctx);
-    pcre2_match_data_free(md);
-    free(s);
+    size_t len;
+    const char *s = line_text(t, page, ln, &len);
+    if (!t->md && !(t->md = pcre2_match_data_create(1, NULL))) abort(); /* match or not: one pair is enough */
+    int rc = pcre2_match(re, (PCRE2_SPTR)s, len, 0, 0, t->md, t->ev->mctx);
     if (rc >= 0) return 1;
     if (rc == PCRE2_ERROR_NOMATCH) return 0;
     PCRE2_UCHAR buf[160];
@@ -329,9 +342,31 @@ static void line_cells(tctx *t, uint32_t page, const ib_line *ln, ib_value **cel
                 ov = (x0 >= t->cols[j].x0 && x0 <= t->cols[j].x1) ? 0 : -1; /* no width: where it is */
             if (ov > best_ov) best_ov = ov, best = j;
         }
+        /* the group's words as one piece (one value, not one per word), with their union box */
+        size_t len = 0;
+        for (uint32_t k = i; k < e; k++)
+            len += strlen(word_of(t->doc, page, ln, k)->text) + (k > i);
+        char *txt = malloc(len + 1), *o = txt;
+        if (!txt) abort();
+        ib_bbox box = word_of(t->doc, page, ln, i)->box;
         for (uint32_t k = i; k < e; k++) {
             const ib_word *w = word_of(t->doc, page, ln, k);
-            cells[best] = cell_add(cells[best], w->text, strlen(w->text), NULL, page, &w->box);
+            size_t wl = strlen(w->text);
+            if (k > i) *o++ = ' ';
+            memcpy(o, w->text, wl);
+            o += wl;
+            if (w->box.x0 < box.x0) box.x0 = w->box.x0;
+            if (w->box.y0 < box.y0) box.y0 = w->box.y0;
+            if (w->box.x1 > box.x1) box.x1 = w->box.x1;
+            if (w->box.y1 > box.y1) box.y1 = w->box.y1;
+        }
+        *o = '\0';
+        if (!cells[best]) {
+            cells[best] = ib_v_str_take(txt, len);
+            ib_v_prov_add(cells[best], page, box);
+        } else {
+            cells[best] = cell_add(cells[best], txt, len, NULL, page, &box);
+            free(txt);
         }
         i = e;
     }
@@ -485,6 +520,7 @@ ib_value *ib_table_read(ib_eval *ev, const ib_doc *doc, const ib_table_spec *spe
         if (!out) out = read_table(&t, page, h);
     }
     if (t.row_start) pcre2_code_free(t.row_start);
+    tctx_free(&t);
     return out;
 }
 
@@ -654,6 +690,7 @@ ib_value *ib_tables_read(ib_eval *ev, const ib_doc *doc)
             }
             /* a header: a line of two or more column groups; its table: the lines below it, without a large
              * gap, whose groups all fall under its columns */
+            /* no pattern is matched here (any_line, no end, no row_start): t.buf and t.md stay unallocated */
             tctx t = {.ev = ev, .doc = doc, .sp = &sp, .key = -1, .gap = TABLE_GAP_CHARS * cw, .any_line = 1};
             ib_value *err = NULL;
             if (header_at(&t, page, li, &err) <= 0 || t.ncols < 2) {
