@@ -1,7 +1,14 @@
 /* events: the runner's PUB socket (dialing the gateway's SUB), one event per job change and a heartbeat every
  * heartbeat_ms; the same beat looks for orphaned jobs: unfinished jobs whose owner lock is free because their
  * runner died. Those are resumed here (finished files kept) or, when that is not possible, ended FAILED with
- * a message naming the lost runner. */
+ * a message naming the lost runner.
+ *
+ * Between beats, a tick (TICK_MS) looks for helpers' results of this runner's jobs and for other runners' jobs
+ * to help with. On one host the kernel says both at once (inotify): a helper's saved result of one of our jobs
+ * (jobs/<id>.d/<i>.json, watched while the job has files on other runners) and a job offered for help
+ * (jobs/shared/). So a job shared by runners ends as soon as its last file does, and an idle runner joins a job
+ * as it starts, where a tick made a small job several times slower on two runners than on one. inotify sees
+ * only this host's writes: across hosts (NFS) the tick is how both are found. */
 #include "runner.h"
 
 #include "ib_daemon.h"
@@ -11,22 +18,41 @@
 #include "ib_tls.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <nng/protocol/pubsub0/pub.h>
+#include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
 #include <time.h>
 #include <unistd.h>
 
 /* ops.c: rebuilds a job's inputs and folders and resumes it (lock_fd held) or helps with it; takes rec. */
 int ops_resume(json_t *rec, int lock_fd, char *err, size_t errsz);
 int ops_help(json_t *rec, char *err, size_t errsz);
+/* exec.c: the owner's side of one helper's result (jobs/<id>.d/<index>.json just appeared). */
+void exec_foreign_result(const char *id, size_t index);
 
 static nng_socket pub;
 static int pub_open;
 static pthread_t beat_thread;
-static pthread_mutex_t beat_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t beat_cv = PTHREAD_COND_INITIALIZER;
-static int beat_stop, beat_started;
+static int beat_stop, beat_started; /* beat_stop: atomic */
+
+/* The beat thread sleeps in poll() on wake_fd (an eventfd: stop, or look now) and ino_fd (inotify; -1 when the
+ * kernel gives none: ticks only). Each watched jobs/<id>.d/ is listed in `watches` (its wd and job id, under
+ * watch_mu), since an event names only the watch. */
+static int wake_fd = -1, ino_fd = -1, shared_wd = -1;
+static int poll_due; /* atomic: every job's foreign files are to be looked at now (a watch was just added) */
+typedef struct job_watch {
+    int wd;
+    char id[JOB_ID_LEN + 1];
+} job_watch;
+static pthread_mutex_t watch_mu = PTHREAD_MUTEX_INITIALIZER;
+static job_watch *watches;
+static size_t nwatches, watches_cap;
 
 static void publish(const char *topic, const json_t *body)
 {
@@ -163,27 +189,173 @@ static void share_work(void)
 
 #define TICK_MS 250 /* how often an owner looks for its helpers' results, and an idle runner for work */
 
+static void wake_beat(void)
+{
+    uint64_t one = 1;
+    if (wake_fd >= 0 && write(wake_fd, &one, sizeof one) < 0) { /* EAGAIN: a wake-up is pending already */
+    }
+}
+
+/* Workers call these; every use of ino_fd and wake_fd outside the beat thread is under watch_mu, so events_stop
+ * can close them while workers still run (they stop after this thread). */
+int events_watch_files(const char *id)
+{
+    char path[PATH_MAX];
+    if (snprintf(path, sizeof path, "%s/jobs/%s.d", ib_set.data, id) >= (int)sizeof path) return -1;
+    /* Listed before the beat thread can read an event of it (it takes watch_mu to look a wd up). */
+    pthread_mutex_lock(&watch_mu);
+    if (ino_fd < 0) {
+        pthread_mutex_unlock(&watch_mu);
+        return -1;
+    }
+    int wd = inotify_add_watch(ino_fd, path, IN_CREATE | IN_MOVED_TO | IN_ONLYDIR);
+    int e = errno;
+    if (wd >= 0 && nwatches == watches_cap) {
+        size_t cap = watches_cap ? 2 * watches_cap : 16;
+        job_watch *bigger = realloc(watches, cap * sizeof *watches);
+        if (bigger) {
+            watches = bigger;
+            watches_cap = cap;
+        } else {
+            inotify_rm_watch(ino_fd, wd);
+            wd = -1;
+            e = ENOMEM;
+        }
+    }
+    if (wd >= 0) {
+        /* The same folder watched again (a job owned once more by this runner) gives the same wd: one entry. */
+        size_t k = 0;
+        while (k < nwatches && watches[k].wd != wd) k++;
+        if (k == nwatches) nwatches++;
+        watches[k].wd = wd;
+        snprintf(watches[k].id, sizeof watches[k].id, "%s", id);
+    }
+    /* A result saved before the watch existed gave no event: look at every foreign file once, now. */
+    __atomic_store_n(&poll_due, 1, __ATOMIC_RELEASE);
+    wake_beat();
+    pthread_mutex_unlock(&watch_mu);
+    if (wd < 0) ib_debug(id, "cannot watch its results (%s): helpers' files are seen at the tick", strerror(e));
+    return wd;
+}
+
+void events_unwatch(int wd)
+{
+    if (wd < 0) return;
+    pthread_mutex_lock(&watch_mu);
+    for (size_t k = 0; k < nwatches; k++)
+        if (watches[k].wd == wd) {
+            watches[k] = watches[--nwatches];
+            /* EINVAL when the kernel dropped it already (its folder was removed): nothing to do then */
+            inotify_rm_watch(ino_fd, wd);
+            break;
+        }
+    pthread_mutex_unlock(&watch_mu);
+}
+
+/* "<digits>.json", the name of a saved file result: its index. */
+static int result_index(const char *name, size_t *index)
+{
+    size_t v = 0, k = 0;
+    for (; name[k] >= '0' && name[k] <= '9'; k++) {
+        if (v > (SIZE_MAX - 9) / 10) return 0;
+        v = v * 10 + (size_t)(name[k] - '0');
+    }
+    if (k == 0 || strcmp(name + k, ".json") != 0) return 0;
+    *index = v;
+    return 1;
+}
+
+/* Reads every pending inotify event: a helper's result goes to its job's owner side at once; a change of the
+ * shared index (or a lost event) asks for share_work / a full look at foreign files. */
+static void read_watches(int *share, int *poll_all)
+{
+    _Alignas(struct inotify_event) char buf[8192];
+    for (;;) {
+        ssize_t len = read(ino_fd, buf, sizeof buf);
+        if (len <= 0) return; /* EAGAIN: drained */
+        for (char *p = buf; p < buf + len;) {
+            const struct inotify_event *ev = (const struct inotify_event *)(void *)p;
+            p += sizeof *ev + ev->len;
+            if (ev->mask & IN_Q_OVERFLOW) { /* events were lost: look at everything */
+                *share = *poll_all = 1;
+                continue;
+            }
+            if (ev->wd == shared_wd) {
+                *share = 1;
+                continue;
+            }
+            char id[JOB_ID_LEN + 1] = "";
+            pthread_mutex_lock(&watch_mu);
+            for (size_t k = 0; k < nwatches; k++)
+                if (watches[k].wd == ev->wd) {
+                    snprintf(id, sizeof id, "%s", watches[k].id);
+                    if (ev->mask & IN_IGNORED) watches[k] = watches[--nwatches]; /* its folder is gone */
+                    break;
+                }
+            pthread_mutex_unlock(&watch_mu);
+            size_t index;
+            if (id[0] && ev->len && !(ev->mask & IN_IGNORED) && result_index(ev->name, &index))
+                exec_foreign_result(id, index);
+        }
+    }
+}
+
+static long long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void *beat_main(void *arg)
 {
-    double last_beat = 0;
-    pthread_mutex_lock(&beat_mu);
-    while (!beat_stop) {
-        pthread_mutex_unlock(&beat_mu);
-        exec_poll_foreign();
-        share_work(); /* every tick: an idle runner should join a big job at once, not at its next beat */
-        double now = job_now() * 1000;
-        if (now - last_beat >= (double)rcfg.heartbeat_ms) {
-            last_beat = now;
-            heartbeat();
-            adopt_orphans();
-            exec_sweep_cancels();
+    long long last_beat = 0, next_tick = 0, tick = rcfg.heartbeat_ms < TICK_MS ? rcfg.heartbeat_ms : TICK_MS;
+    while (!__atomic_load_n(&beat_stop, __ATOMIC_ACQUIRE)) {
+        long long now = mono_ms();
+        if (now >= next_tick) {
+            next_tick = now + tick;
+            exec_poll_foreign();
+            share_work(); /* every tick: an idle runner should join a big job at once, not at its next beat */
+            if (last_beat == 0 || now - last_beat >= rcfg.heartbeat_ms) {
+                last_beat = now;
+                heartbeat();
+                adopt_orphans();
+                exec_sweep_cancels();
+            }
+            continue;
         }
-        pthread_mutex_lock(&beat_mu);
-        struct timespec until = job_deadline(rcfg.heartbeat_ms < TICK_MS ? rcfg.heartbeat_ms : TICK_MS);
-        if (!beat_stop) pthread_cond_timedwait(&beat_cv, &beat_mu, &until);
+        struct pollfd pf[2] = {{.fd = wake_fd, .events = POLLIN}, {.fd = ino_fd, .events = POLLIN}};
+        if (poll(pf, ino_fd >= 0 ? 2 : 1, (int)(next_tick - now)) <= 0) continue; /* the tick, or EINTR */
+        uint64_t n;
+        if ((pf[0].revents & POLLIN) && read(wake_fd, &n, sizeof n) < 0) { /* EAGAIN: read by a racing wake */
+        }
+        int share = 0, poll_all = __atomic_exchange_n(&poll_due, 0, __ATOMIC_ACQ_REL);
+        if (ino_fd >= 0 && (pf[1].revents & POLLIN)) read_watches(&share, &poll_all);
+        if (poll_all) exec_poll_foreign();
+        if (share) share_work();
     }
-    pthread_mutex_unlock(&beat_mu);
     return NULL;
+}
+
+/* The inotify instance and its watch of jobs/shared/. Without them the runner works on ticks alone (a full
+ * per-user inotify limit, say): slower to notice, never wrong, so that is a warning, not a start error. */
+static void watch_start(void)
+{
+    int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (fd < 0) {
+        ib_warn(NULL, "inotify: %s; helpers' results and shared jobs are looked for every %d ms only",
+                strerror(errno), TICK_MS);
+        return;
+    }
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/jobs/shared", ib_set.data);
+    shared_wd = inotify_add_watch(fd, path, IN_CREATE | IN_MOVED_TO | IN_ONLYDIR);
+    if (shared_wd < 0)
+        ib_warn(NULL, "inotify on '%s': %s; jobs to help with are looked for every %d ms only", path, strerror(errno),
+                TICK_MS);
+    pthread_mutex_lock(&watch_mu);
+    ino_fd = fd; /* workers may add watches from now on */
+    pthread_mutex_unlock(&watch_mu);
 }
 
 int events_start(char *err, size_t errsz)
@@ -197,6 +369,15 @@ int events_start(char *err, size_t errsz)
     }
     if (ib_endpoint_start(pub, ib_set.events_url, 0, "IBSOL_EVENTS_URL", err, errsz) < 0) return -1;
     pub_open = 1;
+    int wfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (wfd < 0) {
+        snprintf(err, errsz, "cannot create the heartbeat thread's eventfd: %s", strerror(errno));
+        return -1;
+    }
+    pthread_mutex_lock(&watch_mu);
+    wake_fd = wfd;
+    pthread_mutex_unlock(&watch_mu);
+    watch_start();
     if (pthread_create(&beat_thread, NULL, beat_main, NULL) != 0) {
         snprintf(err, errsz, "cannot start the heartbeat thread");
         return -1;
@@ -208,13 +389,19 @@ int events_start(char *err, size_t errsz)
 void events_stop(void)
 {
     if (beat_started) {
-        pthread_mutex_lock(&beat_mu);
-        beat_stop = 1;
-        pthread_cond_signal(&beat_cv);
-        pthread_mutex_unlock(&beat_mu);
+        __atomic_store_n(&beat_stop, 1, __ATOMIC_RELEASE);
+        wake_beat();
         pthread_join(beat_thread, NULL);
         beat_started = 0;
     }
+    pthread_mutex_lock(&watch_mu);
+    if (ino_fd >= 0) close(ino_fd); /* and every watch with it */
+    if (wake_fd >= 0) close(wake_fd);
+    ino_fd = wake_fd = shared_wd = -1;
+    free(watches);
+    watches = NULL;
+    nwatches = watches_cap = 0;
+    pthread_mutex_unlock(&watch_mu);
     if (pub_open) nng_close(pub);
     pub_open = 0;
 }

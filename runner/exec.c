@@ -2,7 +2,9 @@
  * run_sync job, else of the oldest job, so a waiting caller is served first and one large job uses every
  * worker. A file's result is
  * saved as soon as it is done (jobs.h), the record at most every PROGRESS_SAVE_MS and at every state change,
- * and one progress event per file goes out. The worker that finishes a job's last file ends the job.
+ * and one progress event per file goes out. The worker that finishes a job's last file ends the job; when
+ * another runner did that file (a helper, jobs.h), whoever here sees its result first: the worker whose claim of
+ * the file failed, the helper's notice (exec_foreign_result), or the tick (exec_poll_foreign).
  *
  * A run_sync job is written to disk only once it has something to show another caller: after its first file
  * when more remain (then it is locked and indexed like any job, so a lost runner's job still ends FAILED naming
@@ -26,6 +28,11 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+/* events.c: an inotify watch on jobs/<id>.d/ while a job of ours has files on other runners, so each helper's
+ * result reaches exec_foreign_result as it is saved (not at the next tick); -1 when there is none. */
+int events_watch_files(const char *id);
+void events_unwatch(int wd);
 
 #define PROGRESS_SAVE_MS 250
 /* A run_sync job's final record holds its files' results up to this size (one file to write, read by
@@ -55,6 +62,7 @@ struct job {
     int cancelled, timed_out, finished, holders, started;
     int helper;      /* this runner only helps with another runner's job: files and results, nothing else */
     size_t nforeign; /* files claimed by other runners, result not seen yet */
+    int watch, watch_tried; /* events_watch_files of its folder of results, once it has foreign files */
     int limited;     /* its results passed IBSOL_MAX_JOB_OUTPUT: no more files are started (under pool.mu) */
     size_t out_bytes;     /* bytes of its files' results as JSON (under mu) */
     long long deadline_ms; /* a run_sync's end (ib_eval_clock_ms time): its formulas stop there too; 0: none */
@@ -95,6 +103,7 @@ static void job_free(job *j)
     solution_release(j->sol);
     job_inputs_free(j->inputs, j->n);
     free(j->state);
+    events_unwatch(j->watch);
     job_unlock(j->lock_fd);
     if (j->in_dirfd >= 0) close(j->in_dirfd);
     if (j->out_dirfd >= 0) close(j->out_dirfd);
@@ -513,6 +522,71 @@ static size_t claim(job *j)
     return j->next_scan;
 }
 
+/* A file another runner claimed (FOREIGN) is done once its result is saved, and free again when its claimant is
+ * gone. The owner learns of a saved result from the helper's notice on this host (exec_foreign_result, from
+ * events.c's inotify watch), from the tick (exec_poll_foreign, across hosts too), or finds it saved already when
+ * its own claim of the file fails. */
+
+/* Counts r, the saved result of j's foreign file i (pool.mu held; takes r). */
+static void take_foreign(job *j, size_t i, json_t *r)
+{
+    j->state[i] = DONE;
+    j->ndone++;
+    j->nforeign--;
+    pthread_mutex_lock(&j->mu);
+    j->nrecords += json_array_size(json_object_get(r, "records"));
+    if (json_object_get(r, "error")) j->nerrors++;
+    j->out_bytes += json_size(r);
+    if (j->out_bytes > (size_t)rcfg.max_job_output) j->limited = j->cancelled = 1;
+    json_array_set_new(j->file_results, i, r);
+    pthread_mutex_unlock(&j->mu);
+}
+
+/* After foreign results were looked at (pool.mu held): END when j is to end now (taken off the list: the caller
+ * finishes it); REPORT when `changed` and it goes on (held: the caller reports its progress, report_foreign). */
+enum { SETTLE_NONE, SETTLE_END, SETTLE_REPORT };
+static int settle_foreign(job *j, int changed)
+{
+    if ((j->ndone == j->n || j->limited) && j->inflight == 0) return unlink_job(j) ? SETTLE_END : SETTLE_NONE;
+    if (!changed) return SETTLE_NONE;
+    j->holders++;
+    return SETTLE_REPORT;
+}
+
+/* Publishes j's progress after settle_foreign held it, and lets it go. pool.mu not held. */
+static void report_foreign(job *j)
+{
+    pthread_mutex_lock(&pool.mu);
+    size_t done = j->ndone;
+    pthread_mutex_unlock(&pool.mu);
+    progress(j, done);
+    pthread_mutex_lock(&pool.mu);
+    int free_now = --j->holders == 0 && j->finished;
+    pthread_mutex_unlock(&pool.mu);
+    if (free_now) job_free(j);
+}
+
+/* One foreign result seen on its own (pool.mu held, and released): counted, then j ends or reports progress. */
+static void take_one_foreign(job *j, size_t i, json_t *r)
+{
+    take_foreign(j, i, r);
+    int settle = settle_foreign(j, 1);
+    pthread_mutex_unlock(&pool.mu);
+    if (settle == SETTLE_END)
+        finish(j);
+    else if (settle == SETTLE_REPORT)
+        report_foreign(j);
+}
+
+/* Watches j's folder of results from its first file on another runner (pool.mu held): each helper's result then
+ * comes in by exec_foreign_result at once. Tried once per job; without it the tick finds them. */
+static void watch_foreign(job *j)
+{
+    if (j->watch_tried) return;
+    j->watch_tried = 1;
+    j->watch = events_watch_files(j->id);
+}
+
 static void *worker_main(void *arg)
 {
     pthread_mutex_lock(&pool.mu);
@@ -551,8 +625,17 @@ static void *worker_main(void *arg)
         int claim_fd = -1;
         if (shared(j) && (claim_fd = job_claim(j->id, i)) < 0) {
             j->state[i] = FOREIGN;
-            if (!j->helper) j->nforeign++;
-            if (j->helper && claim(j) == j->n && j->inflight == 0) drop_helper(j);
+            if (j->helper) {
+                if (claim(j) == j->n && j->inflight == 0) drop_helper(j);
+                continue;
+            }
+            j->nforeign++;
+            watch_foreign(j);
+            /* A helper may have saved its result already: no event is coming for that one. */
+            json_t *r = job_file_load(j->id, i);
+            if (!r) continue;
+            take_one_foreign(j, i, r);
+            pthread_mutex_lock(&pool.mu);
             continue;
         }
         j->state[i] = INFLIGHT;
@@ -644,6 +727,7 @@ static job *make_job(json_t *rec, solution *sol, job_input *inputs, size_t n, in
     j->inputs = inputs;
     j->n = n;
     j->lock_fd = lock_fd;
+    j->watch = -1;
     j->in_dirfd = in_dirfd;
     j->out_dirfd = out_dirfd;
     j->sync = sync;
@@ -718,6 +802,7 @@ job *exec_resume(json_t *rec, solution *sol, job_input *inputs, size_t n, int lo
         if (json_object_get(r, "error")) j->nerrors++;
         j->out_bytes += json_size(r);
     }
+    if (j->nforeign) watch_foreign(j); /* j is not in the pool yet: nobody else looks at it */
     j->started = 1;
     json_object_set_new(rec, "runner", json_string(rcfg.instance));
     json_object_set_new(rec, "resumed", json_integer(json_integer_value(json_object_get(rec, "resumed")) + 1));
@@ -785,8 +870,8 @@ json_t *exec_wait(job *j, long long timeout_ms)
 
 /* --- sharing a job's files between runners ----------------------------------------------------------- */
 
-/* The owner's side: files other runners claimed are done when their result is saved, and free again when their
- * claimant is gone. The heartbeat thread calls this a few times a second. */
+/* The owner's side (see take_foreign). The heartbeat thread calls this every tick, and when a watch was just
+ * added: every foreign file of every job. */
 void exec_poll_foreign(void)
 {
     job *to_finish[64], *to_report[64];
@@ -800,16 +885,7 @@ void exec_poll_foreign(void)
             if (j->state[i] != FOREIGN) continue;
             json_t *r = job_file_load(j->id, i);
             if (r) {
-                j->state[i] = DONE;
-                j->ndone++;
-                j->nforeign--;
-                pthread_mutex_lock(&j->mu);
-                j->nrecords += json_array_size(json_object_get(r, "records"));
-                if (json_object_get(r, "error")) j->nerrors++;
-                j->out_bytes += json_size(r);
-                if (j->out_bytes > (size_t)rcfg.max_job_output) j->limited = j->cancelled = 1;
-                json_array_set_new(j->file_results, i, r);
-                pthread_mutex_unlock(&j->mu);
+                take_foreign(j, i, r);
                 changed = 1;
             } else if (!job_claim_alive(j->id, i)) {
                 j->state[i] = TODO; /* its claimant died: take it back */
@@ -818,26 +894,30 @@ void exec_poll_foreign(void)
                 pthread_cond_broadcast(&pool.work);
             }
         }
-        if ((j->ndone == j->n || j->limited) && j->inflight == 0) {
-            if (unlink_job(j)) to_finish[nfinish++] = j;
-        } else if (changed) {
-            j->holders++;
+        int settle = settle_foreign(j, changed);
+        if (settle == SETTLE_END)
+            to_finish[nfinish++] = j;
+        else if (settle == SETTLE_REPORT)
             to_report[nreport++] = j;
-        }
     }
     pthread_mutex_unlock(&pool.mu);
     for (size_t k = 0; k < nfinish; k++) finish(to_finish[k]);
-    for (size_t k = 0; k < nreport; k++) {
-        job *j = to_report[k];
-        pthread_mutex_lock(&pool.mu);
-        size_t done = j->ndone;
+    for (size_t k = 0; k < nreport; k++) report_foreign(to_report[k]);
+}
+
+/* The helper's notice, on this host (events.c's inotify): jobs/<id>.d/<index>.json was just saved. Only a
+ * foreign file of a job this runner owns is taken; this runner's own results (same folder) are left alone. */
+void exec_foreign_result(const char *id, size_t index)
+{
+    pthread_mutex_lock(&pool.mu);
+    job *j = pool.head;
+    while (j && (j->helper || strcmp(j->id, id) != 0)) j = j->next;
+    json_t *r = j && index < j->n && j->state[index] == FOREIGN ? job_file_load(j->id, index) : NULL;
+    if (!r) { /* not ours, not foreign, or gone again (the job ended and was removed) */
         pthread_mutex_unlock(&pool.mu);
-        progress(j, done);
-        pthread_mutex_lock(&pool.mu);
-        int free_now = --j->holders == 0 && j->finished;
-        pthread_mutex_unlock(&pool.mu);
-        if (free_now) job_free(j);
+        return;
     }
+    take_one_foreign(j, index, r);
 }
 
 int exec_can_help(void)
