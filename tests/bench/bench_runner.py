@@ -11,6 +11,10 @@
      alternative, one file after another). Target: wall-time ratio <= 0.5. Printed for scale as well: that
      alternative on 2 processes (the machine's cores), and the folder split into two jobs of 500.
   4. The same run with 1 runner: the speed-up of 2 runners over 1.
+  5. A small job: solution/run over 40 of those PDFs on 2 runners (the idle one helps the owner)   vs  the same
+     job on 1 runner. Timed from the POST to the job's finish_timestamp (no polling interval in the figure);
+     many repetitions, medians. Target: 2 runners take <= 1.1 x the time of 1 (a job that is shared must not
+     wait for a tick to end).
 
 Pools (2 cores): 1 runner runs with IBSOL_POOL=2, 2 runners with IBSOL_POOL=1 each, so every configuration has
 as many file workers as cores. Every job's records are checked against the invoices' true values.
@@ -23,6 +27,7 @@ import base64
 import json
 import multiprocessing
 import os
+import re
 import shutil
 import signal
 import statistics
@@ -41,6 +46,7 @@ from bench_foundation import (TOKEN, Stack, StepError, free_port, log, ok, parse
 
 SYNC_SOL, RUN_SOL, VERSION = "bench_sync5", "bench_run10", "1.0.0"
 NFILES = 1000
+NSMALL, SMALL_REPS = 40, 8  # the small job's files; its repetitions per run
 
 
 class RunnerStack(Stack):
@@ -104,6 +110,11 @@ class RunnerStack(Stack):
             if ("rid=%s job COMPLETE" % job_id) in self.log_tail(name, 1 << 16):
                 return name
         return "?"
+
+    def helped(self, job_id):
+        """Files of job_id that runners other than its owner did (their logs say so when they stop helping)."""
+        pat = re.compile(r"rid=%s helped with job: (\d+) of its files done here" % re.escape(job_id))
+        return sum(int(m) for name in self.runners for m in pat.findall(self.log_tail(name, 1 << 22)))
 
     def stop_runners(self):
         for p in self.runners.values():
@@ -304,6 +315,40 @@ def bench_folder(st, folders, tag, truth_by_name, runs, alt_paths=None, alt_trut
     return {"ib": t_ib, "anchor": t_alt, "anchor2": t_alt2, "layout": st.layout, "placement": placement}
 
 
+# ---- a small job ----------------------------------------------------------------------------------------------
+
+def bench_small(st, folder, truth_by_name, runs):
+    """runs x SMALL_REPS jobs on `folder`, one after another: seconds from the POST to each job's
+    finish_timestamp (same host, same clock), and the files other runners did."""
+    times, helped = [], []
+    for i in range(runs):
+        for k in range(SMALL_REPS):
+            out = "/admin/bench/out/small-%d-%d" % (i, k)
+            t0 = time.time()
+            rep = ok(st.post("/api/v1/solution/run", {"name": RUN_SOL, "version": VERSION, "input_folder": folder,
+                                                       "settings": {"output_folder": out}}), "solution/run")
+            job = rep["job_id"]
+            deadline = t0 + 120
+            while True:
+                body = ok(st.get("/api/v1/jobs/status?job_id=" + job), "jobs/status")
+                cur = json.loads(body["cur_status"])
+                if body.get("state") == "DONE":
+                    break
+                if time.time() > deadline:
+                    raise StepError("small job %s did not end in 120 s" % job)
+                time.sleep(0.01)
+            if cur.get("status") != "COMPLETE":
+                raise StepError("small job %s ended %s" % (job, cur))
+            times.append(cur["finish_timestamp"] - t0)
+            check_jobs(st, [job], truth_by_name)
+            clean_outputs(st, [out])
+            helped.append(st.helped(job))
+        log("small job (%d PDFs, %s) run %d: median %.3f s of %d jobs; files done by a helper: %s" % (
+            len(truth_by_name), st.layout, i + 1, statistics.median(times[-SMALL_REPS:]), SMALL_REPS,
+            " ".join(str(h) for h in helped[-SMALL_REPS:])))
+    return {"ib": times, "helped": helped, "layout": st.layout}
+
+
 # ---- main ------------------------------------------------------------------------------------------------------
 
 def main():
@@ -333,11 +378,12 @@ def main():
         docs = invoices.generate(args.gen, cache, args.files)
         log("%d invoices, %d pages in %.1f s (seed %d)" % (len(docs), sum(n for _, _, n in docs), time.time() - t0,
                                                            invoices.SEED))
-        # The input folder: hard links to the cached invoices; two halves for the two-job variant.
-        names = {}
+        # The input folder: hard links to the cached invoices; two halves for the two-job variant; the first
+        # NSMALL for the small job.
+        names, small_names = {}, {}
         for k, (path, truth, _) in enumerate(docs):
             half = "h%d" % (k * 2 // len(docs))
-            for d in ("all", half):
+            for d in ("all", half) + (("small",) if k < NSMALL else ()):
                 dst = os.path.join(st.data, "drive", "admin", "bench", "in", d, os.path.basename(path))
                 os.makedirs(os.path.dirname(dst), exist_ok=True)
                 try:
@@ -345,6 +391,8 @@ def main():
                 except OSError:
                     shutil.copyfile(path, dst)
             names[os.path.basename(path)] = truth
+            if k < NSMALL:
+                small_names[os.path.basename(path)] = truth
         alt_paths = [p for p, _, _ in docs]
         alt_truth = {p: t for p, t, _ in docs}
         text, text_truth = invoices.text_invoice()
@@ -373,8 +421,10 @@ def main():
                 st, folders, "r2", names, args.runs, alt_paths, alt_truth), args.tries)
             results["run2_split"] = bench_folder(st, ["/admin/bench/in/h0", "/admin/bench/in/h1"], "r2split",
                                                  names, args.runs)
+            results["small2"] = bench_small(st, "/admin/bench/in/small", small_names, args.runs)
             st.set_runners([2])
             results["run1"] = bench_folder(st, folders, "r1", names, args.runs)
+            results["small1"] = bench_small(st, "/admin/bench/in/small", small_names, args.runs)
         except (StepError, requests.RequestException) as e:
             failures.append("solution/run: %s" % e)
     except (StepError, requests.RequestException, RuntimeError) as e:
@@ -428,7 +478,21 @@ def main():
                   % (args.files // 2, c["layout"], med(c["ib"]), med(c1["ib"]) / med(c["ib"]),
                      runs_of(c["ib"]), sum(1 for n in c["placement"] if n == 2),
                      len(c["placement"])))
+    if "small2" in results and "small1" in results:
+        c2, c1 = results["small2"], results["small1"]
+        ratio = med(c2["ib"]) / med(c1["ib"])
+        print("solution/run, 10 fields, %d PDFs, %s: %.3f s; the same job on %s %.3f s; ratio %.2f (target <= 1.1) %s"
+              % (NSMALL, c2["layout"], med(c2["ib"]), c1["layout"], med(c1["ib"]), ratio, verdict(ratio <= 1.1)))
+        print("    POST to finish_timestamp, %d jobs each; p90 %.3f s vs %.3f s; jobs a helper joined: %d of %d "
+              "(median %d files of %d)" % (len(c2["ib"]), quantile(c2["ib"], 0.9), quantile(c1["ib"], 0.9),
+                                           sum(1 for h in c2["helped"] if h), len(c2["helped"]),
+                                           med(c2["helped"]), NSMALL))
     return report_tail(failures)
+
+
+def quantile(values, q):
+    v = sorted(values)
+    return v[min(len(v) - 1, int(q * len(v)))]
 
 
 if __name__ == "__main__":
