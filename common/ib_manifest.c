@@ -147,7 +147,7 @@ static int check_dependencies(const json_t *deps, const char *file, char *err, s
 
 int ib_manifest_check(const json_t *m, const char *file, char *err, size_t errsz)
 {
-    const char *s;
+    const char *s = NULL; /* set by need_string; GCC's -O3 cannot see that and -Werror stops the release build */
     if (!json_is_object(m)) return fail(err, errsz, "%s: must be a JSON object", file);
 
     if (need_string(m, "name", file, err, errsz, &s)) return -1;
