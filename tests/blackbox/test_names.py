@@ -217,6 +217,25 @@ def test_refused_name_inside_an_archive(stack):
     assert not os.path.exists(os.path.join(stack.data, "escape"))
 
 
+def test_name_folders_are_never_followed_through_a_symlink(stack):
+    # marketplace/<name> and installed/<name> are opened without following a symlink: a link planted in the data
+    # root under a solution's name leads nowhere, even to another solution's real folder
+    folder = content(stack, "/admin/linked/src", name="Real One")
+    r = stack.post("/solution/create", {"content_folder": folder, "output_folder": "/admin/linked/build"})
+    assert stack.post("/marketplace/publish", {"ibsolution_path": r.json()["ibsolution_path"]}).status_code == 200
+    assert stack.post("/marketplace/install", {"name": "Real One", "version": "1.0.0"}).status_code == 200
+    for top in ("marketplace", "installed"):
+        os.symlink(os.path.join(stack.data, top, "Real One"), os.path.join(stack.data, top, "Linked One"))
+    files = [{"file_name": "a.txt", "file_content": b64(INVOICE)}]
+    body = assert_error(stack.post("/solution/run_sync", {"name": "Linked One", "version": "1.0.0", "files": files}),
+                        404, "not_found")
+    assert body["msg"] == "solution 'Linked One' version '1.0.0' is not installed"
+    assert assert_error(stack.get("/marketplace/info", params={"name": "Linked One"}), 404,
+                        "not_found")["msg"] == "no solution 'Linked One' is published"
+    assert "Linked One" not in [a["name"] for a in stack.get("/marketplace/list").json()["apps"]]
+    assert stack.post("/solution/run_sync", {"name": "Real One", "version": "1.0.0", "files": files}).status_code == 200
+
+
 # ---- 2. package.json as the original product writes it --------------------------------------------------------
 
 ORIGINAL = {
