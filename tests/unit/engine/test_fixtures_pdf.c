@@ -3,7 +3,7 @@
  * references (regexes match the same way; in-order line similarity), reading order on three-column pages,
  * and OCR of rendered pages against their text layers. The generated documents of test_doc_pdf and
  * test_doc_ocr cover the same code in every run; this suite adds the variety of real files when
- * IBSOL_FIXTURES names them (.ci/run sets it when ../shared/fixtures is beside the clone), and is skipped,
+ * IBSOL_FIXTURES names them (.ci/run sets it when CI has them beside its clone), and is skipped,
  * saying why, otherwise (exit status 77: ctest shows it as skipped). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -310,7 +310,7 @@ int main(void)
     };
     if (!fixtures_root())
         printf("test_fixtures_pdf: skipped: IBSOL_FIXTURES is not set (it names the folder holding the "
-               "real-world pdfs/, e.g. IBSOL_FIXTURES=../shared/fixtures)\n");
+               "real-world pdfs/, e.g. IBSOL_FIXTURES=/path/to/fixtures)\n");
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     ib_doc_thread_cleanup();
     return rc == 0 && !fixtures_root() ? 77 : rc;
