@@ -339,16 +339,8 @@ static void send_file(gw_req *r, const ib_dpath *p, int fd, const struct stat *s
         char msg[IB_MSG_MAX];
         snprintf(msg, sizeof msg, "%s: '/%.900s': the requested range is outside the file's %lld bytes",
                  FIELD, p->rel, size);
-        /* The error shape of gw_reply_error_http, plus the Content-Range that RFC 9110 asks of a 416. */
-        char fixed[IB_MSG_MAX];
-        json_t *j = json_pack("{s:s, s:s, s:s}", "status", "ERROR", "code", ib_code_word(IB_BAD_REQUEST), "msg",
-                              ib_utf8_escape(msg, fixed, sizeof fixed));
-        char *text = json_dumps(j, JSON_COMPACT);
-        json_decref(j);
-        if (!text) return gw_reply_error_http(r, 416, IB_BAD_REQUEST, msg);
-        gw_reply_begin(r, 416, "application/json", (long long)strlen(text), extra);
-        if (!is_method(r, "HEAD")) mg_write(r->conn, text, strlen(text));
-        free(text);
+        /* RFC 9110 asks a 416 to say the file's size in Content-Range. */
+        gw_reply_error_extra(r, 416, IB_BAD_REQUEST, msg, extra);
         return;
     }
     if (ranged > 0)

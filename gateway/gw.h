@@ -55,6 +55,8 @@ void gw_reply_error(gw_req *r, ib_code code, const char *fmt, ...) __attribute__
 void gw_reply_ib(gw_req *r, ib_reply *rep); /* {"status":"OK", ...data} or the error */
 /* An error reply with an HTTP status other than the code's own (405, 416, ...). */
 void gw_reply_error_http(gw_req *r, int http_status, ib_code code, const char *msg);
+/* The same with extra header lines ("Name: value\r\n" each), e.g. a 416's Content-Range. */
+void gw_reply_error_extra(gw_req *r, int http_status, ib_code code, const char *msg, const char *extra);
 /* Headers only (204, HEAD answers): extra_headers is "" or lines each ending in "\r\n". */
 void gw_reply_empty(gw_req *r, int http_status, const char *extra_headers);
 /* Sends a header block for a body the caller then writes itself with mg_write (file downloads). */

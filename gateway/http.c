@@ -72,17 +72,21 @@ static void reply_error_msg(gw_req *r, ib_code code, const char *msg)
     gw_reply_error_http(r, ib_code_http(code), code, msg);
 }
 
-void gw_reply_error_http(gw_req *r, int http_status, ib_code code, const char *msg)
+void gw_reply_error_extra(gw_req *r, int http_status, ib_code code, const char *msg, const char *extra)
 {
     /* A message naming a path that is not UTF-8 would make no JSON, and no reply at all. */
     char fixed[IB_MSG_MAX];
     if (!ib_utf8_valid(msg, strlen(msg))) msg = ib_utf8_escape(msg, fixed, sizeof fixed);
     json_t *body = json_pack("{s:s, s:s, s:s}", "status", "ERROR", "code", ib_code_word(code), "msg", msg);
-    const char *extra = code == IB_UNAUTHORIZED ? "WWW-Authenticate: Bearer\r\n" : NULL;
     char *text = ib_json_dumps(body, JSON_COMPACT);
     json_decref(body);
     if (text) send_all(r, http_status, "application/json", text, strlen(text), extra, 0);
     free(text);
+}
+
+void gw_reply_error_http(gw_req *r, int http_status, ib_code code, const char *msg)
+{
+    gw_reply_error_extra(r, http_status, code, msg, code == IB_UNAUTHORIZED ? "WWW-Authenticate: Bearer\r\n" : NULL);
 }
 
 void gw_reply_error(gw_req *r, ib_code code, const char *fmt, ...)
@@ -268,11 +272,7 @@ static int framing_ok(gw_req *r)
     if (!why) return 0;
     char msg[160];
     snprintf(msg, sizeof msg, "the request has %s: its body's length is ambiguous", why);
-    json_t *body = json_pack("{s:s, s:s, s:s}", "status", "ERROR", "code", ib_code_word(IB_BAD_REQUEST), "msg", msg);
-    char *text = ib_json_dumps(body, JSON_COMPACT);
-    json_decref(body);
-    if (text) send_all(r, 400, "application/json", text, strlen(text), "Connection: close\r\n", 0);
-    free(text);
+    gw_reply_error_extra(r, 400, IB_BAD_REQUEST, msg, "Connection: close\r\n");
     close_after_reply(r);
     return -1;
 }

@@ -24,7 +24,8 @@ import tempfile
 import time
 
 import invoices
-from bench_foundation import StepError, log, remove_root, report_head, report_tail, runs_of, verdict
+from bench_foundation import (StepError, log, remove_root, report_head, report_tail, runner_binary, runs_of,
+                              verdict)
 
 SOL = "bench_engine"
 
@@ -129,9 +130,8 @@ def main():
     ap.add_argument("--tries", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    runner = os.path.join(os.path.abspath(args.bin), "runner", "ibsol-runner")
-    if not os.access(runner, os.X_OK):
-        log("%s is missing: the build did not produce it" % runner)
+    runner = runner_binary(args.bin)
+    if not runner:
         return 1
 
     root = tempfile.mkdtemp(prefix="ibsol-bench-engine-", dir=os.environ.get("IBSOL_BENCH_TMP", "/tmp"))

@@ -51,6 +51,15 @@ def log(msg):
     print("[bench %s] %s" % (time.strftime("%H:%M:%S"), msg), flush=True)
 
 
+def runner_binary(bin_dir):
+    """The runner of a build folder, or None (logged) when the build did not produce it."""
+    runner = os.path.join(os.path.abspath(bin_dir), "runner", "ibsol-runner")
+    if os.access(runner, os.X_OK):
+        return runner
+    log("%s is missing: the build did not produce it" % runner)
+    return None
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -23,7 +23,8 @@ import tempfile
 import time
 
 import invoices
-from bench_foundation import StepError, log, remove_root, report_head, report_tail, runs_of, verdict
+from bench_foundation import (StepError, log, remove_root, report_head, report_tail, runner_binary, runs_of,
+                              verdict)
 
 ITEMS = [
     {"name": "items", "type": "TABLE", "columns": {"Qty": "INT", "Amount": "FLOAT"},
@@ -77,9 +78,8 @@ def main():
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = ap.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    runner = os.path.join(os.path.abspath(args.bin), "runner", "ibsol-runner")
-    if not os.access(runner, os.X_OK):
-        log("%s is missing: the build did not produce it" % runner)
+    runner = runner_binary(args.bin)
+    if not runner:
         return 1
     root = tempfile.mkdtemp(prefix="ibsol-bench-tables-", dir=os.environ.get("IBSOL_BENCH_TMP", "/tmp"))
     cache = args.cache or os.path.join(root, "invoices")
