@@ -6,11 +6,11 @@
 #include "ib_flow.h"
 #include "ib_fs.h"
 #include "ib_manifest.h"
+#include "ib_package.h"
 #include "ib_path.h"
 #include "ib_sha256.h"
 #include "ib_zip.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -30,7 +30,6 @@ static const ib_cfg packager_cfg[] = {
 };
 
 #define FLOWBIN_EXT ".ibflowbin"
-#define SEARCH_MAX_DEPTH 128 /* folder levels searched for a compiled flow (each holds one open folder) */
 
 static int ends_with(const char *s, const char *suffix)
 {
@@ -38,141 +37,10 @@ static int ends_with(const char *s, const char *suffix)
     return n >= k && strcmp(s + n - k, suffix) == 0;
 }
 
-/* ---- a content folder holding a compiled flow ---- */
-
-typedef struct bin_search {
-    char first[IB_PATH_MAX], second[IB_PATH_MAX]; /* the two smallest names found, so messages are stable */
-    unsigned long long found, files;
-    char *err;
-    size_t errsz;
-} bin_search;
-
-static void note_binary(bin_search *bs, const char *rel)
-{
-    bs->found++;
-    if (bs->found == 1 || strcmp(rel, bs->first) < 0) {
-        if (bs->found > 1) snprintf(bs->second, sizeof bs->second, "%s", bs->first);
-        snprintf(bs->first, sizeof bs->first, "%s", rel);
-    } else if (bs->found == 2 || strcmp(rel, bs->second) < 0) {
-        snprintf(bs->second, sizeof bs->second, "%s", rel);
-    }
-}
-
-/* Looks for *.ibflowbin files below the folder dfd (owned and closed here) whose path is rel[0..rlen). Like the
- * archive writer: no symlink is followed (one named *.ibflowbin is an error, a package holds regular files
- * only), and the files counted are bounded by max_files. 0, or -1 with a message in bs->err. */
-static int find_binaries(bin_search *bs, int dfd, char *rel, size_t rlen, int depth)
-{
-    DIR *d = fdopendir(dfd);
-    if (!d) {
-        close(dfd);
-        snprintf(bs->err, bs->errsz, "folder '%s' cannot be read: %s", rlen ? rel : ".", strerror(errno));
-        return -1;
-    }
-    int rc = 0;
-    struct dirent *ent;
-    for (errno = 0; rc == 0 && (ent = readdir(d)) != NULL; errno = 0) {
-        const char *nm = ent->d_name;
-        if (!strcmp(nm, ".") || !strcmp(nm, "..")) continue;
-        size_t nlen = strlen(nm);
-        if (rlen + 1 + nlen >= IB_PATH_MAX) {
-            snprintf(bs->err, bs->errsz, "a path below '%s' is longer than %d bytes", rlen ? rel : ".",
-                     IB_PATH_MAX - 1);
-            rc = -1;
-            break;
-        }
-        size_t sub = rlen ? rlen + 1 : 0;
-        if (rlen) rel[rlen] = '/';
-        memcpy(rel + sub, nm, nlen + 1);
-        struct stat st;
-        if (fstatat(dirfd(d), nm, &st, AT_SYMLINK_NOFOLLOW) != 0) {
-            snprintf(bs->err, bs->errsz, "'%s' cannot be read: %s", rel, strerror(errno));
-            rc = -1;
-        } else if (S_ISDIR(st.st_mode)) {
-            if (depth >= SEARCH_MAX_DEPTH) {
-                snprintf(bs->err, bs->errsz, "folders are nested deeper than %d levels at '%s'", SEARCH_MAX_DEPTH,
-                         rel);
-                rc = -1;
-            } else {
-                int fd = openat(dirfd(d), nm, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                if (fd < 0) {
-                    snprintf(bs->err, bs->errsz, "folder '%s' cannot be opened: %s", rel, strerror(errno));
-                    rc = -1;
-                } else {
-                    rc = find_binaries(bs, fd, rel, sub + nlen, depth + 1);
-                }
-            }
-        } else if (ends_with(nm, FLOWBIN_EXT)) {
-            if (!S_ISREG(st.st_mode)) {
-                snprintf(bs->err, bs->errsz, "'%s' is not a regular file; a package holds regular files only", rel);
-                rc = -1;
-            } else {
-                note_binary(bs, rel);
-            }
-        }
-        if (rc == 0 && S_ISREG(st.st_mode) && ++bs->files > (unsigned long long)max_files) {
-            snprintf(bs->err, bs->errsz, "it has more than %lld files", max_files);
-            rc = -1;
-        }
-        rel[rlen] = '\0';
-    }
-    if (rc == 0 && errno != 0) {
-        snprintf(bs->err, bs->errsz, "folder '%s' cannot be read: %s", rlen ? rel : ".", strerror(errno));
-        rc = -1;
-    }
-    closedir(d);
-    return rc;
-}
-
-/* The compiled flow of a content folder without flow.json: exactly one .ibflowbin anywhere in it, decoded and
- * checked like one in a published archive. NULL after filling rep. */
-static ib_flow *flow_from_binary(int dirfd, const ib_dpath *content, ib_reply *rep)
-{
-    char shown[IB_PATH_MAX + 2], err[IB_MSG_MAX], rel[IB_PATH_MAX] = "";
-    ib_dpath_show(content, shown, sizeof shown);
-    bin_search *bs = calloc(1, sizeof *bs);
-    if (!bs) {
-        ib_fail(rep, IB_INTERNAL, "out of memory");
-        return NULL;
-    }
-    bs->err = err;
-    bs->errsz = sizeof err;
-    ib_flow *flow = NULL;
-    char *bytes = NULL;
-    size_t len = 0;
-    int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0 || find_binaries(bs, fd, rel, 0, 0) < 0) {
-        if (fd < 0) snprintf(err, sizeof err, "it cannot be read: %s", strerror(errno));
-        ib_fail(rep, IB_BAD_REQUEST, "content_folder '%s': %s", shown, err);
-    } else if (bs->found == 0) {
-        ib_fail(rep, IB_BAD_REQUEST,
-                "content_folder '%s' has neither flow.json nor a compiled flow (" FLOWBIN_EXT " file)", shown);
-    } else if (bs->found > 1) {
-        ib_fail(rep, IB_BAD_REQUEST,
-                "content_folder '%s' holds %llu compiled flows (%s'%s' and '%s'%s); a package takes exactly one "
-                "(or a flow.json)",
-                shown, bs->found, bs->found > 2 ? "among them " : "", bs->first, bs->second,
-                bs->found > 2 ? ", ..." : "");
-    } else if (!(bytes = ib_read_file_at(dirfd, bs->first, IB_FLOW_MAX_BIN, &len))) {
-        if (errno == EFBIG)
-            ib_fail(rep, IB_BAD_REQUEST, "content_folder '%s': '%s' is larger than %u bytes", shown, bs->first,
-                    IB_FLOW_MAX_BIN);
-        else
-            ib_fail(rep, IB_BAD_REQUEST, "content_folder '%s': '%s' cannot be read: %s", shown, bs->first,
-                    strerror(errno));
-    } else if (!(flow = ib_flow_decode(bytes, len, err, sizeof err))) {
-        ib_fail(rep, IB_BAD_REQUEST, "content_folder '%s': '%s' is not a valid compiled flow: %s", shown,
-                bs->first, err);
-    }
-    free(bytes);
-    free(bs);
-    return flow;
-}
-
 static ib_code create_op(void *state, const ib_request *req, ib_reply *rep)
 {
     ib_dpath content, out;
-    char err[IB_MSG_MAX], shown[IB_PATH_MAX + 2];
+    char err[IB_MSG_MAX], shown[IB_PATH_MAX + 2], what[IB_PATH_MAX + 32];
     if (ib_dpath_parse(ib_arg_str(req->args, "content_folder"), &req->who, "content_folder", &content, rep) ||
         ib_dpath_parse(ib_arg_str(req->args, "output_folder"), &req->who, "output_folder", &out, rep))
         return rep->code;
@@ -180,42 +48,12 @@ static ib_code create_op(void *state, const ib_request *req, ib_reply *rep)
     int dirfd = ib_drive_openat(drive_fd, &content, O_RDONLY | O_DIRECTORY, 0);
     if (dirfd < 0) return ib_drive_errno_reply(errno, "content_folder", &content, rep);
     int outfd = -1;
-    ib_flow *flow = NULL;
-    json_t *manifest = NULL;
-    char *flowbin = NULL;
-    size_t len;
-
-    char *text = ib_read_file_at(dirfd, "package.json", 1 << 20, &len);
-    if (!text) {
-        if (errno == ENOENT)
-            ib_fail(rep, IB_BAD_REQUEST, "content_folder '%s' has no package.json",
-                    ib_dpath_show(&content, shown, sizeof shown));
-        else
-            ib_fail(rep, IB_BAD_REQUEST, "package.json cannot be read: %s", strerror(errno));
-        goto done;
-    }
-    manifest = ib_manifest_parse(text, len, "package.json", err, sizeof err);
-    free(text);
-    if (!manifest) {
-        ib_fail(rep, IB_BAD_REQUEST, "%s", err);
-        goto done;
-    }
-    const char *name = json_string_value(json_object_get(manifest, "name"));
-    const char *version = json_string_value(json_object_get(manifest, "version"));
-    /* flow.json, when there is one, is compiled (also beside a stale .ibflowbin); otherwise the folder must hold
-     * one compiled flow, which is re-encoded for this name and version like a freshly compiled one, so the
-     * package verifies, installs and runs exactly as one built from flow.json. */
-    struct stat fst;
-    if (fstatat(dirfd, "flow.json", &fst, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT) {
-        if (!(flow = ib_flow_compile_dir(dirfd, err, sizeof err))) {
-            ib_fail(rep, IB_BAD_REQUEST, "%s", err);
-            goto done;
-        }
-    } else if (!(flow = flow_from_binary(dirfd, &content, rep))) {
-        goto done;
-    }
-    if (ib_flow_encode(flow, name, version, &flowbin, &len) < 0) {
-        ib_fail(rep, IB_INTERNAL, "the compiled flow could not be encoded");
+    ib_package pkg = {0};
+    /* The checks and the archive are ib_package's, which `ibsol package` shares: same bytes, same errors. */
+    snprintf(what, sizeof what, "content_folder '%s'", ib_dpath_show(&content, shown, sizeof shown));
+    int prc = ib_package_prepare(dirfd, what, (uint64_t)max_files, &pkg, err, sizeof err);
+    if (prc != 0) {
+        ib_fail(rep, prc == IB_PACKAGE_INTERNAL ? IB_INTERNAL : IB_BAD_REQUEST, "%s", err);
         goto done;
     }
     outfd = ib_drive_open_dir(drive_fd, &out, 1);
@@ -227,14 +65,11 @@ static ib_code create_op(void *state, const ib_request *req, ib_reply *rep)
             ib_drive_errno_reply(errno, "output_folder", &out, rep);
         goto done;
     }
-    /* the manifest check keeps <name>-<version>.ibsolution within 255 bytes */
-    char entry[IB_SOLUTION_NAME_MAX + 16], file[256], target[64 + sizeof file];
-    snprintf(entry, sizeof entry, "%s.ibflowbin", name);
-    snprintf(file, sizeof file, "%s-%s.ibsolution", name, version);
+    char file[256], target[64 + sizeof file];
+    ib_package_file_name(&pkg, file, sizeof file);
     snprintf(target, sizeof target, "/proc/self/fd/%d/%s", outfd, file);
-    ib_zip_extra extra = {entry, flowbin, len};
     ib_zip_limits limits = {(uint64_t)max_package, (uint64_t)max_files};
-    if (ib_zip_write_dir(dirfd, &extra, 1, target, (int)zip_level, &limits, err, sizeof err) < 0) {
+    if (ib_package_write(dirfd, &pkg, target, (int)zip_level, &limits, err, sizeof err) < 0) {
         if (ib_errno_no_space(errno))
             ib_fail_write(rep, errno, "output_folder '%s'", ib_dpath_show(&out, shown, sizeof shown));
         else
@@ -256,12 +91,10 @@ static ib_code create_op(void *state, const ib_request *req, ib_reply *rep)
     json_object_set_new(d, "ibsolution_path", json_string(rel));
     json_object_set_new(d, "sha256", json_string(digest));
     json_object_set_new(d, "size", json_integer(st.st_size));
-    json_object_set_new(d, "name", json_string(name));
-    json_object_set_new(d, "version", json_string(version));
+    json_object_set_new(d, "name", json_string(pkg.name));
+    json_object_set_new(d, "version", json_string(pkg.version));
 done:
-    free(flowbin);
-    ib_flow_free(flow);
-    json_decref(manifest);
+    ib_package_clear(&pkg);
     if (outfd >= 0) close(outfd);
     close(dirfd);
     return rep->code;
