@@ -1,6 +1,8 @@
 /* ib_config: environment + flags + --help from one table (the Postfix way: {name, default, &var, min, max}). */
 #include "ib_config.h"
 
+#include "ib_version.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -83,6 +85,15 @@ static void print_help(const ib_cfg *const *tables, const size_t *counts, size_t
             printf("]\n");
         }
     printf("  %-24s %s\n", "--help", "print this help and exit");
+    printf("  %-24s %s\n", "--version", "print the version and exit");
+}
+
+void ib_config_print_version(const char *prog)
+{
+    if (IB_GIT_COMMIT[0])
+        printf("%s %s (git %s)\n", prog, IB_VERSION, IB_GIT_COMMIT);
+    else
+        printf("%s %s\n", prog, IB_VERSION);
 }
 
 int ib_config_load(const ib_cfg *const *tables, const size_t *counts, size_t ntables, int argc, char **argv,
@@ -102,6 +113,10 @@ int ib_config_load(const ib_cfg *const *tables, const size_t *counts, size_t nta
         char *arg = argv[a];
         if (!strcmp(arg, "--help") || !strcmp(arg, "-h")) {
             print_help(tables, counts, ntables, prog, about);
+            return 1;
+        }
+        if (!strcmp(arg, "--version")) {
+            ib_config_print_version(prog);
             return 1;
         }
         if (strncmp(arg, "--", 2) != 0 || !strcmp(arg, "--")) {

@@ -17,11 +17,15 @@ typedef struct ib_cfg {
     const char *help;
 } ib_cfg;
 
-/* Returns 0 when loaded, 1 when --help was printed (the program should exit 0), -1 with a message in err naming
- * the setting ("IBSOL_HTTP_PORT: '80a' is not a whole number", "--workers: 0 is below the minimum 1", "unknown
- * option --prot"). Arguments that are not flags are left in place: *argc_out counts them (argv is reordered). */
+/* Returns 0 when loaded, 1 when --help or --version was printed (the program should exit 0), -1 with a message
+ * in err naming the setting ("IBSOL_HTTP_PORT: '80a' is not a whole number", "--workers: 0 is below the minimum
+ * 1", "unknown option --prot"). Arguments that are not flags are left in place: *argc_out counts them (argv is
+ * reordered). */
 int ib_config_load(const ib_cfg *const *tables, const size_t *counts, size_t ntables, int argc, char **argv,
                    const char *prog, const char *about, int *argc_out, char *err, size_t errsz);
+/* Prints "<prog> <version> (git <commit>)" (without the parenthesis when not built from git) on stdout: what
+ * --version prints for every program. */
+void ib_config_print_version(const char *prog);
 void ib_config_free(const ib_cfg *const *tables, const size_t *counts, size_t ntables);
 
 #endif
