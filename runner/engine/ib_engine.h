@@ -84,7 +84,8 @@ void ib_run_free(ib_run *run);
 
 /* `ibsol-runner --once SOLUTION FILE... [--out DIR] [--config KEY=VALUE]...`: SOLUTION is a content folder
  * (compiled on the spot) or an .ibsolution; prints {"records": [...]} as run_sync returns them. Exit status 0
- * when the run happened (records may hold errors), 1 when the solution cannot be loaded, 2 on bad usage.
+ * when every file ran, 1 when the solution cannot be loaded or a file failed (its record has an "error"; the
+ * records are still printed), 2 on bad usage.
  * argv[0] is "--once" or the program name followed by "--once". */
 int ib_once_main(int argc, char **argv);
 

@@ -167,6 +167,20 @@ int ib_once_main(int argc, char **argv)
             fprintf(stderr, "ibsol-runner: %s\n", err);
             rc = 1;
         }
+        /* a file that failed (unreadable, or a record past a limit) fails the run: scripts and CI see it */
+        size_t r;
+        json_t *rec;
+        json_array_foreach(recs, r, rec)
+        {
+            const char *why = json_string_value(json_object_get(rec, "error"));
+            if (why) {
+                size_t bl = strlen(base); /* read errors already start with the file's name */
+                int named = strncmp(why, base, bl) == 0 && why[bl] == ':';
+                fprintf(stderr, "ibsol-runner: %s%s%s\n", named ? "" : base, named ? "" : ": ", why);
+                rc = 1;
+                break;
+            }
+        }
         json_decref(recs);
         free(bytes);
     }

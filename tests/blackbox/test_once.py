@@ -21,7 +21,7 @@ def once(*args, rc=0):
     for mark in SANITIZER_MARKS:
         assert mark not in p.stderr, p.stderr
     assert p.returncode == rc, p.stderr
-    return json.loads(p.stdout) if rc == 0 else p.stderr
+    return json.loads(p.stdout) if p.stdout.strip() else p.stderr
 
 
 def values(record):
@@ -99,7 +99,7 @@ def test_pdf_invoice_every_field():
 
 def test_batch_split_classify_config_and_bad_file():
     out = once(SOLUTION, os.path.join(DOCS, "batch.txt"), os.path.join(DOCS, "corrupt.png"),
-               os.path.join(DOCS, "invoice.txt"), "--config", "currency=EUR")
+               os.path.join(DOCS, "invoice.txt"), "--config", "currency=EUR", rc=1)  # a file failed
     recs = out["records"]
     assert [(r["file_index"], r["record_index"]) for r in recs] == [(0, 0), (0, 1), (0, 2), (1, 0), (2, 0)]
     a, receipt, b, bad, inv = recs
@@ -111,6 +111,17 @@ def test_batch_split_classify_config_and_bad_file():
     assert "results" not in bad and "corrupt.png" in bad["error"]
     assert bad["file_name"] == "corrupt.png"
     assert values(inv)["currency"] == "EUR"
+
+
+def test_a_failed_file_fails_the_run():
+    # the records are still printed, and stderr names the file that failed: scripts and CI see the failure
+    env = dict(os.environ, OMP_THREAD_LIMIT="1")
+    p = subprocess.run([RUNNER, "--once", SOLUTION, os.path.join(DOCS, "invoice.txt"), os.path.join(DOCS, "corrupt.png")],
+                       capture_output=True, text=True, timeout=120, env=env)
+    assert p.returncode == 1, p.stderr
+    assert p.stderr == "ibsol-runner: corrupt.png: unsupported format\n"
+    recs = json.loads(p.stdout)["records"]
+    assert values(recs[0]) == TEXT_INVOICE and recs[1]["error"] == "corrupt.png: unsupported format"
 
 
 def test_output_folder(tmp_path):
