@@ -7,11 +7,14 @@
 #include "ib_conv.h"
 #include "ib_fs.h"
 #include "ib_log.h"
+#include "ib_mdrive.h"
 #include "ib_path.h"
+#include "ib_settings.h"
 #include "ib_utf8.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,7 +51,8 @@ static int is_method(const gw_req *r, const char *m)
  * and refused: civetweb's own decoding ends the string at it. */
 static int request_path(gw_req *r, const char *routed, char *out, size_t outsz, size_t *len)
 {
-    static const char *const prefixes[] = {"/api/v2/files/", "/api/v1/files/", "/files/"};
+    static const char *const prefixes[] = {"/api/v2/files/", "/api/v1/files/", "/files/", "/api/v1/drives/",
+                                           "/drives/"};
     const char *raw = r->ri->local_uri_raw, *rest = NULL;
     for (size_t i = 0; raw && i < sizeof prefixes / sizeof prefixes[0]; i++) {
         size_t n = strlen(prefixes[i]);
@@ -463,15 +467,24 @@ static void send_listing(gw_req *r, const ib_dpath *p, int fd)
     free(text);
 }
 
+/* The query's expect-node-type into expect ("" when absent). -1 after replying 400 to another value. */
+static int expect_node_type(gw_req *r, char expect[16])
+{
+    expect[0] = '\0';
+    const char *q = r->ri->query_string;
+    if (q && mg_get_var(q, strlen(q), "expect-node-type", expect, 16) != -1 && strcmp(expect, "file") != 0 &&
+        strcmp(expect, "folder") != 0) {
+        gw_reply_error(r, IB_BAD_REQUEST, "query parameter expect-node-type must be 'file' or 'folder'");
+        return -1;
+    }
+    return 0;
+}
+
 /* GET and HEAD. */
 static void get_node(gw_req *r, const ib_dpath *p)
 {
-    char expect[16] = "";
-    const char *q = r->ri->query_string;
-    if (q && mg_get_var(q, strlen(q), "expect-node-type", expect, sizeof expect) != -1 &&
-        strcmp(expect, "file") != 0 && strcmp(expect, "folder") != 0)
-        return gw_reply_error(r, IB_BAD_REQUEST,
-                              "query parameter expect-node-type must be 'file' or 'folder'");
+    char expect[16];
+    if (expect_node_type(r, expect) != 0) return;
     /* O_NONBLOCK: a FIFO in the drive must not hang the thread; it changes nothing for files and folders. */
     int fd = ib_drive_openat(gw.drive_fd, p, O_RDONLY | O_NONBLOCK, 0);
     if (fd < 0) return reply_errno(r, errno, p);
@@ -521,7 +534,8 @@ static json_t *post_body(gw_req *r)
     return args;
 }
 
-/* POST <parent> {"name": N, "node_type": "folder"}: 201 when made, 200 when it was there already. Takes args
+/* POST <parent> {"name": N, "node_type": "folder"}: 201 when made, 200 when it was there already; missing
+ * parents are made too. Takes args
  * (the body, already read when the URL was copy or extract), or reads it when NULL. */
 static void create_folder(gw_req *r, const ib_dpath *p, json_t *args)
 {
@@ -543,9 +557,9 @@ static void create_folder(gw_req *r, const ib_dpath *p, json_t *args)
     }
     if (bad_name || too_long || !type || strcmp(type, "folder") != 0) return json_decref(args);
 
-    /* A user's own folder comes into being with their first write; every other parent must exist. */
-    int at_root = !strcmp(p->rel, p->user);
-    int dirfd = ib_drive_open_dir(gw.drive_fd, p, at_root);
+    /* Missing parents are made first, as the original product does (its CI/CD client makes "<path>/deps" in
+     * folders that may not exist yet); a parent that is a file is a 400. */
+    int dirfd = ib_drive_open_dir(gw.drive_fd, p, 1);
     if (dirfd < 0) {
         json_decref(args);
         return reply_errno(r, errno, p);
@@ -588,9 +602,113 @@ static void delete_node(gw_req *r, const ib_dpath *p)
     close(dirfd);
 }
 
+/* --- the marketplace as a read-only drive (ib_mdrive) ---------------------------------------------------- */
+
+/* <data>/marketplace, opened at first use: it appears with the first publish, which may come after startup. */
+static pthread_mutex_t market_mu = PTHREAD_MUTEX_INITIALIZER;
+static int market_fd = -1;
+
+static int market_dir(void)
+{
+    pthread_mutex_lock(&market_mu);
+    if (market_fd < 0) {
+        char path[4096];
+        market_fd = open(ib_data_path("marketplace", path, sizeof path), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    }
+    int fd = market_fd;
+    pthread_mutex_unlock(&market_mu);
+    return fd;
+}
+
+/* Anything at or below system/global: GET and HEAD read the published archives and list their folders; every
+ * other method is refused, for admins too: versions reach the marketplace only through marketplace/publish. */
+static void serve_market(gw_req *r, const char *raw, size_t len)
+{
+    char shown[IB_PATH_MAX + 2];
+    size_t skip = 0;
+    while (skip < len && raw[skip] == '/') skip++;
+    snprintf(shown, sizeof shown, "/%.*s", (int)(len - skip), raw + skip);
+    if (!is_method(r, "GET") && !is_method(r, "HEAD"))
+        return gw_reply_error(r, IB_FORBIDDEN,
+                              "%s: '%.1000s' is the marketplace, which is read-only: %s is not allowed there "
+                              "(publish with marketplace/publish)",
+                              FIELD, shown, r->ri->request_method);
+    char expect[16];
+    if (expect_node_type(r, expect) != 0) return;
+    ib_mdrive_node n;
+    int mfd = market_dir();
+    if (mfd < 0 || ib_mdrive_open(mfd, raw, len, &n) != 0) {
+        if (mfd < 0 || errno == ENOENT)
+            return gw_reply_error(r, IB_NOT_FOUND,
+                                  "%s: '%.1000s' not found: the marketplace drive holds only '/" IB_MDRIVE_ALL
+                                  "/<name>/<version>/<name>-<version>.ibsolution' of published versions",
+                                  FIELD, shown);
+        return gw_reply_error(r, IB_INTERNAL, "%s: '%.1000s' cannot be read: %s", FIELD, shown, strerror(errno));
+    }
+    int folder = n.level < 3;
+    if (expect[0] && strcmp(expect, folder ? "folder" : "file") != 0) {
+        close(n.fd);
+        return gw_reply_error(r, IB_BAD_REQUEST, "%s: '%.1000s' is a %s, not a %s (expect-node-type)", FIELD, shown,
+                              folder ? "folder" : "file", expect);
+    }
+    if (!folder) {
+        struct stat st;
+        ib_dpath p;
+        snprintf(p.rel, sizeof p.rel, "%s", n.rel);
+        snprintf(p.user, sizeof p.user, "system");
+        if (fstat(n.fd, &st) != 0)
+            gw_reply_error(r, IB_INTERNAL, "%s: '%.1000s' cannot be read: %s", FIELD, shown, strerror(errno));
+        else
+            send_file(r, &p, n.fd, &st);
+        close(n.fd);
+        return;
+    }
+    json_t *nodes = ib_mdrive_list(&n);
+    int e = errno;
+    close(n.fd);
+    if (!nodes) return gw_reply_error(r, IB_INTERNAL, "%s: '%.1000s' cannot be listed: %s", FIELD, shown, strerror(e));
+    json_t *body = json_pack("{s:s, s:o}", "status", "OK", "nodes", nodes);
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (!text) return gw_reply_error(r, IB_INTERNAL, "out of memory");
+    size_t tlen = strlen(text);
+    gw_reply_begin(r, 200, "application/json", (long long)tlen, "IB-Node-Type: folder\r\n");
+    if (!is_method(r, "HEAD")) mg_write(r->conn, text, tlen);
+    free(text);
+}
+
+/* POST /api/v1/drives/<path>/copy?is_v2=true {"new_full_path"}: the v1 drives API's copy, as the original
+ * product's clients copy an archive out of the marketplace: the files/copy job of <path> to new_full_path. */
+static void drives_copy(gw_req *r, const char *src, size_t len)
+{
+    json_t *body = post_body(r);
+    if (!body) return;
+    json_t *dst = json_object_get(body, "new_full_path");
+    if (!json_is_string(dst) || !json_string_length(dst)) {
+        json_decref(body);
+        return gw_reply_error(r, IB_BAD_REQUEST, "'new_full_path' is required (a string): where the copy goes");
+    }
+    json_t *args = json_pack("{s:s%, s:O}", "src_path", src, len, "dst_path", dst);
+    json_decref(body);
+    if (!args) return gw_reply_error(r, IB_INTERNAL, "out of memory");
+    gw_files_op(r, "copy", args);
+}
+
 /* --- entry ---------------------------------------------------------------------------------------------- */
 
+static void files_entry(gw_req *r, const char *path, int drives);
+
 void gw_files(gw_req *r, const char *path)
+{
+    files_entry(r, path, 0);
+}
+
+void gw_drives(gw_req *r, const char *path)
+{
+    files_entry(r, path, 1);
+}
+
+static void files_entry(gw_req *r, const char *path, int drives)
 {
     static const char *const methods[] = {"GET", "HEAD", "PUT", "PATCH", "POST", "DELETE"};
     int known = 0;
@@ -607,6 +725,13 @@ void gw_files(gw_req *r, const char *path)
     size_t len;
     if (request_path(r, path, raw, sizeof raw, &len) != 0)
         return gw_reply_error(r, IB_BAD_REQUEST, "%s: longer than %d bytes", FIELD, IB_PATH_MAX - 1);
+    if (drives && is_method(r, "POST") && len > 5 && !memcmp(raw + len - 5, "/copy", 5))
+        return drives_copy(r, raw, len - 5);
+    if (ib_mdrive_reserved(raw, len)) return serve_market(r, raw, len);
+    if (drives && !is_method(r, "GET") && !is_method(r, "HEAD"))
+        return gw_reply_error_http(r, 405, IB_BAD_REQUEST,
+                                   "the v1 drives API answers GET, HEAD and POST <path>/copy; write files with PUT "
+                                   "/api/v2/files/<path>");
     /* POST /api/v2/files/copy and /extract are where the original product's clients copy and unpack. The same
      * URL is also folder creation in the root folder of a user named "copy" or "extract"; the body tells them
      * apart: one with "src_path" is a copy or extract, anything else is folder creation as before. */

@@ -4,10 +4,10 @@
  * races an install into leaving an installed copy of a version that is gone. */
 #include "market.h"
 
-#include "ib_flow.h"
 #include "ib_fs.h"
 #include "ib_log.h"
 #include "ib_manifest.h"
+#include "ib_package.h"
 #include "ib_path.h"
 #include "ib_semver.h"
 #include "ib_sha256.h"
@@ -23,7 +23,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MANIFEST_MAX (1u << 20)
 #define FILE_NAME_MAX 256
 
 /* ---- argument checks (before any name reaches the file system: they also stop "../x") ---- */
@@ -213,62 +212,10 @@ static ib_code stage_copy(int sfd, const char *shown, staged *s, const ib_reques
 /* Verifies the staged archive whole and returns its manifest (owned by the caller). */
 static json_t *verify_archive(int fd, const char *shown, ib_reply *rep)
 {
-    char err[IB_MSG_MAX - 128], entry[FILE_NAME_MAX];
+    char err[IB_MSG_MAX - 128];
     ib_zip_limits lim = {(uint64_t)mk_max_archive, (uint64_t)mk_max_entries};
-    json_t *manifest = NULL;
-    char *text = NULL, *bin = NULL;
-    ib_flow *flow = NULL;
-    size_t len;
-    zip_t *za = ib_zip_open_verified(fd, &lim, err, sizeof err);
-    if (!za) {
-        ib_fail(rep, IB_BAD_REQUEST, "ibsolution_path '%s': %s", shown, err);
-        return NULL;
-    }
-    if (zip_name_locate(za, "package.json", ZIP_FL_ENC_RAW) < 0) {
-        ib_fail(rep, IB_BAD_REQUEST, "ibsolution_path '%s': archive has no 'package.json'", shown);
-        goto out;
-    }
-    if (!(text = ib_zip_read_entry(za, "package.json", MANIFEST_MAX, &len, err, sizeof err)) ||
-        !(manifest = ib_manifest_parse(text, len, "package.json", err, sizeof err))) {
-        ib_fail(rep, IB_BAD_REQUEST, "ibsolution_path '%s': %s", shown, err);
-        goto out;
-    }
-    const char *name = json_string_value(json_object_get(manifest, "name"));
-    const char *version = json_string_value(json_object_get(manifest, "version"));
-    snprintf(entry, sizeof entry, "%s.ibflowbin", name);
-    if (zip_name_locate(za, entry, ZIP_FL_ENC_RAW) < 0) {
-        ib_fail(rep, IB_BAD_REQUEST, "ibsolution_path '%s': archive has no '%s'", shown, entry);
-        goto fail;
-    }
-    if (!(bin = ib_zip_read_entry(za, entry, IB_FLOW_MAX_BIN, &len, err, sizeof err))) {
-        ib_fail(rep, IB_BAD_REQUEST, "ibsolution_path '%s': %s", shown, err);
-        goto fail;
-    }
-    if (!(flow = ib_flow_decode(bin, len, err, sizeof err))) {
-        ib_fail(rep, IB_BAD_REQUEST, "ibsolution_path '%s': '%s' is not a valid compiled flow: %s", shown,
-                entry, err);
-        goto fail;
-    }
-    /* A compiled flow copied in from another solution would run under the wrong name. */
-    if (!flow->name || !flow->version || strcmp(flow->name, name) != 0 ||
-        strcmp(flow->version, version) != 0) {
-        ib_fail(rep, IB_BAD_REQUEST,
-                "ibsolution_path '%s': '%s' was compiled for solution '%.64s' version '%.64s', not for '%s' "
-                "version "
-                "'%s' of package.json",
-                shown, entry, flow->name ? flow->name : "?", flow->version ? flow->version : "?", name,
-                version);
-        goto fail;
-    }
-    goto out;
-fail:
-    json_decref(manifest);
-    manifest = NULL;
-out:
-    ib_flow_free(flow);
-    free(bin);
-    free(text);
-    zip_discard(za);
+    json_t *manifest = ib_package_verify(fd, &lim, err, sizeof err);
+    if (!manifest) ib_fail(rep, IB_BAD_REQUEST, "ibsolution_path '%s': %s", shown, err);
     return manifest;
 }
 

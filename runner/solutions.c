@@ -321,11 +321,76 @@ static solution *from_archive(const char *path, const ib_caller *who, ib_reply *
     return s;
 }
 
+/* A compiled .ibflowbin on the drive (flow/run_binary_async's binary_path): its name and version are those it
+ * was compiled for. */
+static solution *from_binary(const char *path, const ib_caller *who, ib_reply *rep)
+{
+    ib_dpath p;
+    char shown[IB_PATH_MAX + 2], err[IB_MSG_MAX - 256];
+    if (ib_dpath_parse(path, who, "binary_path", &p, rep) != IB_OK) return NULL;
+    ib_dpath_show(&p, shown, sizeof shown);
+    int fd = ib_drive_openat(runner_drive_fd, &p, O_RDONLY | O_NONBLOCK, 0);
+    if (fd < 0) {
+        ib_drive_errno_reply(errno, "binary_path", &p, rep);
+        return NULL;
+    }
+    struct stat st;
+    char *bytes = NULL;
+    size_t len = 0;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        ib_fail(rep, IB_BAD_REQUEST, "binary_path: '%s' is not a file", shown);
+        return NULL;
+    }
+    if (st.st_size > MAX_FLOWBIN) {
+        close(fd);
+        ib_fail(rep, IB_BAD_REQUEST, "binary_path: '%s' has %lld bytes, more than a compiled flow may have (%u)",
+                shown, (long long)st.st_size, MAX_FLOWBIN);
+        return NULL;
+    }
+    bytes = malloc((size_t)st.st_size + 1);
+    ssize_t n = 1;
+    while (bytes && len < (size_t)st.st_size && (n = pread(fd, bytes + len, (size_t)st.st_size - len, (off_t)len)) > 0)
+        len += (size_t)n;
+    close(fd);
+    if (!bytes || n <= 0) {
+        free(bytes);
+        ib_fail(rep, IB_BAD_REQUEST, "binary_path: '%s' cannot be read", shown);
+        return NULL;
+    }
+    char digest[IB_SHA256_HEX];
+    ib_sha256_hex(bytes, len, digest);
+    solution *s = cache_get(digest);
+    if (s) {
+        free(bytes);
+        return s;
+    }
+    ib_flow *flow = ib_flow_decode(bytes, len, err, sizeof err);
+    free(bytes);
+    if (!flow) {
+        ib_fail(rep, IB_BAD_REQUEST, "binary_path: '%s' is not a valid compiled flow: %s", shown, err);
+        return NULL;
+    }
+    if (!(s = calloc(1, sizeof *s))) {
+        ib_flow_free(flow);
+        ib_fail(rep, IB_INTERNAL, "out of memory");
+        return NULL;
+    }
+    snprintf(s->digest, sizeof s->digest, "%s", digest);
+    snprintf(s->name, sizeof s->name, "%s", flow->name ? flow->name : "");
+    snprintf(s->version, sizeof s->version, "%s", flow->version ? flow->version : "");
+    snprintf(s->binary_path, sizeof s->binary_path, "%s", shown);
+    s->flow = flow;
+    return cache_put(s);
+}
+
 solution *solution_resolve(const json_t *args, const ib_caller *who, ib_reply *rep)
 {
     const char *name = json_string_value(json_object_get(args, "name"));
     const char *version = json_string_value(json_object_get(args, "version"));
     const char *path = json_string_value(json_object_get(args, "solution_path"));
+    const char *bin = json_string_value(json_object_get(args, "binary_path"));
+    if (bin && !name && !version && !path) return from_binary(bin, who, rep);
     if ((name || version) && path) {
         ib_fail(rep, IB_BAD_REQUEST,
                 "give either 'name' and 'version' (an installed solution) or 'solution_path', not both");
@@ -354,6 +419,8 @@ json_t *solution_record(const solution *s, const json_t *args)
                           "binary_path", s->binary_path);
     const char *path = json_string_value(json_object_get(args, "solution_path"));
     if (path) json_object_set_new(r, "solution_path", json_string(path));
+    const char *bin = json_string_value(json_object_get(args, "binary_path"));
+    if (bin && !path) json_object_set_new(r, "flowbin_path", json_string(bin)); /* flow/run_binary_async's */
     return r;
 }
 
@@ -367,6 +434,8 @@ solution *solution_from_record(const json_t *rec, char *err, size_t errsz)
     json_t *args = json_object();
     if (json_object_get(sr, "solution_path")) {
         json_object_set(args, "solution_path", json_object_get(sr, "solution_path"));
+    } else if (json_object_get(sr, "flowbin_path")) {
+        json_object_set(args, "binary_path", json_object_get(sr, "flowbin_path"));
     } else {
         json_object_set(args, "name", json_object_get(sr, "name"));
         json_object_set(args, "version", json_object_get(sr, "version"));

@@ -394,9 +394,14 @@ def test_create_folder(stack):
     assert os.path.isdir(drive(stack, "alice", "mk", "sp ä ce"))
 
 
-def test_create_folder_missing_parent_is_404(stack):
+def test_create_folder_makes_missing_parents(stack):
+    # as the original product does: its CI/CD client makes "<path>/target_dependencies" where <path> may be new
     r = stack.post(V2 + "/alice/no/such", {"name": "a", "node_type": "folder"}, token=ALICE_TOKEN)
-    assert_error(r, 404, "not_found", "/alice/no/such")
+    assert r.status_code == 201 and r.json() == {"status": "OK", "path": "/alice/no/such/a"}, r.text
+    assert os.path.isdir(drive(stack, "alice", "no", "such", "a"))
+    stack.put_file("/alice/no/file.txt", b"x", token=ALICE_TOKEN)
+    r = stack.post(V2 + "/alice/no/file.txt", {"name": "a", "node_type": "folder"}, token=ALICE_TOKEN)
+    assert_error(r, 400, "bad_request", "/alice/no/file.txt")
 
 
 def test_create_folder_for_a_new_user(stack_factory):

@@ -386,8 +386,11 @@ def test_files_copy_and_extract(stack, solution):
     st = wait_done(stack, r.json()["job_id"], ALICE_TOKEN)
     assert st["results"][0]["status"] == "OK"
     assert open(os.path.join(stack.data, "drive/alice/copied/d/b.txt")).read() == "B"
-    assert_error(stack.post("/files/copy", {"src_path": "/alice/src", "dst_path": "/alice/copied"}, token=ALICE_TOKEN),
-                 409, "conflict", "dst_path: '/alice/copied' already exists")
+    # copied again: the destination is replaced whole (test_cicd_toolkit.py says why)
+    put_inputs(stack, "alice", "src", {"a.txt": b"A2"})
+    r = stack.post("/files/copy", {"src_path": "/alice/src", "dst_path": "/alice/copied"}, token=ALICE_TOKEN)
+    assert wait_done(stack, r.json()["job_id"], ALICE_TOKEN)["results"][0]["status"] == "OK"
+    assert open(os.path.join(stack.data, "drive/alice/copied/a.txt")).read() == "A2"
     assert_error(stack.post("/files/copy", {"src_path": "/alice/none", "dst_path": "/alice/c2"}, token=ALICE_TOKEN),
                  404, "not_found", "src_path: '/alice/none' does not exist")
     assert_error(stack.post("/files/copy", {"src_path": "/bob/x", "dst_path": "/alice/c3"}, token=ALICE_TOKEN),
