@@ -73,10 +73,17 @@ char *gw_read_body(gw_req *r, size_t *len);
 
 /* The files API (files.c): `path` is the URL-decoded drive path after the /files/ prefix. */
 void gw_files(gw_req *r, const char *path);
-/* The v1 drives API (files.c): GET/HEAD as the files API, POST <path>/copy {new_full_path} a copy job. */
-void gw_drives(gw_req *r, const char *path);
 /* POST /api/v2/files/copy and /extract, recognised by files.c: args (taken) go to the files/<which> op. */
 void gw_files_op(gw_req *r, const char *which, json_t *args);
+
+/* The web page's static files (web.c): open finds the folder (the setting, else the installed or source one);
+ * is_page tells whether a raw URI is the page's ("/" or "/web/..."), served with no token by serve. */
+int gw_web_open(const char *setting, char *err, size_t errsz);
+void gw_web_close(void);
+int gw_web_is_page(const char *raw_uri);
+void gw_web_serve(gw_req *r, const char *raw_uri);
+/* GET whoami: the caller's user and role, so the page knows its drive folder and whether to offer admin calls. */
+void gw_web_whoami(gw_req *r);
 
 /* Reply cache (cache.c). */
 typedef struct gw_stamp {

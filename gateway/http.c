@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -99,6 +100,41 @@ void gw_reply_error(gw_req *r, ib_code code, const char *fmt, ...)
     reply_error_msg(r, code, msg);
 }
 
+/* A binary body ("$body_base64": the envelope carries JSON strings, which must be UTF-8), e.g. a page image, with
+ * its "$content_type" and "$headers" (an object of header lines; a name or value that could break the header block
+ * is dropped). */
+static void reply_binary(gw_req *r, const json_t *data)
+{
+    const json_t *b64 = json_object_get(data, "$body_base64");
+    size_t n = json_string_length(b64);
+    unsigned char *bytes = malloc(n / 4 * 3 + 3);
+    int len = bytes && n % 4 == 0 ? EVP_DecodeBlock(bytes, (const unsigned char *)json_string_value(b64), (int)n) : -1;
+    if (len < 0) {
+        free(bytes);
+        return gw_reply_error(r, IB_INTERNAL, "the service's binary reply is not valid base64");
+    }
+    /* EVP_DecodeBlock counts the padding's zero bytes in: take them off. */
+    const char *t = json_string_value(b64);
+    for (size_t k = n; k > 0 && t[k - 1] == '=' && len > 0; k--) len--;
+    char extra[512] = ""; /* with the fixed headers, within send_all's header block */
+    size_t used = 0;
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)json_object_get(data, "$headers"), key, v) {
+        const char *val = json_string_value(v);
+        if (!val || strspn(key, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-") != strlen(key) ||
+            strpbrk(val, "\r\n"))
+            continue;
+        int w = snprintf(extra + used, sizeof extra - used, "%s: %s\r\n", key, val);
+        if (w < 0 || (size_t)w >= sizeof extra - used) break;
+        used += (size_t)w;
+    }
+    extra[used] = '\0';
+    const char *ctype = json_string_value(json_object_get(data, "$content_type"));
+    send_all(r, 200, ctype ? ctype : "application/octet-stream", (const char *)bytes, (size_t)len, extra, 0);
+    free(bytes);
+}
+
 void gw_reply_ib(gw_req *r, ib_reply *rep)
 {
     if (rep->code != IB_OK) {
@@ -114,6 +150,7 @@ void gw_reply_ib(gw_req *r, ib_reply *rep)
                  NULL, 0);
         return;
     }
+    if (json_object_get(rep->data, "$body_base64")) return reply_binary(r, rep->data);
     int http = 200;
     json_t *st = json_object_get(rep->data, "$http_status");
     if (json_is_integer(st) && json_integer_value(st) >= 200 && json_integer_value(st) < 300) {
@@ -285,7 +322,11 @@ static int handle(struct mg_connection *conn, void *cbdata)
     r.who.rid = r.rid;
     const char *uri = r.ri->local_uri ? r.ri->local_uri : "/";
     int public_route = !strcmp(uri, "/healthz") || !strcmp(uri, "/api/v1/healthz");
-    if (framing_ok(&r) == 0 && (public_route || authenticate(&r) == 0)) gw_route_request(&r, uri);
+    const char *raw = r.ri->local_uri_raw ? r.ri->local_uri_raw : uri; /* the web page decides on the raw URI */
+    if (framing_ok(&r) == 0 && gw_web_is_page(raw))
+        gw_web_serve(&r, raw); /* no token: the page holds no data */
+    else if (r.status == 0 && (public_route || authenticate(&r) == 0))
+        gw_route_request(&r, uri);
     if (!r.status) gw_reply_error(&r, IB_INTERNAL, "no reply was produced");
     double ms = now_ms() - t0;
     gw_metrics_observe(r.route, r.status, ms);

@@ -13,7 +13,7 @@
 
 gw_state gw;
 
-static char *http_host;
+static char *http_host, *web_root;
 static long long http_port, http_threads, http_read_timeout_ms, http_max_per_client;
 
 static const ib_cfg gateway_cfg[] = {
@@ -33,6 +33,8 @@ static const ib_cfg gateway_cfg[] = {
     {"events_max_seconds", IB_CFG_INT, "3600", 1, 604800, &gw.events_max_s, "longest jobs/events stream, seconds"},
     {"events_keepalive_ms", IB_CFG_INT, "15000", 100, 3600000, &gw.events_keepalive_ms,
      "keep-alive comment interval on a quiet jobs/events stream"},
+    {"web_root", IB_CFG_STR, "", 0, 0, &web_root,
+     "folder of the web page served at / (default: share/ibsol/web beside the installed bin/, else the source web/)"},
     {"tokens", IB_CFG_STR, "", 0, 0, &gw.tokens_path, "tokens file: TOKEN USER ROLE per line (default DATA/tokens, created on first start)"},
 };
 
@@ -65,6 +67,7 @@ static int gateway_start(void **state, char *err, size_t errsz)
     }
     for (int s = 0; s < IB_SVC_COUNT; s++)
         if (ib_client_open(&gw.svc[s], (ib_service)s, ib_set.url[s], ib_set.dials[s], err, errsz) < 0) return -1;
+    if (gw_web_open(web_root, err, errsz) < 0) return -1;
     if (gw_events_start(err, errsz) < 0) return -1;
     gw_http_opts o = {http_host, http_port, http_threads, http_read_timeout_ms, http_max_per_client};
     return gw_http_start(&o, err, errsz);
@@ -75,6 +78,7 @@ static void gateway_stop(void *state)
     gw_events_stop(); /* first: it ends the jobs/events streams that mg_stop would wait for */
     gw_http_stop();
     gw_cache_clear();
+    gw_web_close();
     for (int s = 0; s < IB_SVC_COUNT; s++) ib_client_close(&gw.svc[s]);
     ib_token_store_close(&gw.tokens);
     if (gw.drive_fd >= 0) close(gw.drive_fd);

@@ -1,0 +1,303 @@
+"""The web page at /: its static files are served with no token, with their content types, and nothing outside the
+page's folder can be reached; and, in a real browser (headless Chromium through Debian's chromium-driver and
+python3-selenium), a user logs in with a token, browses the catalog, publishes an .ibsolution as admin, installs
+it, runs a PDF in the playground and sees each field's box drawn where the field is. Screenshots go to
+$IBSOL_BIN/screenshots/."""
+import http.client
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from conftest import ADMIN_TOKEN, ALICE_TOKEN, BIN, SOURCE, assert_error
+
+EXAMPLE = os.path.join(SOURCE, "docs/example-solution")
+DEMO = os.path.join(EXAMPLE, "demo_data")
+SHOTS = os.path.join(BIN, "screenshots")
+
+
+def raw_get(stack, path, method="GET", headers=None):
+    """A request sent with its path exactly as written (no client-side dot-segment cleaning)."""
+    c = http.client.HTTPConnection("127.0.0.1", stack.port, timeout=10)
+    c.request(method, path, headers=headers or {})
+    r = c.getresponse()
+    body = r.read()
+    c.close()
+    return r.status, dict((k.lower(), v) for k, v in r.getheaders()), body
+
+
+# ---- static files ---------------------------------------------------------------------------------------------
+
+
+def test_page_and_its_files_need_no_token(stack):
+    for path in ("/", "/web/", "/web/index.html"):
+        st, h, body = raw_get(stack, path)
+        assert st == 200, (path, st, body[:200])
+        assert h["content-type"] == "text/html; charset=utf-8"
+        assert b"<title>ibsol</title>" in body
+        assert "default-src 'self'" in h["content-security-policy"]  # nothing from another site
+        assert h["x-content-type-options"] == "nosniff"
+    with open(os.path.join(SOURCE, "web/app.js"), "rb") as f:
+        js = f.read()
+    st, h, body = raw_get(stack, "/web/app.js")
+    assert (st, h["content-type"], body) == (200, "text/javascript; charset=utf-8", js)
+    assert raw_get(stack, "/web/style.css")[1]["content-type"] == "text/css; charset=utf-8"
+    assert raw_get(stack, "/web/favicon.svg")[1]["content-type"] == "image/svg+xml"
+    st, h, body = raw_get(stack, "/", method="HEAD")
+    assert st == 200 and body == b"" and int(h["content-length"]) > 500
+    # a token is not needed, and a wrong one changes nothing
+    assert raw_get(stack, "/", headers={"Authorization": "Bearer wrong"})[0] == 200
+    # the API beside it still asks for one
+    assert raw_get(stack, "/marketplace/list")[0] == 401
+
+
+@pytest.mark.parametrize("path", [
+    "/web/../tokens", "/web/../d/tokens", "/web/%2e%2e/tokens", "/web/%2E%2E%2Ftokens", "/web/..%2ftokens",
+    "/web/.hidden", "/web/a//b.js", "/web/missing.js", "/web/app.js%00.html", "/web/app.exe", "/web/index.html/",
+    "/web/C:\\x.js",
+])
+def test_nothing_outside_the_page_folder(stack, path):
+    st, h, body = raw_get(stack, path)
+    assert st == 404, (path, st, body)
+    assert b'"code":"not_found"' in body and b"is not a file of the web page" in body, body
+
+
+def test_folders_are_not_listed_and_symlinks_not_followed(stack_factory):
+    root = tempfile.mkdtemp(prefix="ibsol-web-")
+    try:
+        os.makedirs(os.path.join(root, "img"))
+        with open(os.path.join(root, "index.html"), "w") as f:
+            f.write("<title>ibsol</title>")
+        with open(os.path.join(root, "img", "a.png"), "wb") as f:
+            f.write(b"\x89PNG\r\n\x1a\n")
+        secret = os.path.join(root, "..", os.path.basename(root) + "-secret.txt")
+        with open(secret, "w") as f:
+            f.write("secret")
+        os.symlink(secret, os.path.join(root, "leak.txt"))
+        s = stack_factory({"IBSOL_WEB_ROOT": root})
+        assert raw_get(s, "/")[2] == b"<title>ibsol</title>"
+        assert raw_get(s, "/web/img/a.png")[1]["content-type"] == "image/png"
+        for path in ("/web/img", "/web/img/", "/web/leak.txt"):
+            st, _, body = raw_get(s, path)
+            assert st == 404 and b"is not a file of the web page" in body, (path, st, body)
+        st, _, body = raw_get(s, "/", method="POST")
+        assert st == 405 and b"method POST is not allowed on the web page" in body
+        os.unlink(secret)
+    finally:
+        shutil.rmtree(root)
+
+
+def test_a_missing_web_root_is_refused_at_start(stack_factory):
+    s = stack_factory({"IBSOL_WEB_ROOT": "/nonexistent/ibsol-web"}, start=False)
+    p = s.start("gateway")
+    assert p.wait(timeout=30) != 0
+    s.procs.pop("gateway")
+    assert "IBSOL_WEB_ROOT: cannot open the web page's folder '/nonexistent/ibsol-web'" in s.log("gateway")
+
+
+# ---- in a browser ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser():
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError as e:
+        pytest.skip("python3-selenium is not installed: %s" % e)
+    opts = webdriver.ChromeOptions()
+    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1000",
+              "--no-first-run", "--disable-extensions", "--disable-background-networking"):
+        opts.add_argument(a)
+    if os.path.exists("/usr/bin/chromium"):
+        opts.binary_location = "/usr/bin/chromium"
+    try:
+        driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+    except Exception as e:  # no chromium or chromedriver, or it cannot start here
+        pytest.skip("headless Chromium cannot start: %s" % str(e).splitlines()[0])
+    driver.set_page_load_timeout(20)
+    os.makedirs(SHOTS, exist_ok=True)
+    yield driver
+    driver.quit()
+
+
+def shot(driver, name):
+    driver.save_screenshot(os.path.join(SHOTS, "web-%s.png" % name))
+
+
+def wait(driver, what, fn, timeout=20):
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        try:
+            last = fn()
+            if last:
+                return last
+        except Exception as e:  # the element is not there yet
+            last = e
+        time.sleep(0.1)
+    shot(driver, "timeout")
+    raise AssertionError("timed out waiting for %s (last: %r); message: %r" %
+                         (what, last, driver.execute_script("return document.getElementById('message-text').textContent")))
+
+
+def css(driver, sel):
+    return driver.find_element("css selector", sel)
+
+
+def visible_message(driver):
+    m = css(driver, "#message")
+    return m.is_displayed() and css(driver, "#message-text").text
+
+
+def login(driver, url, token):
+    driver.get(url + "/")
+    driver.execute_script("sessionStorage.clear()")  # a fresh session: the last test's token is forgotten
+    driver.get(url + "/")
+    field = css(driver, "#token")
+    field.clear()
+    field.send_keys(token)
+    css(driver, "#login-btn").click()
+
+
+@pytest.fixture(scope="module")
+def package(stack):
+    """An .ibsolution of the example solution, packaged by the server and downloaded, as a publisher has one."""
+    stack.put_tree("/admin/web_src", EXAMPLE)
+    r = stack.post("/solution/create", {"content_folder": "/admin/web_src", "output_folder": "/admin/web_build"})
+    assert r.status_code == 200, r.text
+    data = stack.get("/api/v2/files" + r.json()["ibsolution_path"].replace(" ", "%20")).content
+    d = tempfile.mkdtemp(prefix="ibsol-web-")
+    path = os.path.join(d, "invoice_demo-1.0.0.ibsolution")
+    with open(path, "wb") as f:
+        f.write(data)
+    yield path
+    shutil.rmtree(d)
+
+
+def test_wrong_token_shows_a_message(stack, browser):
+    login(browser, stack.url, "not-a-token")
+    msg = wait(browser, "the refusal", lambda: visible_message(browser))
+    assert "That token was refused by the server" in msg and "unknown token" in msg, msg
+    assert css(browser, "#login").is_displayed() and not css(browser, "#tabs").is_displayed()
+    shot(browser, "wrong-token")
+
+
+def test_publish_install_and_run_a_pdf(stack, browser, package):
+    login(browser, stack.url, ADMIN_TOKEN)
+    wait(browser, "the catalog", lambda: css(browser, "#catalog").is_displayed())
+    assert css(browser, "#me-name").text == "admin" and css(browser, "#me-role").text == "admin"
+    wait(browser, "the empty catalog", lambda: css(browser, "#apps-empty").is_displayed())
+
+    # publish, as admin, from the file on this machine
+    css(browser, "#publish-file").send_keys(package)
+    css(browser, "#publish-btn").click()
+    card = wait(browser, "the published card", lambda: css(browser, 'article.card[data-name="invoice_demo"]'))
+    assert "Reads invoices" in card.text and "1.0.0" in card.text
+    assert "Published invoice_demo 1.0.0" in visible_message(browser)
+    assert stack.get("/marketplace/info?name=invoice_demo").json()["version"] == "1.0.0"
+    shot(browser, "catalog-published")
+
+    # install from the card
+    card.find_element("css selector", "button.install").click()
+    wait(browser, "the installed badge",
+         lambda: "installed" in css(browser, 'article.card[data-name="invoice_demo"] .versions').text)
+    assert stack.get("/marketplace/info?name=invoice_demo").json()["installed"] is True
+
+    # the solution page: manifest, versions, sha256
+    css(browser, 'article.card[data-name="invoice_demo"] button.open').click()
+    wait(browser, "the solution page", lambda: css(browser, "#solution").is_displayed())
+    info = stack.get("/marketplace/info?name=invoice_demo").json()
+    facts = wait(browser, "the facts", lambda: css(browser, "#solution-facts").text)
+    assert info["sha256"] in facts
+    assert '"short_description": "Reads invoices: number, vendor, dates and total"' in css(browser, "#solution-manifest").text
+    shot(browser, "solution-page")
+
+    # the playground: a PDF, run, fields beside the page with their boxes
+    css(browser, '.tab[data-tab="playground"]').click()
+    wait(browser, "the installed solution in the playground",
+         lambda: "invoice_demo 1.0.0" in css(browser, "#pg-solution").text)
+    css(browser, "#pg-file").send_keys(os.path.join(DEMO, "invoice-1002.pdf"))
+    wait(browser, "the run button", lambda: css(browser, "#pg-run").is_enabled())
+    css(browser, "#pg-run").click()
+    wait(browser, "the page image", lambda: browser.execute_script(
+        "const i = document.getElementById('page-img'); return i.complete && i.naturalWidth > 0 && "
+        "document.querySelectorAll('#boxes .box').length > 0"), timeout=60)
+    row = css(browser, 'tr.field[data-key="total"]')
+    assert "1180.5" in row.text
+    fid = row.get_attribute("data-field")
+    # the field's box where the field is: its bbox (PDF points) scaled to the image as shown
+    rec = stack.post("/api/v1/solution/run_sync", {"name": "invoice_demo", "version": "1.0.0", "files": [{
+        "file_name": "x.pdf", "file_content": __import__("base64").b64encode(
+            open(os.path.join(DEMO, "invoice-1002.pdf"), "rb").read()).decode()}]}).json()["records"][0]
+    total = [f for f in rec["results"] if f["key"] == "total"][0]
+    x0, y0, x1, y1 = total["bbox"]
+    img = browser.execute_script("const r = document.getElementById('page-img').getBoundingClientRect();"
+                                 "return [r.left, r.top, r.width, r.height];")
+    box = browser.execute_script("const r = document.querySelector('#boxes [data-box=\"%s\"]').getBoundingClientRect();"
+                                 "return [r.left, r.top, r.width, r.height];" % fid)
+    scale = img[2] / 612.0  # a letter page: 612 points wide
+    assert abs(img[3] / 792.0 - scale) < 0.01
+    want = [img[0] + x0 * scale, img[1] + y0 * scale, (x1 - x0) * scale, (y1 - y0) * scale]
+    for got, exp in zip(box, want):
+        assert abs(got - exp) < 2.5, (box, want, total)
+    # hovering the field highlights its box
+    from selenium.webdriver.common.action_chains import ActionChains
+    ActionChains(browser).move_to_element(row).perform()
+    wait(browser, "the highlighted box", lambda: "hot" in css(browser, '#boxes [data-box="%s"]' % fid).get_attribute("class"))
+    shot(browser, "playground-pdf")
+
+    # the jobs tab lists the run and shows its results
+    css(browser, '.tab[data-tab="jobs"]').click()
+    jobrow = wait(browser, "the job row", lambda: css(browser, "#jobs-table tbody tr"))
+    jobrow.find_element("css selector", "button").click()
+    wait(browser, "the job's results", lambda: "total = 1180.5" in css(browser, "#job-results").text)
+    shot(browser, "jobs")
+
+
+def test_playground_text_and_a_failing_document(stack, browser, package):
+    if stack.get("/marketplace/info?name=invoice_demo").status_code == 404:  # run alone: publish it here
+        with open(package, "rb") as f:
+            stack.put_file("/admin/web_pub/demo.ibsolution", f.read())
+        assert stack.post("/marketplace/publish", {"ibsolution_path": "/admin/web_pub/demo.ibsolution"}).status_code == 200
+    assert stack.post("/marketplace/install", {"name": "invoice_demo", "version": "1.0.0"}).status_code == 200
+    login(browser, stack.url, ALICE_TOKEN)
+    wait(browser, "the catalog", lambda: css(browser, "#catalog").is_displayed())
+    assert not css(browser, "#publish").is_displayed()  # a user is not offered to publish
+    css(browser, '.tab[data-tab="playground"]').click()
+    wait(browser, "the solution list", lambda: "invoice_demo 1.0.0" in css(browser, "#pg-solution").text)
+    css(browser, "#pg-file").send_keys(os.path.join(DEMO, "invoice-1001.txt"))
+    wait(browser, "the run button", lambda: css(browser, "#pg-run").is_enabled())
+    css(browser, "#pg-run").click()
+    wait(browser, "the text page", lambda: browser.execute_script(
+        "return document.querySelectorAll('#boxes .box').length > 0 && document.getElementById('page-img').naturalWidth > 0"),
+        timeout=60)
+    assert "INV-1001" in css(browser, 'tr.field[data-key="invoice_no"]').text
+    shot(browser, "playground-text")
+    # a document the solution cannot read: a visible message, the page still there
+    bad = os.path.join(tempfile.mkdtemp(prefix="ibsol-web-"), "broken.pdf")
+    with open(bad, "wb") as f:
+        f.write(b"%PDF-1.4\nthis is not a PDF\n")
+    css(browser, "#pg-file").send_keys(bad)
+    css(browser, "#pg-run").click()
+    msg = wait(browser, "the failure message", lambda: visible_message(browser), timeout=60)
+    assert msg.startswith("The document failed: broken.pdf: damaged PDF"), msg
+    assert css(browser, "#playground").is_displayed() and css(browser, "#fields").is_displayed()
+    assert not css(browser, "#page").is_displayed()  # no stale page of the last document
+    assert "broken.pdf: damaged PDF" in css(browser, "#fields").text
+    shot(browser, "playground-failed")
+    # a file past what the playground takes: said before anything is sent
+    big = os.path.join(os.path.dirname(bad), "big.pdf")
+    with open(big, "wb") as f:
+        f.truncate(65 * 1024 * 1024)  # sparse: nothing is written
+    css(browser, "#message-close").click()
+    css(browser, "#pg-file").send_keys(big)
+    wait(browser, "the run button", lambda: "big.pdf" in css(browser, "#drop-text").text)
+    css(browser, "#pg-run").click()
+    msg = wait(browser, "the size message", lambda: visible_message(browser))
+    assert msg == ("'big.pdf' is 65.0 MiB: the playground takes documents up to 64.0 MiB. "
+                   "Run larger ones as a job (solution/run)."), msg
+    shutil.rmtree(os.path.dirname(bad))
