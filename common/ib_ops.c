@@ -42,6 +42,17 @@ static const ib_field_spec f_flow_compile[] = {
     {"settings", IB_A_OBJECT, 1},               {"predefined_binary_path", IB_A_STRING, 0},
     {"binary_type", IB_A_STRING, 0},            {NULL, 0, 0}};
 
+/* the original product's deployed solutions and Flow Binary API */
+static const ib_field_spec f_deploy[] = {{"solution_path", IB_A_STRING, 1}, {NULL, 0, 0}};
+static const ib_field_spec f_run_binary[] = {{"input_dir", IB_A_STRING, 1},
+                                             {"binary_path", IB_A_STRING, 1},
+                                             {"settings", IB_A_OBJECT, 0},
+                                             {NULL, 0, 0}};
+static const ib_field_spec f_flow_results[] = {{"ibresults_path", IB_A_STRING, 1},
+                                               {"options", IB_A_OBJECT, 0},
+                                               {"file_offset", IB_A_INT, 0},
+                                               {NULL, 0, 0}};
+
 /* pages.render: query-string values (GET pages?path=&page=&dpi=), so page and dpi are strings; the runner checks
  * them */
 static const ib_field_spec f_pages[] = {
@@ -67,6 +78,10 @@ static const ib_op_spec op_specs[] = {
     {IB_OP_FILES_EXTRACT, IB_SVC_RUNNER, f_extract, NULL, NULL, 0},
     {IB_OP_FLOW_COMPILE, IB_SVC_PACKAGER, f_flow_compile, NULL, NULL, 0},
     {IB_OP_PAGES_RENDER, IB_SVC_RUNNER, f_pages, NULL, NULL, 1},
+    {IB_OP_SOLUTION_DEPLOY, IB_SVC_RUNNER, f_deploy, NULL, NULL, 0},
+    {IB_OP_SOLUTION_DEPLOYED, IB_SVC_RUNNER, f_none, NULL, NULL, 1},
+    {IB_OP_FLOW_RUN_BINARY, IB_SVC_RUNNER, f_run_binary, NULL, NULL, 0},
+    {IB_OP_FLOW_RESULTS, IB_SVC_RUNNER, f_flow_results, NULL, NULL, 1},
 };
 
 const ib_op_spec *ib_op_find(const char *op)

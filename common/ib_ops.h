@@ -31,6 +31,10 @@ const char *ib_service_name(ib_service svc); /* "packager", "marketplace", "runn
 #define IB_OP_FILES_EXTRACT "files.extract"
 #define IB_OP_FLOW_COMPILE "flow.compile"
 #define IB_OP_PAGES_RENDER "pages.render"
+#define IB_OP_SOLUTION_DEPLOY "solution.deploy"     /* POST /api/v2/solutions/deployed: a job */
+#define IB_OP_SOLUTION_DEPLOYED "solution.deployed" /* GET /api/v2/solutions/deployed */
+#define IB_OP_FLOW_RUN_BINARY "flow.run_binary"     /* POST flow/run_binary_async */
+#define IB_OP_FLOW_RESULTS "flow.results"           /* POST flow_binary/results */
 
 typedef enum ib_arg_type {
     IB_A_STRING = 1,

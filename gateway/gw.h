@@ -73,6 +73,8 @@ char *gw_read_body(gw_req *r, size_t *len);
 
 /* The files API (files.c): `path` is the URL-decoded drive path after the /files/ prefix. */
 void gw_files(gw_req *r, const char *path);
+/* The v1 drives API (files.c): GET/HEAD as the files API, POST <path>/copy {new_full_path} a copy job. */
+void gw_drives(gw_req *r, const char *path);
 /* POST /api/v2/files/copy and /extract, recognised by files.c: args (taken) go to the files/<which> op. */
 void gw_files_op(gw_req *r, const char *which, json_t *args);
 

@@ -39,6 +39,10 @@ static const route routes[] = {
     {"POST", "files/copy", R_OP, IB_OP_FILES_COPY},
     {"POST", "files/extract", R_OP, IB_OP_FILES_EXTRACT},
     {"POST", "flow_binary/compile", R_OP, IB_OP_FLOW_COMPILE}, /* + "/<solution path>", see forward_compile */
+    {"POST", "solutions/deployed", R_OP, IB_OP_SOLUTION_DEPLOY},    /* the original's /api/v2/solutions/deployed */
+    {"GET", "solutions/deployed", R_OP, IB_OP_SOLUTION_DEPLOYED},
+    {"POST", "flow/run_binary_async", R_OP, IB_OP_FLOW_RUN_BINARY},
+    {"POST", "flow_binary/results", R_OP, IB_OP_FLOW_RESULTS},
     {"GET", "pages", R_OP, IB_OP_PAGES_RENDER},
     {"GET", "whoami", R_WHOAMI, NULL},
     {"GET", "healthz", R_HEALTHZ, NULL},
@@ -293,7 +297,8 @@ int gw_route_request(gw_req *r, const char *uri)
     const char *method = r->ri->request_method;
     const char *path = uri;
     int files_only = strip_prefix(&path, "/api/v2/files/");
-    if (!files_only && !strip_prefix(&path, "/api/v1/")) strip_prefix(&path, "/");
+    /* /api/v2/ too: where the original product has its newer endpoints (solutions/deployed) */
+    if (!files_only && !strip_prefix(&path, "/api/v1/") && !strip_prefix(&path, "/api/v2/")) strip_prefix(&path, "/");
     if (!files_only) {
         const char *sol = path;
         if (strip_prefix(&sol, "flow_binary/compile/")) {
@@ -331,6 +336,11 @@ int gw_route_request(gw_req *r, const char *uri)
             char msg[512];
             snprintf(msg, sizeof msg, "method %s is not allowed on /%s", method, path);
             gw_reply_error_http(r, 405, IB_BAD_REQUEST, msg);
+            return r->status;
+        }
+        if (strip_prefix(&path, "drives/")) { /* the original product's v1 drives API (files.c) */
+            r->route = ROUTE_FILES;
+            gw_drives(r, path);
             return r->status;
         }
         if (!strip_prefix(&path, "files/")) {

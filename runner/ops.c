@@ -778,9 +778,12 @@ static ib_code fileop(const char *kind, const ib_request *req, ib_reply *rep)
     job_id_new(id);
     int lock_fd = job_lock(id);
     json_t *rec = new_record(id, kind, req);
-    const char *src = ib_arg_str(req->args, "src_path"), *dst = ib_arg_str(req->args, "dst_path");
+    int deploy = !strcmp(kind, "deploy"); /* its one argument: the archive */
+    const char *src = ib_arg_str(req->args, deploy ? "solution_path" : "src_path");
+    const char *dst = deploy ? "/installed" : ib_arg_str(req->args, "dst_path");
     json_object_set_new(rec, "total", json_integer(1));
-    json_object_set_new(rec, "args", json_pack("{s:s, s:s}", "src_path", src, "dst_path", dst));
+    json_object_set_new(rec, "args", deploy ? json_pack("{s:s}", "solution_path", src)
+                                            : json_pack("{s:s, s:s}", "src_path", src, "dst_path", dst));
     json_object_set_new(rec, "input_folder", json_string(src));
     json_object_set_new(rec, "output_folder", json_string(dst));
     json_object_set_new(rec, "settings", json_object());
@@ -815,6 +818,113 @@ static ib_code copy_op(void *state, const ib_request *req, ib_reply *rep)
 static ib_code extract_op(void *state, const ib_request *req, ib_reply *rep)
 {
     return fileop("extract", req, rep);
+}
+
+/* --- deployed solutions (the original product's /api/v2/solutions/deployed) ----------------------------- */
+
+static ib_code deploy_op(void *state, const ib_request *req, ib_reply *rep)
+{
+    return fileop("deploy", req, rep);
+}
+
+static ib_code deployed_op(void *state, const ib_request *req, ib_reply *rep)
+{
+    json_object_set_new(ib_reply_data(rep), "solutions", fileops_deployed(&req->who));
+    return IB_OK;
+}
+
+/* --- the Flow Binary API: flow/run_binary_async, flow_binary/results ----------------------------------- */
+
+/* solution/run of a compiled .ibflowbin on the drive: the same job and output layout; input_dir and binary_path
+ * are checked here so a refusal names the fields the caller sent. */
+static ib_code run_binary_op(void *state, const ib_request *req, ib_reply *rep)
+{
+    ib_dpath in;
+    if (ib_dpath_parse(ib_arg_str(req->args, "input_dir"), &req->who, "input_dir", &in, rep) != IB_OK)
+        return rep->code;
+    int fd = ib_drive_openat(runner_drive_fd, &in, O_RDONLY | O_DIRECTORY, 0);
+    if (fd < 0) return ib_drive_errno_reply(errno, "input_dir", &in, rep);
+    close(fd);
+    ib_request run = *req;
+    run.args = json_pack("{s:O, s:O, s:O?}", "input_folder", json_object_get(req->args, "input_dir"), "binary_path",
+                         json_object_get(req->args, "binary_path"), "settings", json_object_get(req->args, "settings"));
+    if (!run.args) return ib_fail(rep, IB_INTERNAL, "out of memory");
+    ib_code rc = run_op(state, &run, rep);
+    json_decref(run.args);
+    return rc;
+}
+
+#define RESULTS_PAGE 20 /* input files per flow_binary/results page */
+
+/* A finished run's batch.ibflowresults (ibresults_path names it, or the output folder holding it) read back as
+ * records, RESULTS_PAGE input files a page from file_offset; next_file_offset asks for the next page (null on
+ * the last). */
+static ib_code flow_results_op(void *state, const ib_request *req, ib_reply *rep)
+{
+    json_t *off_v = json_object_get(req->args, "file_offset");
+    json_int_t off = off_v ? json_integer_value(off_v) : 0;
+    if (off < 0) return ib_fail(rep, IB_BAD_REQUEST, "'file_offset' must be 0 or more, not %lld", (long long)off);
+    ib_dpath p;
+    char shown[IB_PATH_MAX + 2];
+    if (ib_dpath_parse(ib_arg_str(req->args, "ibresults_path"), &req->who, "ibresults_path", &p, rep) != IB_OK)
+        return rep->code;
+    ib_dpath_show(&p, shown, sizeof shown);
+    int fd = ib_drive_openat(runner_drive_fd, &p, O_RDONLY | O_NONBLOCK, 0);
+    if (fd < 0) return ib_drive_errno_reply(errno, "ibresults_path", &p, rep);
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !(S_ISDIR(st.st_mode) || S_ISREG(st.st_mode))) {
+        close(fd);
+        return ib_fail(rep, IB_BAD_REQUEST, "ibresults_path: '%s' is not a file or folder", shown);
+    }
+    size_t len = 0;
+    size_t max = (size_t)rcfg.max_job_output + (1u << 20); /* results and the batch's own few fields */
+    char *text = NULL;
+    if (S_ISDIR(st.st_mode)) {
+        text = ib_read_file_at(fd, "batch.ibflowresults", max, &len);
+    } else if ((size_t)st.st_size > max) {
+        errno = EFBIG;
+    } else if ((text = malloc((size_t)st.st_size + 1))) {
+        ssize_t n = 1;
+        while (len < (size_t)st.st_size && (n = pread(fd, text + len, (size_t)st.st_size - len, (off_t)len)) > 0)
+            len += (size_t)n;
+        if (n <= 0) {
+            free(text);
+            text = NULL;
+            if (n == 0) errno = EIO; /* shrank while read */
+        }
+    }
+    int e = errno;
+    close(fd);
+    if (!text) {
+        if (e == ENOENT)
+            return ib_fail(rep, IB_NOT_FOUND, "ibresults_path: '%s' holds no batch.ibflowresults", shown);
+        return ib_fail(rep, e == EFBIG ? IB_TOO_LARGE : IB_BAD_REQUEST, "ibresults_path: '%s' cannot be read: %s",
+                       shown, e == EFBIG ? "larger than a job's results may be" : strerror(e));
+    }
+    json_error_t jerr;
+    json_t *batch = json_loadb(text, len, 0, &jerr);
+    free(text);
+    json_t *files = json_object_get(batch, "results");
+    if (!json_is_array(files)) {
+        json_decref(batch);
+        return ib_fail(rep, IB_BAD_REQUEST, "ibresults_path: '%s' is not a batch.ibflowresults (no 'results' list)",
+                       shown);
+    }
+    size_t total = json_array_size(files), from = (size_t)off < total ? (size_t)off : total;
+    size_t to = total - from > RESULTS_PAGE ? from + RESULTS_PAGE : total;
+    json_t *page = json_array();
+    for (size_t i = from; i < to; i++) json_array_append(page, json_array_get(files, i));
+    json_t *d = ib_reply_data(rep);
+    json_object_set(d, "job_id", json_object_get(batch, "job_id"));
+    json_object_set(d, "binary_path", json_object_get(batch, "binary_path"));
+    json_object_set_new(d, "records", work_records(page));
+    json_object_set_new(d, "file_offset", json_integer((json_int_t)from));
+    json_object_set_new(d, "files", json_integer((json_int_t)(to - from)));
+    json_object_set_new(d, "total_files", json_integer((json_int_t)total));
+    json_object_set_new(d, "next_file_offset", to < total ? json_integer((json_int_t)to) : json_null());
+    json_decref(page);
+    json_decref(batch);
+    return IB_OK;
 }
 
 /* --- resume (events.c finds orphans) ------------------------------------------------------------------- */
@@ -897,5 +1007,7 @@ const ib_op runner_ops[] = {
     {IB_OP_JOBS_RESULTS, results_op}, {IB_OP_JOBS_CANCEL, cancel_op},     {IB_OP_JOBS_LIST, list_op},
     {IB_OP_FILES_COPY, copy_op},      {IB_OP_FILES_EXTRACT, extract_op},
     {IB_OP_PAGES_RENDER, pages_render_op},
+    {IB_OP_SOLUTION_DEPLOY, deploy_op}, {IB_OP_SOLUTION_DEPLOYED, deployed_op}, {IB_OP_FLOW_RUN_BINARY, run_binary_op},
+    {IB_OP_FLOW_RESULTS, flow_results_op},
 };
 const size_t runner_nops = sizeof runner_ops / sizeof runner_ops[0];
