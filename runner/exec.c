@@ -447,6 +447,13 @@ static int run_file(job *j, size_t i)
                                    json_object_get(json_object_get(j->rec, "settings"), "runtime_config"),
                                    j->out_dirfd, out_show ? out_show : "", &nrec, &nerr);
     }
+    if (j->out_dirfd < 0 && (!kind || !strcmp(kind, "flow"))) {
+        /* a run_sync with write_to_cache false: no output folder, so no file for a record to name */
+        size_t k;
+        json_t *r;
+        json_array_foreach(json_object_get(result, "records"), k, r)
+            json_object_set_new(r, "output_file_path", json_null());
+    }
     free(owned);
     free(in->bytes); /* a run_sync input: its memory is not needed any more */
     in->bytes = NULL;

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -549,6 +550,30 @@ static char *records_csv(const json_t *records)
     return buf;
 }
 
+/* write_to_cache, where the original product's API has it (a top-level string, "true" or "false") or inside
+ * options (where docs/api.md lists it); a JSON boolean is taken too. *out: 1 (the default) or 0. */
+static ib_code write_to_cache_arg(const json_t *args, const json_t *options, int *out, ib_reply *rep)
+{
+    static const char *const where[] = {"write_to_cache", "options.write_to_cache"};
+    const json_t *v[] = {json_object_get(args, "write_to_cache"), json_object_get(options, "write_to_cache")};
+    int got[2] = {-1, -1};
+    for (int k = 0; k < 2; k++) {
+        if (!v[k]) continue;
+        const char *s = json_string_value(v[k]);
+        if (json_is_boolean(v[k]))
+            got[k] = json_is_true(v[k]);
+        else if (s && (!strcasecmp(s, "true") || !strcasecmp(s, "false")))
+            got[k] = !strcasecmp(s, "true");
+        else
+            return ib_fail(rep, IB_BAD_REQUEST, "%s must be true or false (a boolean or the string \"true\" or "
+                           "\"false\")", where[k]);
+    }
+    if (got[0] >= 0 && got[1] >= 0 && got[0] != got[1])
+        return ib_fail(rep, IB_BAD_REQUEST, "write_to_cache and options.write_to_cache disagree");
+    *out = got[0] >= 0 ? got[0] : got[1] >= 0 ? got[1] : 1;
+    return IB_OK;
+}
+
 static ib_code run_sync_op(void *state, const ib_request *req, ib_reply *rep)
 {
     json_t *files = json_object_get(req->args, "files");
@@ -558,6 +583,8 @@ static ib_code run_sync_op(void *state, const ib_request *req, ib_reply *rep)
         return ib_fail(rep, IB_BAD_REQUEST, "options.result_format must be \"json\" or \"csv\"");
     if (format && strcmp(format, "json") && strcmp(format, "csv"))
         return ib_fail(rep, IB_BAD_REQUEST, "options.result_format must be \"json\" or \"csv\", not \"%.40s\"", format);
+    int write_out = 1;
+    if (write_to_cache_arg(req->args, options, &write_out, rep) != IB_OK) return rep->code;
     size_t n = json_array_size(files);
     if (n == 0) return ib_fail(rep, IB_BAD_REQUEST, "'files' must not be empty");
     if (n > (size_t)rcfg.max_files)
@@ -583,13 +610,18 @@ static ib_code run_sync_op(void *state, const ib_request *req, ib_reply *rep)
         snprintf(out_path, sizeof out_path, "%s", given);
     else
         snprintf(out_path, sizeof out_path, "/%s/.ibsol/run_sync/%s", req->who.user, id);
-    ib_dpath out;
-    int out_fd = open_output(out_path, &req->who, "output_dir", 0, &out, rep);
-    if (out_fd < 0) {
-        solution_release(sol);
-        return rep->code;
+    /* write_to_cache false: the caller takes the records from the reply and will read no output folder, so
+     * none is made (no .ibdoc per step, no batch.ibflowresults) unless it named one with output_dir. The job
+     * record stays: jobs/status, jobs/results and jobs/list answer for the job id the reply brings. */
+    int out_fd = -1;
+    if (write_out || given) {
+        ib_dpath out;
+        if ((out_fd = open_output(out_path, &req->who, "output_dir", 0, &out, rep)) < 0) {
+            solution_release(sol);
+            return rep->code;
+        }
+        ib_dpath_show(&out, out_shown, sizeof out_shown);
     }
-    ib_dpath_show(&out, out_shown, sizeof out_shown);
 
     /* Decode one file at a time and drop its base64 text right away: the request's memory stays ~1x. */
     job_input *inputs = calloc(n, sizeof *inputs);
@@ -615,7 +647,7 @@ static ib_code run_sync_op(void *state, const ib_request *req, ib_reply *rep)
     }
     if (!inputs || mark_output_names(inputs, n) < 0) {
         job_inputs_free(inputs, n);
-        close(out_fd);
+        if (out_fd >= 0) close(out_fd);
         solution_release(sol);
         return ib_fail(rep, IB_INTERNAL, "out of memory for %zu files", n);
     }
@@ -623,7 +655,7 @@ static ib_code run_sync_op(void *state, const ib_request *req, ib_reply *rep)
     json_object_set_new(rec, "sync", json_true());
     json_object_set_new(rec, "total", json_integer((json_int_t)n));
     json_object_set_new(rec, "solution", solution_record(sol, req->args));
-    json_object_set_new(rec, "output_folder", json_string(out_shown));
+    if (out_fd >= 0) json_object_set_new(rec, "output_folder", json_string(out_shown));
     json_object_set_new(rec, "settings", json_object());
     /* Nothing on disk yet (exec.c says when a run_sync job is recorded), and no list of inputs ever: a run_sync
      * is never resumed (its bytes were only in the request). */
@@ -633,7 +665,7 @@ static ib_code run_sync_op(void *state, const ib_request *req, ib_reply *rep)
     if (!j) { /* filled up since the check above: nothing recorded, the request may go elsewhere */
         json_decref(rec);
         job_inputs_free(inputs, n);
-        close(out_fd);
+        if (out_fd >= 0) close(out_fd);
         solution_release(sol);
         return busy(rep, 1);
     }
