@@ -3,6 +3,7 @@
  * a content folder, and for black-box tests of the engine. */
 #include "ib_engine.h"
 #include "ib_manifest.h"
+#include "ib_package.h"
 #include "ib_zip.h"
 
 #include <errno.h>
@@ -19,7 +20,8 @@ static int usage(void)
 {
     fprintf(stderr,
             "usage: ibsol-runner --once SOLUTION FILE... [--out DIR] [--config KEY=VALUE]...\n"
-            "  SOLUTION  a content folder (flow.json, refiners/) or an .ibsolution file\n"
+            "  SOLUTION  a content folder (flow.json, refiners/; or package.json and one compiled .ibflowbin) or an\n"
+            "            .ibsolution file\n"
             "  --out DIR write the output folder (s<N>_<step>/, *.ibdoc, batch.ibflowresults) to DIR\n"
             "  --config  a settings.runtime_config entry for CONFIG('KEY')\n");
     return 2;
@@ -123,7 +125,18 @@ int ib_once_main(int argc, char **argv)
     struct stat st;
     if (stat(solution, &st) == 0 && S_ISDIR(st.st_mode)) {
         int dfd = open(solution, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        flow = dfd >= 0 ? ib_flow_compile_dir(dfd, err, sizeof err) : NULL;
+        struct stat fst;
+        if (dfd >= 0 && fstatat(dfd, "flow.json", &fst, AT_SYMLINK_NOFOLLOW) != 0 && errno == ENOENT) {
+            /* the original product's layout, one compiled .ibflowbin anywhere in it: read as solution/create does */
+            char what[4200];
+            ib_package pkg;
+            snprintf(what, sizeof what, "content folder '%.4000s'", solution);
+            if (ib_package_prepare(dfd, what, 100000, &pkg, err, sizeof err) == 0)
+                flow = ib_flow_decode(pkg.flowbin, pkg.flowbin_len, err, sizeof err);
+            ib_package_clear(&pkg);
+        } else {
+            flow = dfd >= 0 ? ib_flow_compile_dir(dfd, err, sizeof err) : NULL;
+        }
         if (dfd < 0)
             snprintf(err, sizeof err, "%s: %s", solution, strerror(errno));
         else

@@ -385,3 +385,33 @@ def test_promote_solution_between_two_stacks(stack_factory, tmp_path, workflow):
     assert r.status_code == 200, r.text
     assert {f["key"]: f["value"] for f in r.json()["records"][0]["results"]} == {"invoice_no": "INV-77",
                                                                                    "total": 120.5}
+
+
+# --- ibsol-runner --once on the original product's package layout --------------------------------------------------
+
+
+def test_once_runs_a_content_folder_holding_a_compiled_flow(stack, tmp_path):
+    from conftest import BIN
+    write_solution(stack, DRIVE + "/Once", manifest("Once Reader", "1.0.0"))
+    build(stack, DRIVE + "/Once", DRIVE + "/once_out")
+    folder = tmp_path / "once"
+    (folder / "Flow").mkdir(parents=True)
+    (folder / "package.json").write_text(json.dumps(manifest("Once Reader", "1.0.0")))
+    (folder / "Flow" / "invoice.ibflowbin").write_bytes(
+        stack.get(V2 + quote(DRIVE + "/Once/Flow/invoice.ibflowbin")).content)
+    (tmp_path / "inv.txt").write_bytes(DOC)
+    env = dict(os.environ, OMP_THREAD_LIMIT="1", ASAN_OPTIONS="detect_leaks=1",
+               LSAN_OPTIONS=os.environ.get("LSAN_OPTIONS", ""))
+    runner = os.path.join(BIN, "runner", "ibsol-runner")
+    p = subprocess.run([runner, "--once", str(folder), str(tmp_path / "inv.txt")], capture_output=True, text=True,
+                       timeout=120, env=env)
+    assert p.returncode == 0, p.stderr
+    rec = json.loads(p.stdout)["records"][0]
+    assert {f["key"]: f["value"] for f in rec["results"]} == {"invoice_no": "INV-77", "total": 120.5}
+    # two compiled flows: the message solution/create gives
+    (folder / "second.ibflowbin").write_bytes((folder / "Flow" / "invoice.ibflowbin").read_bytes())
+    p = subprocess.run([runner, "--once", str(folder), str(tmp_path / "inv.txt")], capture_output=True, text=True,
+                       timeout=120, env=env)
+    assert p.returncode == 1
+    assert p.stderr.strip() == ("ibsol-runner: content folder '%s' holds 2 compiled flows ('Flow/invoice.ibflowbin' "
+                                "and 'second.ibflowbin'); a package takes exactly one (or a flow.json)" % folder)
