@@ -621,65 +621,78 @@ static int market_dir(void)
 }
 
 /* Anything at or below system/global: GET and HEAD read the published archives and list their folders; every
- * other method is refused, for admins too: versions reach the marketplace only through marketplace/publish. */
-static void serve_market(gw_req *r, const char *raw, size_t len)
-{
+ * other method is refused, for admins too: versions reach the marketplace only through marketplace/publish.
+ * The paths live on the heap and the function is never inlined: civetweb's worker threads have small stacks,
+ * which files_entry's other callees (the uploads) need. */
+typedef struct market_req {
     char shown[IB_PATH_MAX + 2];
+    ib_mdrive_node n;
+    ib_dpath p;
+} market_req;
+
+static __attribute__((noinline)) void serve_market(gw_req *r, const char *raw, size_t len)
+{
+    market_req *m = malloc(sizeof *m);
+    if (!m) return gw_reply_error(r, IB_INTERNAL, "out of memory");
     size_t skip = 0;
     while (skip < len && raw[skip] == '/') skip++;
-    snprintf(shown, sizeof shown, "/%.*s", (int)(len - skip), raw + skip);
-    if (!is_method(r, "GET") && !is_method(r, "HEAD"))
-        return gw_reply_error(r, IB_FORBIDDEN,
-                              "%s: '%.1000s' is the marketplace, which is read-only: %s is not allowed there "
-                              "(publish with marketplace/publish)",
-                              FIELD, shown, r->ri->request_method);
+    snprintf(m->shown, sizeof m->shown, "/%.*s", (int)(len - skip), raw + skip);
+    const char *shown = m->shown;
     char expect[16];
-    if (expect_node_type(r, expect) != 0) return;
-    ib_mdrive_node n;
-    int mfd = market_dir();
-    if (mfd < 0 || ib_mdrive_open(mfd, raw, len, &n) != 0) {
+    int mfd = -1;
+    if (!is_method(r, "GET") && !is_method(r, "HEAD")) {
+        gw_reply_error(r, IB_FORBIDDEN,
+                       "%s: '%.1000s' is the marketplace, which is read-only: %s is not allowed there (publish with "
+                       "marketplace/publish)",
+                       FIELD, shown, r->ri->request_method);
+        goto out;
+    }
+    if (expect_node_type(r, expect) != 0) goto out;
+    mfd = market_dir();
+    if (mfd < 0 || ib_mdrive_open(mfd, raw, len, &m->n) != 0) {
         if (mfd < 0 || errno == ENOENT)
-            return gw_reply_error(r, IB_NOT_FOUND,
-                                  "%s: '%.1000s' not found: the marketplace drive holds only '/" IB_MDRIVE_ALL
-                                  "/<name>/<version>/<name>-<version>.ibsolution' of published versions",
-                                  FIELD, shown);
-        return gw_reply_error(r, IB_INTERNAL, "%s: '%.1000s' cannot be read: %s", FIELD, shown, strerror(errno));
+            gw_reply_error(r, IB_NOT_FOUND,
+                           "%s: '%.1000s' not found: the marketplace drive holds only '/" IB_MDRIVE_ALL
+                           "/<name>/<version>/<name>-<version>.ibsolution' of published versions",
+                           FIELD, shown);
+        else
+            gw_reply_error(r, IB_INTERNAL, "%s: '%.1000s' cannot be read: %s", FIELD, shown, strerror(errno));
+        goto out;
     }
-    int folder = n.level < 3;
+    int folder = m->n.level < 3;
     if (expect[0] && strcmp(expect, folder ? "folder" : "file") != 0) {
-        close(n.fd);
-        return gw_reply_error(r, IB_BAD_REQUEST, "%s: '%.1000s' is a %s, not a %s (expect-node-type)", FIELD, shown,
-                              folder ? "folder" : "file", expect);
-    }
-    if (!folder) {
+        gw_reply_error(r, IB_BAD_REQUEST, "%s: '%.1000s' is a %s, not a %s (expect-node-type)", FIELD, shown,
+                       folder ? "folder" : "file", expect);
+    } else if (!folder) {
         struct stat st;
-        ib_dpath p;
-        snprintf(p.rel, sizeof p.rel, "%s", n.rel);
-        snprintf(p.user, sizeof p.user, "system");
-        if (fstat(n.fd, &st) != 0)
+        snprintf(m->p.rel, sizeof m->p.rel, "%s", m->n.rel);
+        snprintf(m->p.user, sizeof m->p.user, "system");
+        if (fstat(m->n.fd, &st) != 0)
             gw_reply_error(r, IB_INTERNAL, "%s: '%.1000s' cannot be read: %s", FIELD, shown, strerror(errno));
         else
-            send_file(r, &p, n.fd, &st);
-        close(n.fd);
-        return;
+            send_file(r, &m->p, m->n.fd, &st);
+    } else {
+        json_t *nodes = ib_mdrive_list(&m->n);
+        json_t *body = nodes ? json_pack("{s:s, s:o}", "status", "OK", "nodes", nodes) : NULL;
+        char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+        json_decref(body);
+        if (!text) {
+            gw_reply_error(r, IB_INTERNAL, "%s: '%.1000s' cannot be listed: %s", FIELD, shown, strerror(errno));
+        } else {
+            size_t tlen = strlen(text);
+            gw_reply_begin(r, 200, "application/json", (long long)tlen, "IB-Node-Type: folder\r\n");
+            if (!is_method(r, "HEAD")) mg_write(r->conn, text, tlen);
+            free(text);
+        }
     }
-    json_t *nodes = ib_mdrive_list(&n);
-    int e = errno;
-    close(n.fd);
-    if (!nodes) return gw_reply_error(r, IB_INTERNAL, "%s: '%.1000s' cannot be listed: %s", FIELD, shown, strerror(e));
-    json_t *body = json_pack("{s:s, s:o}", "status", "OK", "nodes", nodes);
-    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    json_decref(body);
-    if (!text) return gw_reply_error(r, IB_INTERNAL, "out of memory");
-    size_t tlen = strlen(text);
-    gw_reply_begin(r, 200, "application/json", (long long)tlen, "IB-Node-Type: folder\r\n");
-    if (!is_method(r, "HEAD")) mg_write(r->conn, text, tlen);
-    free(text);
+    close(m->n.fd);
+out:
+    free(m);
 }
 
 /* POST /api/v1/drives/<path>/copy?is_v2=true {"new_full_path"}: the v1 drives API's copy, as the original
  * product's clients copy an archive out of the marketplace: the files/copy job of <path> to new_full_path. */
-static void drives_copy(gw_req *r, const char *src, size_t len)
+static __attribute__((noinline)) void drives_copy(gw_req *r, const char *src, size_t len)
 {
     json_t *body = post_body(r);
     if (!body) return;
