@@ -605,6 +605,54 @@ static json_t *field_result(ib_eval *ev, const ib_flow_field *f, const ib_value 
     return r;
 }
 
+/* Bytes of a text in JSON, quotes and escapes included (a control character is at most \u00XX). */
+static size_t text_bound(const char *s, size_t len)
+{
+    size_t n = len + 2;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        n += c < 0x20 ? 5 : (c == '"' || c == '\\');
+    }
+    return n;
+}
+
+/* At least as many bytes as json_dumpb(j, JSON_COMPACT) writes, with no number formatted: a number counts as
+ * its longest form. Most of a line-item record is cell boxes, whose reals cost a snprintf each to write, so
+ * the exact size is taken only when this bound does not fit. */
+static size_t json_bound(const json_t *j)
+{
+    size_t n = 2;
+    switch (json_typeof(j)) {
+    case JSON_OBJECT: {
+        const char *k;
+        json_t *v;
+        json_object_foreach((json_t *)j, k, v) n += text_bound(k, strlen(k)) + 2 + json_bound(v);
+        return n;
+    }
+    case JSON_ARRAY:
+        for (size_t i = 0; i < json_array_size(j); i++)
+            n += 1 + json_bound(json_array_get(j, i));
+        return n;
+    case JSON_STRING:
+        return text_bound(json_string_value(j), json_string_length(j));
+    case JSON_INTEGER:
+        return 20; /* -9223372036854775808 */
+    case JSON_REAL:
+        return 32; /* "%.17g": sign, 17 digits, point, e-308 */
+    default:
+        return 5; /* false */
+    }
+}
+
+/* The exact bytes of the results so far, as the loop below counts them. */
+static size_t results_size(const json_t *results)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < json_array_size(results); i++)
+        n += json_dumpb(json_array_get(results, i), NULL, 0, JSON_COMPACT) + 1;
+    return n;
+}
+
 json_t *ib_eval_program(ib_eval *ev, const ib_flow_program *prog, size_t *nerrors)
 {
     size_t n = prog->nfields;
@@ -616,15 +664,30 @@ json_t *ib_eval_program(ib_eval *ev, const ib_flow_program *prog, size_t *nerror
     }
     json_t *results = json_array();
     size_t errs = 0, out_bytes = 0;
+    int exact = 1; /* out_bytes is the exact size so far, not a bound */
     for (size_t i = 0; i < n; i++) {
         const ib_flow_field *f = &prog->fields[i];
         /* The record's results go into every output of the record (its .ibdoc, the batch file, the job's
-         * results, the reply): a field that would take them past max_output fails instead. Measured before the
-         * JSON is made, then exactly. */
+         * results, the reply): a field that would take them past max_output fails instead. Measured before
+         * the JSON is made, then by a bound, and exactly when the bound does not fit (so a field fails
+         * exactly when the exact sizes say so). */
         size_t max = ev->env.max_output, guess = 0;
         int over = max && json_over(ev, vals[i], &guess, max - (out_bytes < max ? out_bytes : max));
+        if (over && !exact) {
+            out_bytes = results_size(results), exact = 1, guess = 0;
+            over = json_over(ev, vals[i], &guess, max - (out_bytes < max ? out_bytes : max));
+        }
         json_t *r = over ? NULL : field_result(ev, f, vals[i]);
-        size_t sz = r && max ? json_dumpb(r, NULL, 0, JSON_COMPACT) + 1 : 0;
+        size_t sz = 0;
+        if (r && max) {
+            sz = json_bound(r) + 1;
+            if (sz > max || out_bytes > max - sz) {
+                if (!exact) out_bytes = results_size(results), exact = 1;
+                sz = json_dumpb(r, NULL, 0, JSON_COMPACT) + 1;
+            } else {
+                exact = 0;
+            }
+        }
         if (max && (over || sz > max || out_bytes > max - sz)) {
             char lim[40], q[64];
             ib_size_text(ev->env.max_output, lim, sizeof lim);

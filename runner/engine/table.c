@@ -573,29 +573,68 @@ void ib_table_names_text(const ib_value *t, char *buf, size_t bufsz)
     if (!buf[0]) snprintf(buf, bufsz, "none");
 }
 
-static double round2(double x)
+/* The JSON numbers of a table's boxes, shared: a row's cells have the same top and bottom, a column's cells
+ * the same left or right edge, every cell of a page the same page number. A table of 100 rows would otherwise
+ * make 500 cells x 5 numbers, each its own allocation (most of a line-item record's memory, and of its time);
+ * the JSON text is the same, as jansson writes a shared value wherever it appears. Coordinates are rounded to
+ * hundredths, so they are keyed by their hundredths. */
+#define CELL_CACHE 512 /* slots, a power of two; a collision only makes a new value */
+
+typedef struct num_cache {
+    long long key[CELL_CACHE];
+    json_t *val[CELL_CACHE]; /* borrowed from the cells that hold them */
+    json_t *pages[64];       /* page numbers 1..64 */
+} num_cache;
+
+static json_t *cached_real(num_cache *c, double v)
 {
-    return round(x * 100.0) / 100.0;
+    double cents = round(v * 100.0);
+    if (!isfinite(cents)) return json_null();                   /* jansson has no such reals */
+    if (!(fabs(cents) < 1e15)) return json_real(cents / 100.0); /* huge: never shared */
+    long long k = (long long)cents;
+    size_t h = (size_t)((unsigned long long)k * 0x9E3779B97F4A7C15ull >> 55) & (CELL_CACHE - 1);
+    if (c->val[h] && c->key[h] == k) return json_incref(c->val[h]);
+    json_t *j =
+        json_real(cents / 100.0); /* the cell holds it; the cache borrows it while the table is made */
+    c->key[h] = k, c->val[h] = j;
+    return j;
+}
+
+static json_t *cached_page(num_cache *c, uint32_t page)
+{
+    if (page >= 64) return json_integer((json_int_t)page + 1);
+    if (!c->pages[page]) c->pages[page] = json_integer((json_int_t)page + 1);
+    return json_incref(c->pages[page]);
 }
 
 json_t *ib_table_cells_json(const ib_value *table)
 {
+    num_cache *c = calloc(1, sizeof *c);
+    if (!c) abort();
     json_t *rows = json_array();
     for (size_t r = 0; r < table->nitems; r++) {
         json_t *row = json_array();
-        for (size_t c = 0; c < table->items[r]->nitems; c++) {
-            const ib_value *cell = table->items[r]->items[c];
+        for (size_t k = 0; k < table->items[r]->nitems; k++) {
+            const ib_value *cell = table->items[r]->items[k];
             if (cell->nprov == 0) {
                 json_array_append_new(row, json_null());
                 continue;
             }
             const ib_bbox *b = &cell->prov[0].box; /* a cell's first page, as a field's page and bbox */
-            json_array_append_new(row, json_pack("{s:I,s:[ffff]}", "page", (json_int_t)cell->prov[0].page + 1,
-                                                 "bbox", round2(b->x0), round2(b->y0), round2(b->x1),
-                                                 round2(b->y1)));
+            json_t *box = json_array(), *o = json_object();
+            json_array_append_new(box, cached_real(c, b->x0));
+            json_array_append_new(box, cached_real(c, b->y0));
+            json_array_append_new(box, cached_real(c, b->x1));
+            json_array_append_new(box, cached_real(c, b->y1));
+            json_object_set_new_nocheck(o, "page", cached_page(c, cell->prov[0].page));
+            json_object_set_new_nocheck(o, "bbox", box);
+            json_array_append_new(row, o);
         }
         json_array_append_new(rows, row);
     }
+    for (size_t p = 0; p < 64; p++)
+        json_decref(c->pages[p]);
+    free(c);
     return rows;
 }
 

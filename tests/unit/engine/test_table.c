@@ -237,9 +237,9 @@ static void test_run_time_errors(void **state)
     ib_doc_free(d);
 }
 
-/* A one-field program of type TABLE with the declared column types (JSON text, NULL: none); the field's
- * result as compact JSON text (malloc'd). */
-static char *run_field(ib_doc *doc, const char *formula, const char *columns)
+/* A one-field program of type TABLE with the declared column types (JSON text, NULL: none), its record's
+ * results limited to max_output bytes (0: no limit); the field's result as compact JSON text (malloc'd). */
+static char *run_field_limited(ib_doc *doc, const char *formula, const char *columns, size_t max_output)
 {
     ib_formula_err fe;
     ib_node *root = ib_formula_parse(formula, strlen(formula), &fe);
@@ -250,7 +250,7 @@ static char *run_field(ib_doc *doc, const char *formula, const char *columns)
         .name = "items", .type = IB_FT_TABLE, .formula = (char *)formula, .root = root, .columns = cols};
     uint32_t order = 0;
     ib_flow_program prog = {.path = "t", .fields = &field, .nfields = 1, .order = &order};
-    ib_eval_env env = {.doc = doc, .file_name = "t"};
+    ib_eval_env env = {.doc = doc, .file_name = "t", .max_output = max_output};
     ib_eval *ev = ib_eval_new(&env);
     json_t *res = ib_eval_program(ev, &prog, NULL);
     char *s = json_dumps(json_array_get(res, 0), JSON_COMPACT | JSON_REAL_PRECISION(10));
@@ -259,6 +259,11 @@ static char *run_field(ib_doc *doc, const char *formula, const char *columns)
     json_decref(cols);
     ib_node_free(root);
     return s;
+}
+
+static char *run_field(ib_doc *doc, const char *formula, const char *columns)
+{
+    return run_field_limited(doc, formula, columns, 0);
 }
 
 static void test_table_field(void **state)
@@ -295,6 +300,31 @@ static void test_table_field(void **state)
         got, "{\"key\":\"items\",\"value\":\"ERROR\",\"field_type\":\"TABLE\",\"error\":\"TABLE: the "
              "formula gives a list, not rows (from table or line_items)\"}");
     free(got);
+    ib_doc_free(d);
+}
+
+/* The record output limit counts a TABLE field's JSON exactly, boxes included: a limit of exactly its size (and
+ * the separator after it) keeps the rows, one byte less fails the field. The cheap bound the engine takes first
+ * counts every box number at its longest, far more than these boxes' short reals. */
+static void test_table_field_output_limit(void **state)
+{
+    (void)state;
+    ib_doc *d = load("inv.txt", invoice_txt, strlen(invoice_txt));
+    const char *f = "table(INPUT_COL, ['Description', 'Qty', 'Amount'], '^Subtotal')";
+    char *whole = run_field(d, f, "{\"Qty\": \"INT\", \"Amount\": \"FLOAT\"}");
+    size_t exact = strlen(whole) + 1;
+    char *got = run_field_limited(d, f, "{\"Qty\": \"INT\", \"Amount\": \"FLOAT\"}", exact);
+    assert_string_equal(got, whole);
+    free(got);
+    got = run_field_limited(d, f, "{\"Qty\": \"INT\", \"Amount\": \"FLOAT\"}", exact - 1);
+    char want[256];
+    snprintf(want, sizeof want,
+             "{\"key\":\"items\",\"value\":\"ERROR\",\"field_type\":\"TABLE\",\"error\":\"record output "
+             "limit exceeded: field 'items' would make the record's results larger than %zu bytes\"}",
+             exact - 1);
+    assert_string_equal(got, want);
+    free(got);
+    free(whole);
     ib_doc_free(d);
 }
 
@@ -558,6 +588,7 @@ int main(void)
         cmocka_unit_test(test_run_time_errors), cmocka_unit_test(test_line_items),
         cmocka_unit_test(test_pdf_table),       cmocka_unit_test(test_table_field),
         cmocka_unit_test(test_tables),          cmocka_unit_test(test_pdf_matches_pdftotext),
+        cmocka_unit_test(test_table_field_output_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
