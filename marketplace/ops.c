@@ -11,11 +11,13 @@
 #include "ib_path.h"
 #include "ib_semver.h"
 #include "ib_sha256.h"
+#include "ib_utf8.h"
 #include "ib_zip.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -651,6 +653,54 @@ ib_code mk_list(void *state, const ib_request *req, ib_reply *rep)
     return IB_OK;
 }
 
+/* The web page's solution page and catalog show a version's README.md and its manifest's icon_file: read here from
+ * the stored archive (verified whole when it was published), "readme" as UTF-8 text and "icon" as a data: URL of a
+ * PNG, JPEG, GIF or SVG image; each at most INFO_ENTRY_MAX bytes. An archive without them, or with one too large or
+ * of another kind, answers without that key: they are extras of the page, never a reason for info to fail. */
+#define INFO_ENTRY_MAX (256 * 1024)
+
+static char *archive_entry(zip_t *za, const char *entry, size_t *len)
+{
+    char err[256];
+    if (!entry || !*entry || zip_name_locate(za, entry, ZIP_FL_ENC_UTF_8) < 0) return NULL;
+    return ib_zip_read_entry(za, entry, INFO_ENTRY_MAX, len, err, sizeof err);
+}
+
+static void info_extras(int verfd, const char *name, const char *version, const json_t *manifest, json_t *d)
+{
+    char file[FILE_NAME_MAX];
+    archive_file_name(name, version, file, sizeof file);
+    int afd = openat(verfd, file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    int zerr = 0;
+    zip_t *za = afd >= 0 ? zip_fdopen(afd, ZIP_RDONLY, &zerr) : NULL; /* takes afd when it succeeds */
+    if (!za) {
+        if (afd >= 0) close(afd);
+        return;
+    }
+    size_t len = 0;
+    char *text = archive_entry(za, "README.md", &len);
+    if (text && ib_utf8_valid(text, len)) json_object_set_new(d, "readme", json_stringn(text, len));
+    free(text);
+    unsigned char *img = (unsigned char *)archive_entry(za, json_string_value(json_object_get(manifest, "icon_file")), &len);
+    const char *type = !img                                                    ? NULL
+                       : len >= 8 && !memcmp(img, "\x89PNG\r\n\x1a\n", 8)         ? "image/png"
+                       : len >= 3 && !memcmp(img, "\xFF\xD8\xFF", 3)             ? "image/jpeg"
+                       : len >= 6 && !memcmp(img, "GIF8", 4)                    ? "image/gif"
+                       : memmem(img, len < 1024 ? len : 1024, "<svg", 4) != NULL ? "image/svg+xml"
+                                                                                : NULL;
+    static const char prefix[] = "data:%s;base64,";
+    size_t cap = sizeof prefix + 16 + 4 * ((len + 2) / 3);
+    char *url = type ? malloc(cap) : NULL;
+    if (url) {
+        int n = snprintf(url, cap, prefix, type);
+        EVP_EncodeBlock((unsigned char *)url + n, img, (int)len);
+        json_object_set_new(d, "icon", json_string(url));
+    }
+    free(url);
+    free(img);
+    zip_discard(za);
+}
+
 ib_code mk_info(void *state, const ib_request *req, ib_reply *rep)
 {
     const char *name = ib_arg_str(req->args, "name"), *version = ib_arg_str(req->args, "version");
@@ -686,6 +736,7 @@ ib_code mk_info(void *state, const ib_request *req, ib_reply *rep)
         json_object_set(d, keys[i], v ? v : json_null());
     }
     json_object_set_new(d, "installed", json_boolean(is_installed(name, ver)));
+    info_extras(verfd, name, ver, json_object_get(meta, "manifest"), d);
     json_object_set_new(d, "latest_version", json_string(mk_latest(av, an) ? mk_latest(av, an) : ver));
     json_object_set_new(d, "available_versions", string_list(av, an));
     json_object_set_new(d, "installed_versions", string_list(iv, in));

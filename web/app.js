@@ -249,13 +249,19 @@ async function publish(file) {
 
 /* ---- solution page ---------------------------------------------------------------------------------------- */
 
+/* `code` spans of a README line as <code> elements, the rest as text. */
+function inline(text) {
+  return text.split(/(`[^`]+`)/).filter((p) => p).map((p) =>
+    p.length > 2 && p.startsWith("`") && p.endsWith("`") ? el("code", { text: p.slice(1, -1) }) : document.createTextNode(p));
+}
+
 /* The README as text blocks: headings, lists, code and paragraphs, built as elements (never HTML). */
 function renderReadme(text) {
   const out = el("div", {});
   const lines = text.replace(/\r\n/g, "\n").split("\n");
   let para = [], list = null, code = null;
   const flush = () => {
-    if (para.length) out.append(el("p", { text: para.join(" ") }));
+    if (para.length) out.append(el("p", {}, inline(para.join(" "))));
     para = [];
     list = null;
   };
@@ -269,9 +275,9 @@ function renderReadme(text) {
     if (/^```/.test(line)) { flush(); code = []; }
     else if ((m = /^(#{1,6})\s+(.*)$/.exec(line))) { flush(); out.append(el("h" + Math.min(6, m[1].length + 2), { text: m[2] })); }
     else if ((m = /^\s*[-*]\s+(.*)$/.exec(line))) {
-      if (para.length) { out.append(el("p", { text: para.join(" ") })); para = []; }
+      if (para.length) { out.append(el("p", {}, inline(para.join(" ")))); para = []; }
       if (!list) { list = el("ul", {}); out.append(list); }
-      list.append(el("li", { text: m[1] }));
+      list.append(el("li", {}, inline(m[1])));
     } else if (!line.trim()) flush();
     else para.push(line.trim());
   }
@@ -282,6 +288,7 @@ function renderReadme(text) {
 
 async function openSolution(name, version) {
   const info = await api("GET", "marketplace/info", { query: version ? { name, version } : { name } });
+  clearMessage();
   for (const v of document.querySelectorAll(".view")) v.hidden = v.id !== "solution";
   const m = info.manifest || {};
   $("solution-name").textContent = info.name + " " + info.version;

@@ -214,6 +214,9 @@ def test_publish_install_and_run_a_pdf(stack, browser, package):
     facts = wait(browser, "the facts", lambda: css(browser, "#solution-facts").text)
     assert info["sha256"] in facts
     assert '"short_description": "Reads invoices: number, vendor, dates and total"' in css(browser, "#solution-manifest").text
+    readme = css(browser, "#solution-readme")  # the archive's README.md, as headings and paragraphs
+    assert readme.find_element("css selector", "h3").text == "invoice_demo"
+    assert "An example ibsol solution: classifies each document" in readme.text
     shot(browser, "solution-page")
 
     # the playground: a PDF, run, fields beside the page with their boxes
@@ -301,3 +304,32 @@ def test_playground_text_and_a_failing_document(stack, browser, package):
     assert msg == ("'big.pdf' is 65.0 MiB: the playground takes documents up to 64.0 MiB. "
                    "Run larger ones as a job (solution/run)."), msg
     shutil.rmtree(os.path.dirname(bad))
+
+
+# ---- what the solution page shows: marketplace/info's readme and icon ------------------------------------------------
+
+
+def test_info_gives_the_readme_and_the_icon(stack_factory):
+    import base64
+    import json
+    s = stack_factory()
+    icon = b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 8 8"><rect width="8" height="8"/></svg>'
+    with open(os.path.join(EXAMPLE, "package.json")) as f:
+        manifest = json.load(f)
+    s.put_tree("/admin/plain", EXAMPLE)
+    s.put_tree("/admin/iconic", EXAMPLE)
+    s.put_file("/admin/iconic/package.json", json.dumps(dict(manifest, version="2.0.0", icon_file="img/icon.svg")))
+    s.put_file("/admin/iconic/img/icon.svg", icon)
+    s.call("DELETE", "/api/v2/files/admin/plain/README.md")
+    s.put_file("/admin/plain/package.json", json.dumps(dict(manifest, version="1.5.0", icon_file="missing.png")))
+    for folder in ("plain", "iconic"):
+        r = s.post("/solution/create", {"content_folder": "/admin/" + folder, "output_folder": "/admin/out"})
+        assert r.status_code == 200, r.text
+        assert s.post("/marketplace/publish", {"ibsolution_path": r.json()["ibsolution_path"]}).status_code == 200
+    info = s.get("/marketplace/info?name=invoice_demo&version=2.0.0", token=ALICE_TOKEN).json()
+    with open(os.path.join(EXAMPLE, "README.md")) as f:
+        assert info["readme"] == f.read()
+    assert info["icon"] == "data:image/svg+xml;base64," + base64.b64encode(icon).decode()
+    # a version without README.md, whose icon_file is not in its archive: neither key, and no error
+    info = s.get("/marketplace/info?name=invoice_demo&version=1.5.0", token=ALICE_TOKEN).json()
+    assert info["status"] == "OK" and "readme" not in info and "icon" not in info, info
