@@ -100,6 +100,18 @@ int ib_config_load(const ib_cfg *const *tables, const size_t *counts, size_t nta
                    const char *prog, const char *about, int *argc_out, char *err, size_t errsz)
 {
     char name[96];
+    /* --help and --version answer before any value is read: they must work while a setting in the environment
+     * is wrong, which is when someone reaches for them. */
+    for (int a = 1; a < argc; a++) {
+        if (!strcmp(argv[a], "--help") || !strcmp(argv[a], "-h")) {
+            print_help(tables, counts, ntables, prog, about);
+            return 1;
+        }
+        if (!strcmp(argv[a], "--version")) {
+            ib_config_print_version(prog);
+            return 1;
+        }
+    }
     for (size_t t = 0; t < ntables; t++)
         for (size_t i = 0; i < counts[t]; i++) {
             const ib_cfg *c = &tables[t][i];
@@ -111,14 +123,6 @@ int ib_config_load(const ib_cfg *const *tables, const size_t *counts, size_t nta
     int kept = 1;
     for (int a = 1; a < argc; a++) {
         char *arg = argv[a];
-        if (!strcmp(arg, "--help") || !strcmp(arg, "-h")) {
-            print_help(tables, counts, ntables, prog, about);
-            return 1;
-        }
-        if (!strcmp(arg, "--version")) {
-            ib_config_print_version(prog);
-            return 1;
-        }
         if (strncmp(arg, "--", 2) != 0 || !strcmp(arg, "--")) {
             argv[kept++] = arg;
             continue;

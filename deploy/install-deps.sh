@@ -6,9 +6,9 @@ set -euo pipefail
 
 build_pkgs=(build-essential cmake pkg-config libnng-dev libmsgpack-dev libcivetweb-dev libjansson-dev
   libzip-dev libpcre2-dev libpoppler-glib-dev libcairo2-dev libtesseract-dev tesseract-ocr-eng libssl-dev
-  uuid-dev libcurl4-openssl-dev curl)
+  uuid-dev libcurl4-openssl-dev curl python3 python3-yaml)
 test_pkgs=(libcmocka-dev python3 python3-pytest python3-requests poppler-utils zip unzip wrk clang
-  libclang-rt-14-dev docker-compose python3-yaml iproute2 docker.io debootstrap
+  libclang-rt-14-dev docker-compose python3-jsonschema iproute2 docker.io debootstrap
   qpdf openssl chromium chromium-driver python3-selenium tmux)
 
 want=("${build_pkgs[@]}")

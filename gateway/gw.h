@@ -108,6 +108,16 @@ void gw_reply_text(gw_req *r, int http_status, const char *body, size_t len);
 int gw_route_request(gw_req *r, const char *path);
 void gw_metrics_observe(int route, int http_status, double ms);
 int gw_route_count(void);
+/* The route table's entry i (0 past the end): method ("*" for the files API's metrics slot), path without prefix,
+ * and the ib_ops op it forwards to (NULL for the gateway's own routes). */
+int gw_route_at(int i, const char **method, const char **path, const char **op);
+
+/* What the gateway says about itself (meta.c): GET openapi.json and version, whether a URI needs no token
+ * (healthz, version, openapi.json under any prefix), and `--print-routes` (the daemon skeleton's alt_main). */
+void gw_meta_openapi(gw_req *r);
+void gw_meta_version(gw_req *r);
+int gw_meta_public(const char *uri);
+int gw_meta_main(int argc, char **argv);
 
 /* Job progress and runner heartbeats from the runners' PUB sockets (events.c). start listens on
  * ib_set.events_url (-1 with a message naming IBSOL_EVENTS_URL); stop wakes every open jobs/events stream and

@@ -321,7 +321,7 @@ static int handle(struct mg_connection *conn, void *cbdata)
     make_rid(&r);
     r.who.rid = r.rid;
     const char *uri = r.ri->local_uri ? r.ri->local_uri : "/";
-    int public_route = !strcmp(uri, "/healthz") || !strcmp(uri, "/api/v1/healthz");
+    int public_route = gw_meta_public(uri);
     const char *raw = r.ri->local_uri_raw ? r.ri->local_uri_raw : uri; /* the web page decides on the raw URI */
     if (framing_ok(&r) == 0 && gw_web_is_page(raw))
         gw_web_serve(&r, raw); /* no token: the page holds no data */

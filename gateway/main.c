@@ -94,6 +94,7 @@ int main(int argc, char **argv)
         .ncfg = sizeof gateway_cfg / sizeof gateway_cfg[0],
         .start = gateway_start,
         .stop = gateway_stop,
+        .alt_main = gw_meta_main, /* --print-routes */
     };
     gw.drive_fd = -1;
     return ib_daemon_main(&def, argc, argv);

@@ -12,7 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum route_kind { R_OP, R_HEALTHZ, R_METRICS, R_FILES, R_EVENTS, R_NOT_BUILT, R_WHOAMI } route_kind;
+typedef enum route_kind {
+    R_OP, R_HEALTHZ, R_METRICS, R_FILES, R_EVENTS, R_NOT_BUILT, R_WHOAMI, R_OPENAPI, R_VERSION
+} route_kind;
 
 typedef struct route {
     const char *method;
@@ -45,6 +47,8 @@ static const route routes[] = {
     {"POST", "flow_binary/results", R_OP, IB_OP_FLOW_RESULTS},
     {"GET", "pages", R_OP, IB_OP_PAGES_RENDER},
     {"GET", "whoami", R_WHOAMI, NULL},
+    {"GET", "openapi.json", R_OPENAPI, NULL}, /* meta.c: no token, see gw_meta_public */
+    {"GET", "version", R_VERSION, NULL},
     {"GET", "healthz", R_HEALTHZ, NULL},
     {"GET", "metrics", R_METRICS, NULL},
     {"*", "files", R_FILES, NULL}, /* metrics slot for the files API */
@@ -70,6 +74,15 @@ static struct {
 int gw_route_count(void)
 {
     return NROUTES;
+}
+
+int gw_route_at(int i, const char **method, const char **path, const char **op)
+{
+    if (i < 0 || i >= NROUTES) return 0;
+    *method = routes[i].method;
+    *path = routes[i].path;
+    *op = routes[i].kind == R_OP ? routes[i].op : NULL;
+    return 1;
 }
 
 void gw_metrics_observe(int route, int http_status, double ms)
@@ -327,6 +340,8 @@ int gw_route_request(gw_req *r, const char *uri)
             case R_METRICS: serve_metrics(r); break;
             case R_EVENTS: gw_events_serve(r); break;
             case R_WHOAMI: gw_web_whoami(r); break;
+            case R_OPENAPI: gw_meta_openapi(r); break;
+            case R_VERSION: gw_meta_version(r); break;
             case R_NOT_BUILT: gw_reply_error(r, IB_NOT_IMPLEMENTED, "'%s' is not implemented yet", routes[i].op); break;
             case R_FILES: break;
             }
