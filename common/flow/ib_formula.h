@@ -72,6 +72,7 @@ typedef struct ib_func_info {
     uint8_t regex_arg;          /* 1-based index of the argument that is a regular expression; 0: none */
     uint8_t group_arg;          /* 1-based index of the argument naming a group of that regex; 0: none */
     const char *signature;      /* for messages and documentation */
+    const char *doc;            /* one line for the formula reference (docs/solution-format.md is made from it) */
 } ib_func_info;
 
 const ib_func_info *ib_func_lookup(const char *name, size_t len); /* NULL when unknown */
