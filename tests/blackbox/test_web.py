@@ -333,3 +333,47 @@ def test_info_gives_the_readme_and_the_icon(stack_factory):
     # a version without README.md, whose icon_file is not in its archive: neither key, and no error
     info = s.get("/marketplace/info?name=invoice_demo&version=1.5.0", token=ALICE_TOKEN).json()
     assert info["status"] == "OK" and "readme" not in info and "icon" not in info, info
+
+
+def test_jobs_follow_a_run_through_its_events(stack, browser, package):
+    """A background run: the jobs tab lists it, follows jobs/events (read with fetch, the token in the header)
+    to its end and shows its records."""
+    if stack.get("/marketplace/info?name=invoice_demo").status_code == 404:
+        with open(package, "rb") as f:
+            stack.put_file("/admin/web_pub/demo.ibsolution", f.read())
+        assert stack.post("/marketplace/publish", {"ibsolution_path": "/admin/web_pub/demo.ibsolution"}).status_code == 200
+    assert stack.post("/marketplace/install", {"name": "invoice_demo", "version": "1.0.0"}).status_code == 200
+    for i in range(6):
+        with open(os.path.join(DEMO, "invoice-1001.txt"), "rb") as f:
+            stack.put_file("/alice/web_jobs/in/inv-%d.txt" % i, f.read(), ALICE_TOKEN)
+    r = stack.post("/solution/run", {"name": "invoice_demo", "version": "1.0.0",
+                                     "input_folder": "/alice/web_jobs/in"}, token=ALICE_TOKEN)
+    assert r.status_code in (200, 202), r.text
+    job = r.json()["job_id"]
+    login(browser, stack.url, ALICE_TOKEN)
+    wait(browser, "the catalog", lambda: css(browser, "#catalog").is_displayed())
+    css(browser, '.tab[data-tab="jobs"]').click()
+    row = wait(browser, "the job's row", lambda: css(browser, '#jobs-table tr[data-job="%s"]' % job))
+    row.find_element("css selector", "button").click()  # Follow while it runs, Results once it has ended
+    wait(browser, "the job's records", lambda: css(browser, "#job-results").text.count("invoice_no = INV-1001") == 6,
+         timeout=60)
+    assert css(browser, "#job-bar").get_attribute("style").replace(" ", "") == "width:100%;"
+    assert "COMPLETE" in css(browser, "#job-msg").text
+    # the stream itself, read by the page: an ended job answers with its end event at once
+    ended = browser.execute_async_script(
+        "const done = arguments[arguments.length - 1]; followJob(arguments[0]).then(done, (e) => done('error: ' + e));",
+        job)
+    assert ended is True, ended
+    shot(browser, "jobs-followed")
+
+
+def test_an_upload_past_the_servers_limit_shows_why(stack_factory, browser, package):
+    s = stack_factory({"IBSOL_MAX_UPLOAD": "1000"})
+    login(browser, s.url, ADMIN_TOKEN)
+    wait(browser, "the catalog", lambda: css(browser, "#catalog").is_displayed())
+    css(browser, "#publish-file").send_keys(package)
+    css(browser, "#publish-btn").click()
+    msg = wait(browser, "the refusal", lambda: visible_message(browser).startswith("Too large") and visible_message(browser))
+    assert msg.startswith("Too large for the server: ") and "1000" in msg, msg
+    assert css(browser, "#apps-empty").is_displayed()
+    shot(browser, "publish-too-large")
