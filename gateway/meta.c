@@ -4,6 +4,7 @@
  * docs/openapi.yaml so that neither can drift from the other. */
 #include "gw.h"
 
+#include "ib_log.h"
 #include "ib_ops.h"
 #include "ib_version.h"
 
@@ -112,10 +113,12 @@ static const struct {
 
 int gw_meta_main(int argc, char **argv)
 {
-    if (argc != 2 || strcmp(argv[1], "--print-routes") != 0) {
-        fprintf(stderr, "ibsol-gateway: unknown argument '%s' (see --help)\n", argv[1]);
-        return 2;
-    }
+    /* Anything else is refused as the daemon skeleton refuses an argument it does not know. */
+    for (int a = 1; a < argc; a++)
+        if (strcmp(argv[a], "--print-routes") != 0 || a > 1) {
+            ib_error(NULL, "unknown argument '%s' (see --help)", argv[a]);
+            return 1;
+        }
     json_t *out = json_array();
     const char *method, *path, *op;
     for (int i = 0; gw_route_at(i, &method, &path, &op); i++)

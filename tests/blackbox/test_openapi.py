@@ -264,6 +264,14 @@ def field_drift(doc, doc_path, item, method, rt):
     return bad
 
 
+def test_print_routes_is_the_only_extra_argument():
+    for args, bad in ((["--wrokers=3"], "--wrokers=3"), (["--print-routes", "x"], "x"),
+                      (["--print-routes", "--print-routes"], "--print-routes")):
+        r = subprocess.run([binary("gateway"), *args], capture_output=True, text=True, timeout=30)
+        assert r.returncode == 1 and r.stdout == "", (args, r.stdout)
+        assert "unknown argument '%s' (see --help)" % bad in r.stderr, (args, r.stderr)
+
+
 def test_document_and_route_table_agree():
     assert drift(load_spec(), print_routes()) == []
 
