@@ -2,16 +2,14 @@
  * local tests of a solution). main(): global options, the profile, the command, and the exit code. */
 #include "ibsol.h"
 
+#include "ib_version.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#ifndef IBSOL_VERSION
-#define IBSOL_VERSION "unknown"
-#endif
 
 cli_state cli;
 volatile sig_atomic_t cli_interrupted;
@@ -77,7 +75,7 @@ static const char global_help[] =
 
 static void main_help(FILE *f)
 {
-    fprintf(f, "ibsol %s: package, publish, install and run ibsol solutions.\n\nCommands:\n", IBSOL_VERSION);
+    fprintf(f, "ibsol %s: package, publish, install and run ibsol solutions.\n\nCommands:\n", IB_VERSION);
     for (size_t i = 0; i < NCOMMANDS; i++) fprintf(f, "  %s\n", commands[i].usage);
     fprintf(f, "\n%s\n'ibsol COMMAND --help' describes a command; 'man ibsol' all of them.\n", global_help);
 }
@@ -238,8 +236,11 @@ int main(int argc, char **argv)
         help = 1;
         a.n--, a.v++;
     }
-    if (args_flag(&a, "--version", "-V")) {
-        printf("ibsol %s\n", IBSOL_VERSION);
+    if (args_flag(&a, "--version", "-V")) { /* as every ibsol program says it (ib_config_load) */
+        if (IB_GIT_COMMIT[0])
+            printf("ibsol %s (git %s)\n", IB_VERSION, IB_GIT_COMMIT);
+        else
+            printf("ibsol %s\n", IB_VERSION);
         return EX_OK;
     }
     if (a.n == 0) {

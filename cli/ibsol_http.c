@@ -2,6 +2,8 @@
  * a one-line message and an exit code. */
 #include "ibsol.h"
 
+#include "ib_version.h"
+
 #include <curl/curl.h>
 #include <errno.h>
 #include <stdio.h>
@@ -229,7 +231,7 @@ static struct curl_slist *prepare(const char *method, const char *path, const ch
     curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, CONNECT_TIMEOUT_MS);
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl, CURLOPT_USERAGENT, "ibsol/" IBSOL_VERSION);
+    curl_easy_setopt(curl, CURLOPT_USERAGENT, "ibsol/" IB_VERSION);
     curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
     /* an idle stream (jobs/events) sends keep-alive comments; a transfer that makes no progress for a minute
      * is a dead server */

@@ -84,7 +84,9 @@ def installed(stack, tmp_path_factory):
 
 def test_version_help_and_usage(tmp_path):
     env = cli_env(tmp_path)
-    assert ibsol(env, "--version").stdout == "ibsol %s\n" % project_version()
+    # as every ibsol program says it: the project version, and the commit when built from a checkout
+    assert re.fullmatch(r"ibsol %s( \(git [0-9a-f]{12}(-dirty)?\))?\n" % re.escape(project_version()),
+                        ibsol(env, "--version").stdout)
     for cmd in ("login", "package", "publish", "install", "uninstall", "unpublish", "list", "info", "run", "jobs",
                 "files", "test"):
         out = ibsol(env, cmd, "--help").stdout
@@ -396,3 +398,44 @@ def test_ibsol_test_compares_fields(tmp_path):
     (sol / "tests" / "invoice.txt.expected.json").write_text("{oops")
     p = ibsol(env, "test", str(sol), rc=EX_LOCAL)
     assert "    tests/invoice.txt.expected.json: line 1 column 5: string or '}' expected near 'oops'\n" in p.stdout
+
+
+# --- what is installed with it ------------------------------------------------------------------------------------
+
+def test_completion_completes_commands_and_sub_commands():
+    # bash-completion's helpers stubbed: the script's own logic is what is tested
+    script = r'''
+_init_completion() { words=("${COMP_WORDS[@]}"); cword=$COMP_CWORD; cur=${COMP_WORDS[COMP_CWORD]};
+                     prev=${COMP_WORDS[COMP_CWORD-1]}; }
+_filedir() { COMPREPLY+=(FILES); }
+source "$1"
+complete -p ibsol
+for line in "ibsol " "ibsol jo" "ibsol jobs " "ibsol --profile x files " "ibsol run --f" "ibsol run sol "; do
+  read -ra COMP_WORDS <<< "$line"; [[ $line == *" " ]] && COMP_WORDS+=("")
+  COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); COMPREPLY=(); _ibsol; echo "${COMPREPLY[*]}"
+done
+'''
+    p = subprocess.run(["bash", "-c", script, "bash", os.path.join(SOURCE, "cli", "ibsol.bash-completion")],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    assert lines[0] == "complete -F _ibsol ibsol"
+    assert lines[1].split()[:12] == ["login", "package", "publish", "install", "uninstall", "unpublish", "list",
+                                     "info", "run", "jobs", "files", "test"]
+    assert lines[2:] == ["jobs", "list status results cancel watch", "ls put get rm cp", "--folder", "FILES"]
+
+
+def test_install_puts_the_man_page_and_completion_beside_the_binary(tmp_path):
+    if not os.path.exists(os.path.join(BIN, "cmake_install.cmake")):
+        pytest.skip("IBSOL_BIN is not a CMake build folder")
+    p = subprocess.run(["cmake", "--install", os.path.join(BIN, "cli"), "--prefix", str(tmp_path)],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert os.access(tmp_path / "bin" / "ibsol", os.X_OK)
+    assert (tmp_path / "share" / "man" / "man1" / "ibsol.1").read_text().startswith(".\\\" ibsol(1)")
+    assert "complete -F _ibsol ibsol" in (tmp_path / "share" / "bash-completion" / "completions" / "ibsol").read_text()
+    # the man page renders without a warning from groff
+    if shutil.which("man"):
+        r = subprocess.run(["man", "--warnings", "-l", str(tmp_path / "share/man/man1/ibsol.1")],
+                           capture_output=True, text=True, timeout=60, env=dict(os.environ, MANWIDTH="100"))
+        assert r.returncode == 0 and r.stderr == "" and "EXIT STATUS" in r.stdout, r.stderr
