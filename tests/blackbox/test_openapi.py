@@ -319,3 +319,22 @@ def test_documented_routes_answer(stack):
             if method == "head":  # no body to read the reason in: it must answer as GET does
                 g = stack.session.get(stack.url + url, headers={"Authorization": "Bearer " + ADMIN_TOKEN}, timeout=30)
                 assert r.status_code == g.status_code and "no such endpoint" not in g.text, where
+
+
+def test_undocumented_methods_are_refused(stack):
+    """The other direction on a live gateway: a method a documented path does not list is a 405 there, so no
+    handler answers more than the document says (a URL another documented template also matches is left out:
+    GET .../drives/a.txt/copy is a GET of drives/{path})."""
+    doc = load_spec()
+    values = {"path": "admin/openapi-probe/b.txt", "solution_path": "admin/openapi-probe", "file": "app.js"}
+    patterns = {p: re.compile("^" + re.sub(r"\\\{[^}]+\\\}", ".+", re.escape(p)) + "$") for p in doc["paths"]}
+    for doc_path, item in doc["paths"].items():
+        url = re.sub(r"\{([^}]+)\}", lambda m: values[m.group(1)], doc_path)
+        for method in ("get", "head", "put", "post", "patch", "delete", "options"):
+            if method in item or any(method in doc["paths"][o] and pat.match(url)
+                                     for o, pat in patterns.items() if o != doc_path):
+                continue
+            r = stack.session.request(method.upper(), stack.url + url, data=b"{}", timeout=30,
+                                      headers={"Authorization": "Bearer " + ADMIN_TOKEN})
+            assert r.status_code == 405, "%s %s -> %d %s" % (method.upper(), url, r.status_code, r.text[:200])
+
