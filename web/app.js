@@ -208,7 +208,7 @@ function appCard(app) {
                        await loadCatalog();
                      }) }),
       el("button", { type: "button", class: "secondary uninstall", text: "Uninstall",
-                     disabled: !installed.includes(pick.value) && installed.length === 0,
+                     disabled: !installed.includes(pick.value),
                      onclick: guard(async () => {
                        await api("POST", "marketplace/uninstall", { json: { name: app.name, version: pick.value } });
                        showMessage("Uninstalled " + app.name + " " + pick.value + ".", "info");
@@ -223,6 +223,11 @@ function appCard(app) {
                            await loadCatalog();
                          }) })
         : null));
+  pick.addEventListener("change", () => {
+    card.querySelector("button.uninstall").disabled = !installed.includes(pick.value);
+    card.querySelector("button.install").disabled = installed.includes(pick.value);
+  });
+  card.querySelector("button.install").disabled = installed.includes(pick.value);
   /* the icon comes with the version's details: fetched after the card is shown */
   if (app.icon_file) guard(async () => {
     const info = await api("GET", "marketplace/info", { query: { name: app.name } });

@@ -206,6 +206,13 @@ def test_publish_install_and_run_a_pdf(stack, browser, package):
     wait(browser, "the installed badge",
          lambda: "installed" in css(browser, 'article.card[data-name="invoice_demo"] .versions').text)
     assert stack.get("/marketplace/info?name=invoice_demo").json()["installed"] is True
+    card = css(browser, 'article.card[data-name="invoice_demo"]')
+    assert not card.find_element("css selector", "button.install").is_enabled()
+    # uninstall from the card; the solution page installs it again below
+    card.find_element("css selector", "button.uninstall").click()
+    wait(browser, "the uninstalled card", lambda: "installed" not in css(
+        browser, 'article.card[data-name="invoice_demo"] .versions').text)
+    assert stack.get("/marketplace/info?name=invoice_demo").json()["installed"] is False
 
     # the solution page: manifest, versions, sha256
     css(browser, 'article.card[data-name="invoice_demo"] button.open').click()
@@ -219,8 +226,11 @@ def test_publish_install_and_run_a_pdf(stack, browser, package):
     assert "An example ibsol solution: classifies each document" in readme.text
     shot(browser, "solution-page")
 
-    # the playground: a PDF, run, fields beside the page with their boxes
-    css(browser, '.tab[data-tab="playground"]').click()
+    # the playground: a PDF, run, fields beside the page with their boxes; the solution page's button installs
+    # the version and opens the playground with it
+    css(browser, "#solution-actions button").click()
+    wait(browser, "the playground", lambda: css(browser, "#playground").is_displayed())
+    assert stack.get("/marketplace/info?name=invoice_demo").json()["installed"] is True
     wait(browser, "the installed solution in the playground",
          lambda: "invoice_demo 1.0.0" in css(browser, "#pg-solution").text)
     css(browser, "#pg-file").send_keys(os.path.join(DEMO, "invoice-1002.pdf"))
@@ -377,3 +387,57 @@ def test_an_upload_past_the_servers_limit_shows_why(stack_factory, browser, pack
     assert msg.startswith("Too large for the server: ") and "1000" in msg, msg
     assert css(browser, "#apps-empty").is_displayed()
     shot(browser, "publish-too-large")
+
+
+def test_a_scan_with_a_table_field(stack, browser):
+    """A scan (shown as it is) and a TABLE field: its rows beside the page, each cell's box drawn, a row's cells
+    highlighted when the row is hovered, boxes scaled by the page size the pages call gives."""
+    import json
+    from test_tables import ITEMS, content
+    with open(os.path.join(EXAMPLE, "refiners/invoice.ibrefiner")) as f:  # the example may have line items itself
+        has_items = any(x["name"] == "items" for x in json.load(f)["fields"])
+    folder = content(stack, "web_tables", [] if has_items else [ITEMS])
+    with open(os.path.join(stack.data, "drive", folder.lstrip("/"), "package.json")) as f:
+        manifest = json.load(f)
+    stack.put_file(folder + "/package.json", json.dumps(dict(manifest, name="web_tables")))
+    r = stack.post("/solution/create", {"content_folder": folder, "output_folder": "/admin/web_tables_build"})
+    assert r.status_code == 200, r.text
+    assert stack.post("/marketplace/publish", {"ibsolution_path": r.json()["ibsolution_path"]}).status_code == 200
+    assert stack.post("/marketplace/install", {"name": "web_tables", "version": "1.0.0"}).status_code == 200
+    login(browser, stack.url, ALICE_TOKEN)
+    wait(browser, "the catalog", lambda: css(browser, "#catalog").is_displayed())
+    css(browser, '.tab[data-tab="playground"]').click()
+    wait(browser, "the solution list", lambda: "web_tables 1.0.0" in css(browser, "#pg-solution").text)
+    from selenium.webdriver.support.ui import Select
+    Select(css(browser, "#pg-solution")).select_by_visible_text("web_tables 1.0.0")
+    css(browser, "#pg-file").send_keys(os.path.join(DEMO, "invoice-1003-scan.png"))
+    wait(browser, "the run button", lambda: css(browser, "#pg-run").is_enabled())
+    css(browser, "#pg-run").click()
+    wait(browser, "the scan and its boxes", lambda: browser.execute_script(
+        "return document.querySelectorAll('#boxes .box.cell').length > 0 && document.getElementById('page-img').naturalWidth > 0"),
+        timeout=90)
+    items = css(browser, 'tr.field[data-key="items"]')
+    assert "Copy paper, 10 boxes" in items.text
+    rec = browser.execute_script("return state.run.records[0]")
+    total = [f for f in rec["results"] if f["key"] == "total"][0]
+    fid = css(browser, 'tr.field[data-key="total"]').get_attribute("data-field")
+    head = stack.get("/api/v1/pages", token=ALICE_TOKEN, params={"path": browser.execute_script("return state.run.path")})
+    assert head.status_code == 200 and head.headers["Content-Type"] == "image/png"
+    page_w = float(head.headers["X-Page-Width"])
+    img = browser.execute_script("const r = document.getElementById('page-img').getBoundingClientRect();"
+                                 "return [r.left, r.top, r.width, r.height];")
+    box = browser.execute_script("const r = document.querySelector('#boxes [data-box=\"%s\"]').getBoundingClientRect();"
+                                 "return [r.left, r.top, r.width, r.height];" % fid)
+    scale = img[2] / page_w
+    x0, y0, x1, y1 = total["bbox"]
+    want = [img[0] + x0 * scale, img[1] + y0 * scale, (x1 - x0) * scale, (y1 - y0) * scale]
+    for got, exp in zip(box, want):
+        assert abs(got - exp) < 2.5, (box, want, total)
+    # hovering the table's first row highlights that row's cells
+    from selenium.webdriver.common.action_chains import ActionChains
+    row = css(browser, 'tr[data-field="%s.0"]' % items.get_attribute("data-field"))
+    ActionChains(browser).move_to_element(row).perform()
+    wait(browser, "the row's highlighted cells", lambda: browser.execute_script(
+        "return document.querySelectorAll('#boxes .box.cell.hot').length") == len(
+        [f for f in rec["results"] if f["key"] == "items"][0]["cells"][0]))
+    shot(browser, "playground-scan-table")
