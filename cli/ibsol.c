@@ -96,6 +96,7 @@ void cli_err(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
+    cli.said++;
     fprintf(stderr, "%sibsol:%s ", cli.err_color ? "\033[1;31m" : "", cli.err_color ? "\033[0m" : "");
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
@@ -279,6 +280,7 @@ int main(int argc, char **argv)
         while (n > 0 && cli.url[n - 1] == '/') cli.url[--n] = '\0';
     }
     if (rc == EX_OK) rc = c->run(&a);
+    if (rc == EX_INTERRUPTED && !cli.said) cli_err("interrupted");
     http_cleanup();
     fflush(stdout);
     if (ferror(stdout) && rc == EX_OK) {

@@ -51,6 +51,7 @@ typedef struct cli_state {
     int err_color;
     int quiet;
     int http_quiet;      /* api_raw/api_json print no error line (the caller handles the code) */
+    int said;            /* error lines printed (main adds "interrupted" to an interruption nothing explained) */
     uint64_t chunk;      /* upload chunk size (--chunk-size) */
     uint64_t limit_rate; /* upload bytes per second, 0: no limit (--limit-rate) */
 } cli_state;
