@@ -20,7 +20,9 @@ from conftest import ADMIN_TOKEN, ALICE_TOKEN, SOURCE, assert_error
 EXAMPLE = os.path.join(SOURCE, "docs/example-solution")
 INVOICE = open(os.path.join(EXAMPLE, "demo_data/invoice-1001.txt"), "rb").read()
 EXPECTED = {"invoice_no": "INV-1001", "vendor": "ACME Supplies Ltd.", "issued": "2024-03-15",
-            "due": "2024-04-14", "total": 224.98, "summary": "ACME Supplies Ltd. INV-1001"}
+            "due": "2024-04-14", "total": 224.98, "summary": "ACME Supplies Ltd. INV-1001",
+            "items": [{"description": "Paper A4, 500 sheets", "qty": 10, "amount": 45},
+                      {"description": "Toner cartridge", "qty": 2, "amount": 179.98}]}
 RULE = ("names are 1-128 bytes of printable UTF-8 without '/' or '\\', not starting or ending with a space, "
         "not '.' or '..'")
 

@@ -18,7 +18,9 @@ from conftest import ADMIN_TOKEN, ALICE_TOKEN, BOB_TOKEN, SOURCE, assert_error
 EXAMPLE = os.path.join(SOURCE, "docs/example-solution")
 INVOICE = open(os.path.join(EXAMPLE, "demo_data/invoice-1001.txt"), "rb").read()
 EXPECTED = {"invoice_no": "INV-1001", "vendor": "ACME Supplies Ltd.", "issued": "2024-03-15",
-            "due": "2024-04-14", "total": 224.98, "summary": "ACME Supplies Ltd. INV-1001"}
+            "due": "2024-04-14", "total": 224.98, "summary": "ACME Supplies Ltd. INV-1001",
+            "items": [{"description": "Paper A4, 500 sheets", "qty": 10, "amount": 45},
+                      {"description": "Toner cartridge", "qty": 2, "amount": 179.98}]}
 
 
 def wait_done(stack, job_id, token=ADMIN_TOKEN, timeout=60):

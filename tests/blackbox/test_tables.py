@@ -25,20 +25,22 @@ SUM = {"name": "items_sum", "type": "FLOAT", "formula": "sum(column(items, 'Amou
 
 def content(stack, folder, fields, rules=()):
     """The example solution with more fields in its invoice refiner (and more validate rules), as a content
-    folder of admin's."""
+    folder of admin's. A field named like one of the example's (its own line items, 'items') replaces it, and
+    the example's rules on that field go with it."""
     dst = os.path.join(stack.data, "drive/admin", folder)
     shutil.rmtree(dst, ignore_errors=True)
     shutil.copytree(EXAMPLE, dst)
     path = os.path.join(dst, "refiners/invoice.ibrefiner")
     with open(path) as f:
         refiner = json.load(f)
-    refiner["fields"] += fields
+    names = {f["name"] for f in fields}
+    refiner["fields"] = [f for f in refiner["fields"] if f["name"] not in names] + list(fields)
     with open(path, "w") as f:
         json.dump(refiner, f)
     path = os.path.join(dst, "flow.json")
     with open(path) as f:
         flow = json.load(f)
-    flow["steps"][-1]["rules"] += list(rules)
+    flow["steps"][-1]["rules"] = [r for r in flow["steps"][-1]["rules"] if r["field"] not in names] + list(rules)
     with open(path, "w") as f:
         json.dump(flow, f)
     return "/admin/" + folder
