@@ -128,3 +128,42 @@ def test_whoami_names_the_caller(stack):
     r = stack.get("/api/v1/whoami", token=ALICE_TOKEN)
     assert r.status_code == 200 and r.json() == {"status": "OK", "user": "alice", "role": "user"}
     assert_error(stack.get("/whoami", token="nope"), 401, "unauthorized", "unknown token")
+
+
+def tiff(pages):
+    """A little-endian, uncompressed 8-bit grey TIFF with one IFD per (width, height) in pages, at 144 dpi."""
+    out = bytearray(b"II*\x00\x00\x00\x00\x00")
+    ifd_offsets = []
+    for w, h in pages:
+        pixels_at = len(out)
+        out += bytes((x * 16 + y) % 256 for y in range(h) for x in range(w))
+        res_at = len(out)
+        out += struct.pack("<II", 144, 1)  # the RATIONAL 144/1 both resolutions point at
+        if len(out) % 2:
+            out += b"\x00"
+        ifd_offsets.append(len(out))
+        tags = [(256, 4, 1, w), (257, 4, 1, h), (258, 3, 1, 8), (259, 3, 1, 1), (262, 3, 1, 1),
+                (273, 4, 1, pixels_at), (277, 3, 1, 1), (278, 4, 1, h), (279, 4, 1, w * h),
+                (282, 5, 1, res_at), (283, 5, 1, res_at), (296, 3, 1, 2)]
+        out += struct.pack("<H", len(tags))
+        for tag, typ, count, value in tags:
+            out += struct.pack("<HHII", tag, typ, count, value) if typ != 3 else struct.pack("<HHIHH", tag, typ, count, value, 0)
+        out += b"\x00\x00\x00\x00"  # next IFD, set below
+    struct.pack_into("<I", out, 4, ifd_offsets[0])
+    for i in range(len(ifd_offsets) - 1):
+        n = struct.unpack_from("<H", out, ifd_offsets[i])[0]
+        struct.pack_into("<I", out, ifd_offsets[i] + 2 + 12 * n, ifd_offsets[i + 1])
+    return bytes(out)
+
+
+def test_tiff_pages_come_back_as_png(stack):
+    stack.put_file(BASE + "/scan.tif", tiff([(40, 30), (20, 50)]), ALICE_TOKEN)
+    r = pages(stack, BASE + "/scan.tif", page=2)
+    assert r.status_code == 200, r.text
+    assert r.headers["Content-Type"] == "image/png" and r.headers["X-Page-Count"] == "2"
+    assert png_size(r.content) == (20, 50)
+    # 144 dpi: a pixel is half a point
+    assert (float(r.headers["X-Page-Width"]), float(r.headers["X-Page-Height"])) == (10, 25)
+    assert png_size(pages(stack, BASE + "/scan.tif").content) == (40, 30)
+    assert_error(pages(stack, BASE + "/scan.tif", page=3), 404, "not_found",
+                 "page: '/alice/pages/scan.tif' has 2 pages, there is no page 3")

@@ -441,3 +441,35 @@ def test_a_scan_with_a_table_field(stack, browser):
         "return document.querySelectorAll('#boxes .box.cell.hot').length") == len(
         [f for f in rec["results"] if f["key"] == "items"][0]["cells"][0]))
     shot(browser, "playground-scan-table")
+
+
+def test_jobs_follow_live_and_cancel(stack_factory, browser, package):
+    """A job still running: Follow shows its progress as jobs/events brings it, Cancel stops it, and the stream's
+    end shows it CANCELLED."""
+    s = stack_factory({"IBSOL_POOL": "1"})  # one file at a time: the job runs for seconds
+    with open(package, "rb") as f:
+        s.put_file("/admin/pub/demo.ibsolution", f.read())
+    assert s.post("/marketplace/publish", {"ibsolution_path": "/admin/pub/demo.ibsolution"}).status_code == 200
+    assert s.post("/marketplace/install", {"name": "invoice_demo", "version": "1.0.0"}).status_code == 200
+    with open(os.path.join(DEMO, "invoice-1003-scan.png"), "rb") as f:
+        scan = f.read()
+    for i in range(12):  # OCR of each takes a good part of a second
+        s.put_file("/alice/slow/in/scan-%02d.png" % i, scan, ALICE_TOKEN)
+    r = s.post("/solution/run", {"name": "invoice_demo", "version": "1.0.0", "input_folder": "/alice/slow/in"},
+               token=ALICE_TOKEN)
+    assert r.status_code in (200, 202), r.text
+    job = r.json()["job_id"]
+    login(browser, s.url, ALICE_TOKEN)
+    wait(browser, "the catalog", lambda: css(browser, "#catalog").is_displayed())
+    css(browser, '.tab[data-tab="jobs"]').click()
+    row = wait(browser, "the job's row", lambda: css(browser, '#jobs-table tr[data-job="%s"]' % job))
+    buttons = row.find_elements("css selector", "button")
+    assert [b.text for b in buttons] == ["Follow", "Cancel"]
+    buttons[0].click()
+    wait(browser, "live progress", lambda: "RUNNING: Completed" in css(browser, "#job-msg").text, timeout=60)
+    shot(browser, "jobs-live")
+    css(browser, '#jobs-table tr[data-job="%s"] button.danger' % job).click()
+    wait(browser, "the cancelled job", lambda: css(browser, "#job-msg").text.startswith("CANCELLED"), timeout=60)
+    assert "is being cancelled" in visible_message(browser)
+    done = s.get("/jobs/status?job_id=" + job, token=ALICE_TOKEN).json()
+    assert done["state"] == "DONE" and '"status":"CANCELLED"' in done["cur_status"].replace(" ", ""), done
