@@ -4,6 +4,8 @@
 #                                                         or PID 1: it exits cleanly on SIGTERM)
 #   ibsol op SERVICE OP [JSON-ARGS]                       send one op with ibsol-op (docker compose exec ...)
 #   ibsol healthcheck [DAEMON]                            the container's health probe
+#   ibsol login|package|publish|install|uninstall|unpublish|list|info|run|jobs|files|test|--version ...
+#                                                         the client command (ibsol-client in the image)
 #   ibsol COMMAND [ARGS]                                  any other program (sh, ls ...), for debugging
 # Settings are IBSOL_* environment variables, as everywhere (see ibsol-<daemon> --help).
 set -eu
@@ -49,6 +51,9 @@ op)
   ;;
 healthcheck)
   exec "$bin/ibsol-healthcheck" "$@"
+  ;;
+login | package | publish | install | uninstall | unpublish | list | info | run | jobs | files | test | --version)
+  exec "$bin/ibsol-client" "$cmd" "$@"
   ;;
 -h | --help | help)
   usage

@@ -439,3 +439,16 @@ def test_install_puts_the_man_page_and_completion_beside_the_binary(tmp_path):
         r = subprocess.run(["man", "--warnings", "-l", str(tmp_path / "share/man/man1/ibsol.1")],
                            capture_output=True, text=True, timeout=60, env=dict(os.environ, MANWIDTH="100"))
         assert r.returncode == 0 and r.stderr == "" and "EXIT STATUS" in r.stdout, r.stderr
+
+
+def test_the_container_entrypoint_hands_client_commands_to_the_client(tmp_path):
+    # in the image `ibsol` is the entrypoint (daemons, op, healthcheck) and the client is ibsol-client
+    (tmp_path / "bin").mkdir()
+    os.symlink(CLI, tmp_path / "bin" / "ibsol-client")
+    env = cli_env(tmp_path, IBSOL_BIN_DIR=str(tmp_path / "bin"))
+    entry = os.path.join(SOURCE, "deploy", "docker", "entrypoint.sh")
+    p = check(subprocess.run([entry, "--version"], env=env, capture_output=True, text=True, timeout=60), 0)
+    assert p.stdout.startswith("ibsol %s" % project_version())
+    p = check(subprocess.run([entry, "package", str(tmp_path / "nowhere")], env=env, capture_output=True, text=True,
+                             timeout=60), EX_LOCAL)
+    assert p.stderr == "ibsol: folder '%s': No such file or directory\n" % (tmp_path / "nowhere")
