@@ -384,9 +384,14 @@ async function runPlayground() {
     /* The document goes to the user's drive (the page images are rendered from there) and, in the run_sync
      * body, to the solution. */
     const safe = file.name.replace(/[\/\\\u0000-\u001f]/g, "_").replace(/^\.+/, "_") || "document";
-    const path = "/" + state.me.user + "/.ibsol/web/playground/" + Date.now() + "/" + safe;
+    const folder = "/" + state.me.user + "/.ibsol/web/playground/" + Date.now();
+    const path = folder + "/" + safe;
+    /* the last try's document is not needed once the next one runs: the drive keeps only the latest */
+    if (state.lastUpload) api("DELETE", filesUrl(state.lastUpload)).catch(() => {});
+    state.lastUpload = null;
     status.textContent = "Uploading " + file.name + "…";
     await api("PUT", filesUrl(path), { raw: file });
+    state.lastUpload = folder;
     status.textContent = "Running " + name + " " + version + " on " + file.name + "…";
     const content = await toBase64(file);
     const r = await api("POST", "solution/run_sync",

@@ -302,6 +302,10 @@ def test_playground_text_and_a_failing_document(stack, browser, package):
     assert not css(browser, "#page").is_displayed()  # no stale page of the last document
     assert "broken.pdf: damaged PDF" in css(browser, "#fields").text
     shot(browser, "playground-failed")
+    # only the latest try's document stays on the drive
+    from conftest import wait_for
+    wait_for("the earlier upload's removal", lambda: len(stack.get(
+        "/api/v2/files/alice/.ibsol/web/playground", token=ALICE_TOKEN).json()["nodes"]) == 1)
     # a file past what the playground takes: said before anything is sent
     big = os.path.join(os.path.dirname(bad), "big.pdf")
     with open(big, "wb") as f:
