@@ -2,6 +2,7 @@
  * local tests of a solution). main(): global options, the profile, the command, and the exit code. */
 #include "ibsol.h"
 
+#include "ib_config.h"
 #include "ib_version.h"
 
 #include <errno.h>
@@ -237,11 +238,8 @@ int main(int argc, char **argv)
         help = 1;
         a.n--, a.v++;
     }
-    if (args_flag(&a, "--version", "-V")) { /* as every ibsol program says it (ib_config_load) */
-        if (IB_GIT_COMMIT[0])
-            printf("ibsol %s (git %s)\n", IB_VERSION, IB_GIT_COMMIT);
-        else
-            printf("ibsol %s\n", IB_VERSION);
+    if (args_flag(&a, "--version", "-V")) {
+        ib_config_print_version("ibsol"); /* the one line every ibsol program prints */
         return EX_OK;
     }
     if (a.n == 0) {

@@ -77,17 +77,32 @@ def test_other_routes_still_need_a_token(stack):
         assert_error(r, 401, "unauthorized", "missing 'Authorization: Bearer <token>' header")
 
 
+def version_line(prog):
+    h = built_header()
+    assert h["IB_VERSION"] == project_version()
+    if h["IB_GIT_COMMIT"]:
+        return "%s %s (git %s)\n" % (prog, h["IB_VERSION"], h["IB_GIT_COMMIT"])
+    return "%s %s\n" % (prog, h["IB_VERSION"])
+
+
 @pytest.mark.parametrize("prog", sorted(PROGRAMS))
 def test_version_flag(prog):
-    h = built_header()
-    want = "%s %s (git %s)\n" % (prog, h["IB_VERSION"], h["IB_GIT_COMMIT"]) if h["IB_GIT_COMMIT"] else \
-        "%s %s\n" % (prog, h["IB_VERSION"])
+    want = version_line(prog)
     exe = os.path.join(BIN, PROGRAMS[prog])
     # A wrong setting in the environment does not stop --version (nor --help): that is when people ask.
     env = dict(os.environ, IBSOL_WORKERS="many", IBSOL_DATA="/nonexistent/ibsol")
     for args in (["--version"], ["--debug", "--version"]):
         r = subprocess.run([exe, *args], env=env, capture_output=True, text=True, timeout=30)
         assert (r.returncode, r.stdout, r.stderr) == (0, want, "")
-    assert h["IB_VERSION"] == project_version()
     r = subprocess.run([exe, "--help"], env=env, capture_output=True, text=True, timeout=30)
     assert r.returncode == 0 and re.search(r"^  --version +print the version and exit$", r.stdout, re.M), r.stdout
+
+
+def test_client_version_flag():
+    """ibsol, the client command, says it the same way (its own argument parser, the same line)."""
+    exe = os.path.join(BIN, "cli", "ibsol")
+    for args in (["--version"], ["-V"], ["--quiet", "--version"]):
+        r = subprocess.run([exe, *args], capture_output=True, text=True, timeout=30,
+                           env=dict(os.environ, IBSOL_URL="http://127.0.0.1:9", IBSOL_TOKEN="x"))
+        assert (r.returncode, r.stdout, r.stderr) == (0, version_line("ibsol"), ""), args
+
