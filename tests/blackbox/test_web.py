@@ -178,6 +178,27 @@ def package(stack):
     shutil.rmtree(d)
 
 
+def ensure_installed(s, package):
+    """invoice_demo 1.0.0 published (from the package, when a test runs alone) and installed on stack s."""
+    if s.get("/marketplace/info?name=invoice_demo").status_code == 404:
+        with open(package, "rb") as f:
+            s.put_file("/admin/web_pub/demo.ibsolution", f.read())
+        assert s.post("/marketplace/publish", {"ibsolution_path": "/admin/web_pub/demo.ibsolution"}).status_code == 200
+    assert s.post("/marketplace/install", {"name": "invoice_demo", "version": "1.0.0"}).status_code == 200
+
+
+def run_in_playground(driver, solution, document, ready_js, timeout=60):
+    """Picks the installed solution ("name version"), drops the document and runs it; waits until ready_js is
+    true in the page."""
+    from selenium.webdriver.support.ui import Select
+    wait(driver, "%s in the playground" % solution, lambda: solution in css(driver, "#pg-solution").text)
+    Select(css(driver, "#pg-solution")).select_by_visible_text(solution)
+    css(driver, "#pg-file").send_keys(document)
+    wait(driver, "the run button", lambda: css(driver, "#pg-run").is_enabled())
+    css(driver, "#pg-run").click()
+    wait(driver, "the run's page", lambda: driver.execute_script(ready_js), timeout=timeout)
+
+
 def test_wrong_token_shows_a_message(stack, browser):
     login(browser, stack.url, "not-a-token")
     msg = wait(browser, "the refusal", lambda: visible_message(browser))
@@ -231,14 +252,9 @@ def test_publish_install_and_run_a_pdf(stack, browser, package):
     css(browser, "#solution-actions button").click()
     wait(browser, "the playground", lambda: css(browser, "#playground").is_displayed())
     assert stack.get("/marketplace/info?name=invoice_demo").json()["installed"] is True
-    wait(browser, "the installed solution in the playground",
-         lambda: "invoice_demo 1.0.0" in css(browser, "#pg-solution").text)
-    css(browser, "#pg-file").send_keys(os.path.join(DEMO, "invoice-1002.pdf"))
-    wait(browser, "the run button", lambda: css(browser, "#pg-run").is_enabled())
-    css(browser, "#pg-run").click()
-    wait(browser, "the page image", lambda: browser.execute_script(
-        "const i = document.getElementById('page-img'); return i.complete && i.naturalWidth > 0 && "
-        "document.querySelectorAll('#boxes .box').length > 0"), timeout=60)
+    run_in_playground(browser, "invoice_demo 1.0.0", os.path.join(DEMO, "invoice-1002.pdf"),
+                      "const i = document.getElementById('page-img'); return i.complete && i.naturalWidth > 0 && "
+                      "document.querySelectorAll('#boxes .box').length > 0")
     row = css(browser, 'tr.field[data-key="total"]')
     assert "1180.5" in row.text
     fid = row.get_attribute("data-field")
@@ -272,22 +288,14 @@ def test_publish_install_and_run_a_pdf(stack, browser, package):
 
 
 def test_playground_text_and_a_failing_document(stack, browser, package):
-    if stack.get("/marketplace/info?name=invoice_demo").status_code == 404:  # run alone: publish it here
-        with open(package, "rb") as f:
-            stack.put_file("/admin/web_pub/demo.ibsolution", f.read())
-        assert stack.post("/marketplace/publish", {"ibsolution_path": "/admin/web_pub/demo.ibsolution"}).status_code == 200
-    assert stack.post("/marketplace/install", {"name": "invoice_demo", "version": "1.0.0"}).status_code == 200
+    ensure_installed(stack, package)
     login(browser, stack.url, ALICE_TOKEN)
     wait(browser, "the catalog", lambda: css(browser, "#catalog").is_displayed())
     assert not css(browser, "#publish").is_displayed()  # a user is not offered to publish
     css(browser, '.tab[data-tab="playground"]').click()
-    wait(browser, "the solution list", lambda: "invoice_demo 1.0.0" in css(browser, "#pg-solution").text)
-    css(browser, "#pg-file").send_keys(os.path.join(DEMO, "invoice-1001.txt"))
-    wait(browser, "the run button", lambda: css(browser, "#pg-run").is_enabled())
-    css(browser, "#pg-run").click()
-    wait(browser, "the text page", lambda: browser.execute_script(
-        "return document.querySelectorAll('#boxes .box').length > 0 && document.getElementById('page-img').naturalWidth > 0"),
-        timeout=60)
+    run_in_playground(browser, "invoice_demo 1.0.0", os.path.join(DEMO, "invoice-1001.txt"),
+                      "return document.querySelectorAll('#boxes .box').length > 0 && "
+                      "document.getElementById('page-img').naturalWidth > 0")
     assert "INV-1001" in css(browser, 'tr.field[data-key="invoice_no"]').text
     shot(browser, "playground-text")
     # a document the solution cannot read: a visible message, the page still there
@@ -352,11 +360,7 @@ def test_info_gives_the_readme_and_the_icon(stack_factory):
 def test_jobs_follow_a_run_through_its_events(stack, browser, package):
     """A background run: the jobs tab lists it, follows jobs/events (read with fetch, the token in the header)
     to its end and shows its records."""
-    if stack.get("/marketplace/info?name=invoice_demo").status_code == 404:
-        with open(package, "rb") as f:
-            stack.put_file("/admin/web_pub/demo.ibsolution", f.read())
-        assert stack.post("/marketplace/publish", {"ibsolution_path": "/admin/web_pub/demo.ibsolution"}).status_code == 200
-    assert stack.post("/marketplace/install", {"name": "invoice_demo", "version": "1.0.0"}).status_code == 200
+    ensure_installed(stack, package)
     for i in range(6):
         with open(os.path.join(DEMO, "invoice-1001.txt"), "rb") as f:
             stack.put_file("/alice/web_jobs/in/inv-%d.txt" % i, f.read(), ALICE_TOKEN)
@@ -411,15 +415,9 @@ def test_a_scan_with_a_table_field(stack, browser):
     login(browser, stack.url, ALICE_TOKEN)
     wait(browser, "the catalog", lambda: css(browser, "#catalog").is_displayed())
     css(browser, '.tab[data-tab="playground"]').click()
-    wait(browser, "the solution list", lambda: "web_tables 1.0.0" in css(browser, "#pg-solution").text)
-    from selenium.webdriver.support.ui import Select
-    Select(css(browser, "#pg-solution")).select_by_visible_text("web_tables 1.0.0")
-    css(browser, "#pg-file").send_keys(os.path.join(DEMO, "invoice-1003-scan.png"))
-    wait(browser, "the run button", lambda: css(browser, "#pg-run").is_enabled())
-    css(browser, "#pg-run").click()
-    wait(browser, "the scan and its boxes", lambda: browser.execute_script(
-        "return document.querySelectorAll('#boxes .box.cell').length > 0 && document.getElementById('page-img').naturalWidth > 0"),
-        timeout=90)
+    run_in_playground(browser, "web_tables 1.0.0", os.path.join(DEMO, "invoice-1003-scan.png"),
+                      "return document.querySelectorAll('#boxes .box.cell').length > 0 && "
+                      "document.getElementById('page-img').naturalWidth > 0", timeout=90)
     items = css(browser, 'tr.field[data-key="items"]')
     assert "Copy paper, 10 boxes" in items.text
     rec = browser.execute_script("return state.run.records[0]")
@@ -451,10 +449,7 @@ def test_jobs_follow_live_and_cancel(stack_factory, browser, package):
     """A job still running: Follow shows its progress as jobs/events brings it, Cancel stops it, and the stream's
     end shows it CANCELLED."""
     s = stack_factory({"IBSOL_POOL": "1"})  # one file at a time: the job runs for seconds
-    with open(package, "rb") as f:
-        s.put_file("/admin/pub/demo.ibsolution", f.read())
-    assert s.post("/marketplace/publish", {"ibsolution_path": "/admin/pub/demo.ibsolution"}).status_code == 200
-    assert s.post("/marketplace/install", {"name": "invoice_demo", "version": "1.0.0"}).status_code == 200
+    ensure_installed(s, package)
     with open(os.path.join(DEMO, "invoice-1003-scan.png"), "rb") as f:
         scan = f.read()
     for i in range(12):  # OCR of each takes a good part of a second
