@@ -71,7 +71,7 @@ static const char global_help[] =
     "Global options: --profile P (or IBSOL_PROFILE), --url URL (or IBSOL_URL), --token T (or IBSOL_TOKEN),\n"
     "--no-color (or NO_COLOR), --quiet, --help, --version.\n"
     "Exit codes: 0 ok, 2 usage, 3 server unreachable, 4 token refused or not allowed, 5 not found,\n"
-    "6 server refused or failed, 7 local file error, 8 test differences, 9 job failed or cancelled,\n"
+    "6 server refused or failed, 7 local file error, 8 test differences, 9 a run's job or file failed,\n"
     "130 interrupted.\n";
 
 static void main_help(FILE *f)

@@ -21,7 +21,7 @@ enum {
     EX_SERVER = 6,       /* the server refused the request or failed (400, 409, 413, 5xx, a bad answer) */
     EX_LOCAL = 7,        /* a local file or folder is missing or wrong (including one that does not package) */
     EX_DIFF = 8,         /* ibsol test: a document's fields differ from the expected ones, or it failed */
-    EX_JOB_FAILED = 9,   /* a followed job ended FAILED or CANCELLED */
+    EX_JOB_FAILED = 9,   /* a followed job ended FAILED or CANCELLED, or a file of `ibsol run` failed */
     EX_INTERRUPTED = 130 /* Ctrl-C (SIGINT) or SIGTERM */
 };
 

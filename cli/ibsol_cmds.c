@@ -391,7 +391,8 @@ int cmd_info(cli_args *a)
             for (size_t k = 0; k < 4; k++) skip |= strcmp(key, shown[k]) == 0;
             if (skip) continue;
             char *c = ui_cell(v);
-            printf("%-12s %s\n", key, c ? c : "");
+            int pad = 11 - (int)strlen(key); /* values in the column of the lines above */
+            printf("%s:%*s %s\n", key, pad > 0 ? pad : 0, "", c ? c : "");
             free(c);
         }
         free(versions);
@@ -488,6 +489,27 @@ void print_records(json_t *records, int json, int csv)
     ui_table_free(&t);
 }
 
+/* After a run's records: a file that failed (unreadable, or a record past a limit) fails the command, as it
+ * fails `ibsol-runner --once`, so scripts see it; the records were printed all the same. */
+static int run_outcome(const json_t *records)
+{
+    size_t i, failed = 0, files = 0;
+    const char *first = NULL;
+    json_t *r;
+    json_array_foreach(records, i, r)
+    {
+        if (json_integer_value(json_object_get(r, "record_index")) == 0) files++;
+        const char *e = json_string_value(json_object_get(r, "error"));
+        if (e) {
+            failed++;
+            if (!first) first = e;
+        }
+    }
+    if (!failed) return EX_OK;
+    cli_err("%zu of %zu file%s failed; the first: %s", failed, files, files == 1 ? "" : "s", first);
+    return EX_JOB_FAILED;
+}
+
 /* ---- following a job ---- */
 
 typedef struct follow {
@@ -549,7 +571,7 @@ int job_follow(const char *job_id)
     return EX_OK;
 }
 
-static int job_results(const char *job_id, int json, int csv)
+static int job_results(const char *job_id, int json, int csv, int judge)
 {
     char *id = http_escape(job_id);
     char path[512];
@@ -559,8 +581,9 @@ static int job_results(const char *job_id, int json, int csv)
     int rc = api_json("GET", path, NULL, &ans);
     if (rc != EX_OK) return rc;
     print_records(json_object_get(ans, "records"), json, csv);
+    if (judge) rc = run_outcome(json_object_get(ans, "records"));
     json_decref(ans);
-    return EX_OK;
+    return rc;
 }
 
 /* ---- run ---- */
@@ -634,7 +657,10 @@ int cmd_run(cli_args *a)
         json_t *body = json_pack("{s:s, s:s, s:o}", "name", name, "version", version, "files", files), *ans = NULL;
         rc = api_json("POST", "/solution/run_sync", body, &ans);
         json_decref(body);
-        if (rc == EX_OK) print_records(json_object_get(ans, "records"), json, csv);
+        if (rc == EX_OK) {
+            print_records(json_object_get(ans, "records"), json, csv);
+            rc = run_outcome(json_object_get(ans, "records"));
+        }
         json_decref(ans);
         return rc;
     }
@@ -673,7 +699,7 @@ int cmd_run(cli_args *a)
         fflush(stderr);
         rc = job_follow(job);
         if (rc == EX_OK || rc == EX_JOB_FAILED) {
-            int r2 = job_results(job, json, csv);
+            int r2 = job_results(job, json, csv, 1);
             if (rc == EX_OK) rc = r2;
         }
     }
@@ -731,7 +757,7 @@ int cmd_jobs(cli_args *a)
         return cli_usage("jobs", "'%s' is not a jobs sub-command (list, status, results, cancel, watch)", sub);
     if (args_positional(a, "jobs", 1, 1)) return EX_USAGE;
     const char *job = a->v[0];
-    if (strcmp(sub, "results") == 0) return job_results(job, json, csv);
+    if (strcmp(sub, "results") == 0) return job_results(job, json, csv, 0);
     if (strcmp(sub, "watch") == 0) return job_follow(job);
     char *id = http_escape(job);
     char path[512];

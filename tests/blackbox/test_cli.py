@@ -194,6 +194,7 @@ def test_catalog_commands(installed, admin):
     assert [a["name"] for a in apps] == ["invoice_demo"]
     info = ibsol(admin, "info", "invoice_demo").stdout
     assert info.startswith("invoice_demo 1.0.0\nReads invoices") and "installed:   1.0.0" in info, info
+    assert "\nindustry:    Finance\n" in info and "\nlong_description: An example solution" in info, info
     assert json.loads(ibsol(admin, "info", "invoice_demo@1.0.0", "--json").stdout)["manifest"]["name"] == "invoice_demo"
     p = ibsol(admin, "info", "no_such_solution", rc=EX_NOT_FOUND)
     assert p.stderr.count("\n") == 1 and "(HTTP 404 not_found, GET /marketplace/info?name=no_such_solution)" in p.stderr
@@ -216,6 +217,11 @@ def test_run_sync_table_json_csv(installed, admin):
     assert keys[:3] == ["file_name", "file_index", "record_index"] and keys[-1] == "error"
     row = dict(zip(keys, csv[1].split(",")))
     assert row["invoice_no"] == "INV-1001" and row["file_name"] == "invoice-1001.txt"
+    # a file that fails fails the command (as it fails ibsol-runner --once); the records are printed all the same
+    p = ibsol(admin, "run", "invoice_demo", txt, os.path.join(DOCS, "corrupt.png"), rc=EX_JOB)
+    assert p.stderr == "ibsol: 1 of 2 files failed; the first: corrupt.png: unsupported format\n"
+    assert re.search(r"^corrupt\.png\s+0\s+\(file\)\s+ERROR: corrupt\.png: unsupported format$", p.stdout, re.M), p.stdout
+    assert "INV-1001" in p.stdout
 
 
 def test_missing_file(installed, admin, tmp_path):
