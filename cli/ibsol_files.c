@@ -190,8 +190,8 @@ int files_upload(const char *local, const char *drive, ui_progress *shared)
         if (rc == EX_OK) off += len;
         if (rc == EX_OK && cli_interrupted) rc = EX_INTERRUPTED;
         if (rc != EX_OK && rc != EX_INTERRUPTED) break;
-        if (rc == EX_INTERRUPTED) {
-            if (prog == &own && cli.err_tty && !cli.quiet) fputc('\n', stderr);
+        if (rc == EX_INTERRUPTED && !shared) { /* a folder's upload says it for the whole folder */
+            if (cli.err_tty && !cli.quiet) fputc('\n', stderr);
             char a[32], b[32];
             ui_size(off, a, sizeof a);
             ui_size(size, b, sizeof b);
