@@ -334,15 +334,20 @@ int files_upload_tree(const char *dir, const char *drive)
 
 /* ---- the sub-commands ---- */
 
+/* drive_head, saying so when the path does not exist. */
+static int drive_node(const char *drive, char type[16], long long *size)
+{
+    int rc = drive_head(drive, type, size);
+    if (rc == EX_NOT_FOUND) cli_err("'%s' does not exist on the drive", drive);
+    return rc;
+}
+
 static int files_ls(const char *drive)
 {
     char type[16] = "";
     long long size = -1;
-    int rc = drive_head(drive, type, &size);
-    if (rc == EX_NOT_FOUND) {
-        cli_err("'%s' does not exist on the drive", drive);
-        return rc;
-    }
+    int rc = drive_node(drive, type, &size);
+    if (rc == EX_NOT_FOUND) return rc;
     if (rc != EX_OK) { /* again, with the server's message */
         char *path = files_path(drive);
         json_t *ans = NULL;
@@ -387,11 +392,8 @@ static int files_get(const char *drive, const char *local)
 {
     char type[16] = "";
     long long size = -1;
-    int rc = drive_head(drive, type, &size);
-    if (rc == EX_NOT_FOUND) {
-        cli_err("'%s' does not exist on the drive", drive);
-        return rc;
-    }
+    int rc = drive_node(drive, type, &size);
+    if (rc == EX_NOT_FOUND) return rc;
     if (rc == EX_OK && strcmp(type, "folder") == 0) {
         cli_err("'%s' is a folder; 'ibsol files get' fetches files ('ibsol files ls' lists it)", drive);
         return EX_USAGE;
