@@ -1,11 +1,13 @@
 #!/usr/bin/python3
 """Benchmarks of the runner issue, each figure against an anchor measured side by side in the same run:
 
-  1. POST solution/run_sync of a one-page plain-text invoice, 5-field program, under wrk -t2 -c16:
-     req/s, p50, p99   vs  a bare civetweb JSON handler (bare_civetweb.c) answering the same reply to the same
-     POST. Target: req/s ratio >= 0.25. Printed for scale: jobs/status of that job under the same wrk, the
-     cheapest call making run_sync's gateway -> runner round trip (the architecture's floor).
-  2. The same with a one-page PDF invoice: req/s, p50, p99 (no target).
+  1. POST solution/run_sync of a one-page plain-text invoice, 5-field program, under wrk -t2 -c16: req/s, p50,
+     p99   vs  the bare engine (bare_engine.c): one civetweb process that decodes the same body's base64, runs
+     the same compiled solution with the same engine library and answers the same records, with no daemons
+     and no disk. Target: req/s ratio >= 0.4. Measured as well: run_sync with write_to_cache false (no output
+     folder). And the round trip with no work (issue 12, item 4): jobs/status of that job under the same wrk
+     vs a bare civetweb JSON handler (bare_civetweb.c) answering a fixed body. Target: ratio >= 0.2.
+  2. The same with a one-page PDF invoice. Target: run_sync >= 0.6 x the bare engine.
   3. solution/run over a folder of 1,000 one-to-three-page invoice PDFs, 10-field program, 2 runners, polled
      with jobs/status until DONE   vs  the same folder through `pdftotext -layout` plus Python `re` (the common
      alternative, one file after another). Target: wall-time ratio <= 0.5. Printed for scale as well: that
@@ -156,72 +158,113 @@ def run_wrk_post(url, body_file, duration, lua):
     return parse_wrk(p.stdout.decode())
 
 
-def sync_body(scratch, tag, file_name, data):
+def sync_body(scratch, tag, file_name, data, **extra):
     body = {"name": SYNC_SOL, "version": VERSION,
             "files": [{"file_name": file_name, "file_content": base64.b64encode(data).decode()}]}
+    body.update(extra)
     path = os.path.join(scratch, "run_sync_%s.json" % tag)
     with open(path, "w") as f:
         json.dump(body, f)
     return body, path
 
 
-def check_sync(st, body, truth, what):
-    r = st.post("/api/v1/solution/run_sync", body)
-    rep = ok(r, what)
-    recs = rep.get("records", [])
+def check_records(recs, truth, what):
     want = {k: truth[k] for k in ("invoice_no", "vendor", "issued", "total", "item_count")}
     if len(recs) != 1 or invoices.diff(invoices.record_fields(recs[0]), want):
         raise StepError("%s extracted wrong values: %s" % (what, invoices.diff(
             invoices.record_fields(recs[0]) if recs else {}, want)))
+
+
+def check_sync(st, body, truth, what):
+    r = st.post("/api/v1/solution/run_sync", body)
+    check_records(ok(r, what).get("records", []), truth, what)
     return r.content
 
 
-def bench_sync(st, scratch, tag, file_name, data, truth, bare_bin, lua, duration, runs):
-    body, body_file = sync_body(scratch, tag, file_name, data)
-    reply = check_sync(st, body, truth, "run_sync (%s)" % tag)
-    url = st.url + "/api/v1/solution/run_sync"
-    bare_proc = None
-    if bare_bin:
-        reply_file = os.path.join(scratch, "reply_%s.json" % tag)
-        with open(reply_file, "wb") as f:
-            f.write(reply)
-        port = free_port()
-        logf = open(os.path.join(scratch, "bare_civetweb.log"), "ab")
-        bare_proc = subprocess.Popen([bare_bin, str(port), TOKEN, reply_file], stdout=logf,
-                                     stderr=subprocess.STDOUT)
+class Anchor:
+    """A bench program (bare_civetweb, bare_engine) on a free port, stopped on exit."""
+
+    def __init__(self, scratch, exe, *args):
+        self.port = free_port()
+        name = os.path.basename(exe)
+        logf = open(os.path.join(scratch, name + ".log"), "ab")
+        self.proc = subprocess.Popen([exe, str(self.port), TOKEN, *args], stdout=logf, stderr=subprocess.STDOUT)
         logf.close()
+        self.url = "http://127.0.0.1:%d/api/v1/solution/run_sync" % self.port
+        try:
+            wait_port(self.port, self.proc)
+        except StepError:
+            self.stop()
+            raise
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def bench_sync(st, scratch, tag, file_name, data, truth, bare_bin, engine_bin, lua, duration, runs):
+    """runs x (run_sync, run_sync with write_to_cache false, the bare engine anchor[, bare civetweb and
+    jobs/status of the job: the round trip with no work]) under the same wrk, side by side."""
+    body, body_file = sync_body(scratch, tag, file_name, data)
+    _, nocache_file = sync_body(scratch, tag + "-nocache", file_name, data, write_to_cache=False)
+    reply = check_sync(st, body, truth, "run_sync (%s)" % tag)
+    check_sync(st, json.load(open(nocache_file)), truth, "run_sync (%s, write_to_cache false)" % tag)
+    url = st.url + "/api/v1/solution/run_sync"
+    flowbin = os.path.join(st.data, json.loads(reply)["binary_path"].lstrip("/"))
     # The architecture's floor, for scale: a jobs/status of the job just run (gateway -> runner -> one small
     # record read -> back), the cheapest call that makes the same round trip as run_sync.
     status_url = st.url + "/api/v1/jobs/status?job_id=" + json.loads(reply)["job_id"]
-    ib, bare, floor = [], [], []
-    try:
-        if bare_proc:
-            wait_port(port, bare_proc)
-            bare_url = "http://127.0.0.1:%d/api/v1/solution/run_sync" % port
-            chk = requests.post(bare_url, data=open(body_file, "rb").read(),
-                                headers={"Authorization": "Bearer " + TOKEN}, timeout=5)
-            if chk.status_code != 200 or chk.content != reply:
-                raise StepError("bare_civetweb answered %d with a different body" % chk.status_code)
-        for i in range(runs):
-            ib.append(run_wrk_post(url, body_file, duration, lua))
-            msg = "run_sync %s run %d: ibsol %.0f req/s, p50 %.2f ms, p99 %.2f ms" % (
-                tag, i + 1, ib[-1]["rps"], ib[-1]["p50"], ib[-1]["p99"])
-            if bare_proc:
-                bare.append(run_wrk_post(bare_url, body_file, duration, lua))
-                msg += "; bare civetweb %.0f req/s" % bare[-1]["rps"]
-                floor.append(run_wrk_get(status_url, duration))
-                msg += "; jobs/status %.0f req/s" % floor[-1]["rps"]
-            log(msg)
-    finally:
-        if bare_proc:
-            bare_proc.send_signal(signal.SIGTERM)
-            try:
-                bare_proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                bare_proc.kill()
-                bare_proc.wait()
-    return {"ib": ib, "bare": bare, "floor": floor, "bytes": len(data), "body_bytes": os.path.getsize(body_file),
-            "layout": st.layout}
+    res = {"ib": [], "nocache": [], "engine": [], "bare": [], "floor": []}
+    with Anchor(scratch, engine_bin, flowbin, json.loads(reply)["binary_path"]) as eng:
+        chk = requests.post(eng.url, data=open(body_file, "rb").read(),
+                            headers={"Authorization": "Bearer " + TOKEN}, timeout=30)
+        if chk.status_code != 200:
+            raise StepError("bare_engine answered %d: %s" % (chk.status_code, chk.text[:300]))
+        check_records(chk.json().get("records", []), truth, "bare_engine (%s)" % tag)
+        mine = [{k: v for k, v in r.items() if k != "output_file_path"} for r in json.loads(reply)["records"]]
+        theirs = [{k: v for k, v in r.items() if k != "output_file_path"} for r in chk.json()["records"]]
+        if mine != theirs:
+            raise StepError("bare_engine's records differ from run_sync's: %s vs %s" % (theirs, mine))
+        bare = Anchor(scratch, bare_bin, write_reply(scratch, tag, reply)) if bare_bin else None
+        try:
+            for i in range(runs):
+                res["ib"].append(run_wrk_post(url, body_file, duration, lua))
+                res["nocache"].append(run_wrk_post(url, nocache_file, duration, lua))
+                res["engine"].append(run_wrk_post(eng.url, body_file, duration, lua))
+                msg = ("run_sync %s run %d: ibsol %.0f req/s (p50 %.2f ms, p99 %.2f ms); write_to_cache false "
+                       "%.0f req/s; bare engine %.0f req/s (p50 %.2f ms, p99 %.2f ms)" % (
+                           tag, i + 1, res["ib"][-1]["rps"], res["ib"][-1]["p50"], res["ib"][-1]["p99"],
+                           res["nocache"][-1]["rps"], res["engine"][-1]["rps"], res["engine"][-1]["p50"],
+                           res["engine"][-1]["p99"]))
+                if bare:
+                    res["bare"].append(run_wrk_post(bare.url, body_file, duration, lua))
+                    res["floor"].append(run_wrk_get(status_url, duration))
+                    msg += "; bare civetweb %.0f req/s; jobs/status %.0f req/s" % (res["bare"][-1]["rps"],
+                                                                                res["floor"][-1]["rps"])
+                log(msg)
+        finally:
+            if bare:
+                bare.stop()
+    res.update({"bytes": len(data), "body_bytes": os.path.getsize(body_file), "layout": st.layout})
+    return res
+
+
+def write_reply(scratch, tag, reply):
+    path = os.path.join(scratch, "reply_%s.json" % tag)
+    with open(path, "wb") as f:
+        f.write(reply)
+    return path
 
 
 # ---- solution/run over a folder --------------------------------------------------------------------------------
@@ -355,6 +398,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bin", required=True, help="release build folder (build-bench)")
     ap.add_argument("--bare", required=True, help="the bare_civetweb executable")
+    ap.add_argument("--engine", required=True, help="the bare_engine executable (run_sync's anchor)")
     ap.add_argument("--gen", required=True, help="the gen_pdf executable")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--wrk-seconds", type=int, default=6)
@@ -410,8 +454,8 @@ def main():
                 ("pdf", os.path.basename(one_page[0]), open(one_page[0], "rb").read(), one_page[1], None)):
             try:
                 results["sync_" + tag] = retrying("run_sync %s" % tag, lambda: bench_sync(
-                    st, scratch, tag, fname, data, truth, bare and os.path.abspath(bare), lua, args.wrk_seconds,
-                    args.runs), args.tries)
+                    st, scratch, tag, fname, data, truth, bare and os.path.abspath(bare),
+                    os.path.abspath(args.engine), lua, args.wrk_seconds, args.runs), args.tries)
             except (StepError, requests.RequestException) as e:
                 failures.append("run_sync (%s): %s" % (tag, e))
 
@@ -435,27 +479,34 @@ def main():
 
     med = statistics.median
     report_head("runner", args.runs)
-    for tag, what in (("text", "one-page text invoice"), ("pdf", "one-page PDF invoice")):
+    for tag, what, target in (("text", "one-page text invoice", 0.4), ("pdf", "one-page PDF invoice", 0.6)):
         c = results.get("sync_" + tag)
         if not c:
             continue
-        rps, p50, p99 = (med(w[k] for w in c["ib"]) for k in ("rps", "p50", "p99"))
-        line = "run_sync, 5 fields, %s (%d B; %s), wrk -t2 -c16 -d%ds: ibsol %.0f req/s, p50 %.2f ms, p99 %.2f ms" % (
-            what, c["bytes"], c["layout"], args.wrk_seconds, rps, p50, p99)
+        m = {k: {q: med(w[q] for w in c[k]) for q in ("rps", "p50", "p99")} for k in ("ib", "nocache", "engine")}
+        erps = m["engine"]["rps"]
+        print("run_sync, 5 fields, %s (%d B; %s), wrk -t2 -c16 -d%ds:" % (what, c["bytes"], c["layout"],
+                                                                           args.wrk_seconds))
+        print("    bare engine (same engine, one process, no disk) %.0f req/s, p50 %.2f ms, p99 %.2f ms" % (
+            erps, m["engine"]["p50"], m["engine"]["p99"]))
+        for k, name in (("ib", "run_sync"), ("nocache", "run_sync write_to_cache false")):
+            ratio = m[k]["rps"] / erps if erps else float("nan")
+            print("    %-30s %.0f req/s, p50 %.2f ms, p99 %.2f ms; ratio %.3f (target >= %.1f) %s" % (
+                name, m[k]["rps"], m[k]["p50"], m[k]["p99"], ratio, target, verdict(ratio >= target)))
+        print("    runs: run_sync %s; write_to_cache false %s; bare engine %s req/s" % (
+            runs_of((w["rps"] for w in c["ib"]), "%.0f"), runs_of((w["rps"] for w in c["nocache"]), "%.0f"),
+            runs_of((w["rps"] for w in c["engine"]), "%.0f")))
         if c["bare"]:
             brps = med(w["rps"] for w in c["bare"])
-            ratio = rps / brps if brps else float("nan")
-            line += ";\n    bare civetweb %.0f req/s (p50 %.2f ms), ratio %.3f (target >= 0.25) %s" % (
-                brps, med(w["p50"] for w in c["bare"]), ratio, verdict(ratio >= 0.25))
-            if c["floor"]:
-                frps = med(w["rps"] for w in c["floor"])
-                line += ("\n    for scale: jobs/status of that job (the same gateway -> runner round trip, no run) %.0f "
-                         "req/s, ratio %.3f to bare civetweb" % (frps, frps / brps if brps else float("nan")))
-        print(line)
-        print("    runs: ibsol %s req/s%s" % (runs_of((w["rps"] for w in c["ib"]), "%.0f"), (
-            "; bare %s req/s" % runs_of((w["rps"] for w in c["bare"]), "%.0f")) if c["bare"] else ""))
-        report_wrk_errors([("ibsol", w) for w in c["ib"]] + [("bare", w) for w in c["bare"]] +
-                          [("jobs/status", w) for w in c["floor"]])
+            frps = med(w["rps"] for w in c["floor"])
+            ratio = frps / brps if brps else float("nan")
+            print("jobs/status of that job (gateway -> runner -> record read -> back), wrk -t2 -c16: %.0f req/s, "
+                  "p50 %.2f ms, p99 %.2f ms;\n    bare civetweb handler %.0f req/s; ratio %.3f (target >= 0.2) %s" % (
+                      frps, med(w["p50"] for w in c["floor"]), med(w["p99"] for w in c["floor"]), brps, ratio,
+                      verdict(ratio >= 0.2)))
+            print("    runs: jobs/status %s; bare civetweb %s req/s" % (
+                runs_of((w["rps"] for w in c["floor"]), "%.0f"), runs_of((w["rps"] for w in c["bare"]), "%.0f")))
+        report_wrk_errors([(n, w) for n in ("ib", "nocache", "engine", "bare", "floor") for w in c[n]])
     if "run2" in results:
         c = results["run2"]
         ratio = med(c["ib"]) / med(c["anchor"])
