@@ -589,13 +589,13 @@ typedef struct num_cache {
 static json_t *cached_real(num_cache *c, double v)
 {
     double cents = round(v * 100.0);
-    if (!isfinite(cents)) return json_null();                   /* jansson has no such reals */
+    if (!isfinite(cents)) return json_null(); /* jansson has no such reals */
     if (!(fabs(cents) < 1e15)) return json_real(cents / 100.0); /* huge: never shared */
     long long k = (long long)cents;
     size_t h = (size_t)((unsigned long long)k * 0x9E3779B97F4A7C15ull >> 55) & (CELL_CACHE - 1);
     if (c->val[h] && c->key[h] == k) return json_incref(c->val[h]);
-    json_t *j =
-        json_real(cents / 100.0); /* the cell holds it; the cache borrows it while the table is made */
+    /* the cell holds it; the cache borrows it while the table is made */
+    json_t *j = json_real(cents / 100.0);
     c->key[h] = k, c->val[h] = j;
     return j;
 }
