@@ -221,7 +221,11 @@ typedef struct walk_ctx {
 static int walk(walk_ctx *w, const char *rel, int depth)
 {
     char dir[8192];
-    snprintf(dir, sizeof dir, "%s%s%s", w->root, rel[0] ? "/" : "", rel);
+    int n = snprintf(dir, sizeof dir, "%s%s%s", w->root, rel[0] ? "/" : "", rel);
+    if (n < 0 || (size_t)n >= sizeof dir) {
+        cli_err("a path below '%s' is longer than %zu bytes", w->root, sizeof dir - 1);
+        return EX_LOCAL;
+    }
     DIR *d = opendir(dir);
     if (!d) {
         cli_err("folder '%s': %s", dir, strerror(errno));

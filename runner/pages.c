@@ -178,7 +178,7 @@ static ib_code render_pdf(const unsigned char *bytes, size_t len, long page, lon
     }
     double w = 0, h = 0;
     poppler_page_get_size(pg, &w, &h);
-    int pw, ph;
+    int pw = 0, ph = 0; /* set by page_pixels; -O3 cannot see that */
     cairo_t *cr = NULL;
     cairo_surface_t *surf = NULL;
     if (page_pixels(w, h, dpi / 72.0, dpi / 72.0, page, dpi, shown, &pw, &ph, rep) == IB_OK) {
@@ -258,7 +258,7 @@ static ib_code render_text(const unsigned char *bytes, size_t len, const char *f
     }
     const ib_page *pg = &doc->pages[page - 1];
     double cw = TEXT_CELL_W * dpi / 72.0, lh = TEXT_CELL_H * dpi / 72.0;
-    int pw, ph;
+    int pw = 0, ph = 0; /* set by page_pixels; -O3 cannot see that */
     cairo_t *cr = NULL;
     cairo_surface_t *surf = NULL;
     if (page_pixels(pg->width, pg->height, cw, lh, page, dpi, shown, &pw, &ph, rep) == IB_OK) {
