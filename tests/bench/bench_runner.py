@@ -13,7 +13,11 @@
      alternative, one file after another). Target: wall-time ratio <= 0.5. Printed for scale as well: that
      alternative on 2 processes (the machine's cores), and the folder split into two jobs of 500.
   4. The same run with 1 runner: the speed-up of 2 runners over 1.
-  5. A small job: solution/run over 40 of those PDFs on 2 runners (the idle one helps the owner)   vs  the same
+  5. solution/run over 100 of those PDFs (--floor-files; 5,000 is long), 2 runners, from the call to the job's
+     finish_timestamp   vs  the floor (floor.c): the engine's document loader alone (Poppler, one text pass) on
+     the same files on every core in one process. Target: ratio <= 1.25. The same with a folder where one file
+     in ten is a 200 dpi scan (OCR on, in both).
+  6. A small job: solution/run over 40 of those PDFs on 2 runners (the idle one helps the owner)   vs  the same
      job on 1 runner. Timed from the POST to the job's finish_timestamp (no polling interval in the figure);
      many repetitions, medians. Target: 2 runners take <= 1.1 x the time of 1 (a job that is shared must not
      wait for a tick to end).
@@ -49,6 +53,8 @@ from bench_foundation import (TOKEN, Stack, StepError, free_port, log, ok, parse
 SYNC_SOL, RUN_SOL, VERSION = "bench_sync5", "bench_run10", "1.0.0"
 NFILES = 1000
 NSMALL, SMALL_REPS = 40, 8  # the small job's files; its repetitions per run
+OCR_SOL = "bench_run10_ocr"  # RUN_SOL with OCR on, for the folder with scans
+NFLOOR, SCAN_SHARE = 100, 10  # the floor's folder; one file in SCAN_SHARE of the mixed folder is a scan
 
 
 class RunnerStack(Stack):
@@ -135,9 +141,14 @@ class RunnerStack(Stack):
         super().stop()
 
 
-def install(st, name, refiner):
+def install(st, name, refiner, ocr=False):
     folder = os.path.join(st.data, "drive", "admin", "bench", "src", name)
     invoices.write_solution(folder, name, VERSION, refiner)
+    if ocr:
+        flow = invoices.flow()
+        flow["steps"][0]["ocr"] = {"enabled": True}
+        with open(os.path.join(folder, "flow.json"), "w") as f:
+            json.dump(flow, f, indent=2)
     rep = ok(st.post("/api/v1/solution/create", {"content_folder": "/admin/bench/src/" + name,
                                                   "output_folder": "/admin/bench/build"}), "solution/create")
     ok(st.post("/api/v1/marketplace/publish", {"ibsolution_path": rep["ibsolution_path"]}), "marketplace/publish")
@@ -392,6 +403,61 @@ def bench_small(st, folder, truth_by_name, runs):
     return {"ib": times, "helped": helped, "layout": st.layout}
 
 
+# ---- the floor: the engine's document loads alone, on every core ------------------------------------------------
+
+def make_floor_folders(st, docs, n, scratch):
+    """/admin/bench/in/floor: the first n invoices (hard links); /admin/bench/in/mixed: the same with one file in
+    SCAN_SHARE replaced by a 200 dpi grey image of a one-page invoice (pdftoppm), as a scanner leaves it.
+    Returns ({name: truth} of the PDFs, {name: truth} of the mixed folder's PDFs, scans)."""
+    truth, mixed_truth, scans = {}, {}, 0
+    for k, (path, t, pages) in enumerate(docs[:n]):
+        name = os.path.basename(path)
+        for d in ("floor", "mixed"):
+            dst = os.path.join(st.data, "drive", "admin", "bench", "in", d, name)
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            if d == "mixed" and k % SCAN_SHARE == SCAN_SHARE - 1 and pages == 1:
+                base = os.path.join(scratch, "scan-%04d" % k)
+                run_cmd(["pdftoppm", "-r", "200", "-gray", "-png", "-singlefile", path, base])
+                shutil.move(base + ".png", dst[:-4] + ".png")
+                scans += 1
+                continue
+            os.link(path, dst)
+            (truth if d == "floor" else mixed_truth)[name] = t
+    return truth, mixed_truth, scans
+
+
+def timed_job(st, sol, folder, out):
+    """Seconds from the POST of solution/run to the job's finish_timestamp (same host, same clock)."""
+    t0 = time.time()
+    job = ok(st.post("/api/v1/solution/run", {"name": sol, "version": VERSION, "input_folder": folder,
+                                              "settings": {"output_folder": out}}), "solution/run")["job_id"]
+    cur = json.loads(wait_done(st, job)["cur_status"])
+    if cur.get("status") != "COMPLETE":
+        raise StepError("job %s ended %s" % (job, cur))
+    return cur["finish_timestamp"] - t0, job
+
+
+def bench_floor(st, floor_bin, tag, sol, folder, truth, runs, ocr):
+    """runs x (solution/run of the folder on the runners as they are, call to finish; the floor program on the
+    same files, all cores)."""
+    local = os.path.join(st.data, "drive", folder.lstrip("/"))
+    t_ib, t_floor = [], []
+    for i in range(runs):
+        out = "/admin/bench/out/%s-%d" % (tag, i)
+        dt, job = timed_job(st, sol, folder, out)
+        check_jobs(st, [job], truth)
+        clean_outputs(st, [out])
+        p = run_cmd([floor_bin] + (["--ocr"] if ocr else []) + [local])
+        fl = json.loads(p.stdout.decode())
+        if fl["failed"]:
+            raise StepError("floor could not load %d files of %s" % (fl["failed"], local))
+        t_ib.append(dt)
+        t_floor.append(fl["seconds"])
+        log("solution/run %s (%d files, %s) run %d: %.2f s; floor %.2f s (%d pages)" % (
+            tag, fl["files"], st.layout, i + 1, dt, fl["seconds"], fl["pages"]))
+    return {"ib": t_ib, "floor": t_floor, "layout": st.layout, "files": fl["files"], "pages": fl["pages"]}
+
+
 # ---- main ------------------------------------------------------------------------------------------------------
 
 def main():
@@ -403,6 +469,9 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--wrk-seconds", type=int, default=6)
     ap.add_argument("--files", type=int, default=NFILES)
+    ap.add_argument("--floor", help="the floor executable (floor.c); without it the floor figures are skipped")
+    ap.add_argument("--floor-files", type=int, default=NFLOOR,
+                    help="files of the floor comparison (e.g. 5000: long; more than --files generates more)")
     ap.add_argument("--cache", help="folder of generated invoices shared with bench_engine.py (kept)")
     ap.add_argument("--tries", type=int, default=int(os.environ.get("IBSOL_BENCH_TRIES", "1")),
                     help="attempts per step when an endpoint fails (60 s apart)")
@@ -445,7 +514,8 @@ def main():
         st.start()
         log("stack up at %s (data root %s)" % (st.url, st.data))
         retrying("install", lambda: (install(st, SYNC_SOL, invoices.REFINER5),
-                                     install(st, RUN_SOL, invoices.REFINER10)), args.tries)
+                                     install(st, RUN_SOL, invoices.REFINER10),
+                                     install(st, OCR_SOL, invoices.REFINER10, ocr=True)), args.tries)
         log("load %.2f" % wait_quiet())
 
         st.set_runners([1, 1])
@@ -466,6 +536,15 @@ def main():
             results["run2_split"] = bench_folder(st, ["/admin/bench/in/h0", "/admin/bench/in/h1"], "r2split",
                                                  names, args.runs)
             results["small2"] = bench_small(st, "/admin/bench/in/small", small_names, args.runs)
+            if args.floor:
+                fdocs = docs if args.floor_files <= len(docs) else invoices.generate(
+                    args.gen, cache, args.floor_files)
+                ftruth, mtruth, nscans = make_floor_folders(st, fdocs, args.floor_files, scratch)
+                results["floor"] = bench_floor(st, os.path.abspath(args.floor), "floor", RUN_SOL,
+                                               "/admin/bench/in/floor", ftruth, args.runs, False)
+                results["mixed"] = bench_floor(st, os.path.abspath(args.floor), "mixed", OCR_SOL,
+                                               "/admin/bench/in/mixed", mtruth, args.runs, True)
+                results["mixed"]["scans"] = nscans
             st.set_runners([2])
             results["run1"] = bench_folder(st, folders, "r1", names, args.runs)
             results["small1"] = bench_small(st, "/admin/bench/in/small", small_names, args.runs)
@@ -529,6 +608,16 @@ def main():
                   % (args.files // 2, c["layout"], med(c["ib"]), med(c1["ib"]) / med(c["ib"]),
                      runs_of(c["ib"]), sum(1 for n in c["placement"] if n == 2),
                      len(c["placement"])))
+    for key, what in (("floor", "PDFs"), ("mixed", "files, scans among them")):
+        c = results.get(key)
+        if not c:
+            continue
+        ratio = med(c["ib"]) / med(c["floor"])
+        print("solution/run, 10 fields, %d %s (%d pages%s), %s, call to finish: %.2f s; floor (the engine's "
+              "document loads alone, %d threads) %.2f s; ratio %.2f (target <= 1.25) %s" % (
+                  c["files"], what, c["pages"], ", %d scans OCR'd" % c["scans"] if "scans" in c else "",
+                  c["layout"], med(c["ib"]), os.cpu_count(), med(c["floor"]), ratio, verdict(ratio <= 1.25)))
+        print("    runs: ibsol %s s; floor %s s" % (runs_of(c["ib"]), runs_of(c["floor"])))
     if "small2" in results and "small1" in results:
         c2, c1 = results["small2"], results["small1"]
         ratio = med(c2["ib"]) / med(c1["ib"])

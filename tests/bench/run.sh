@@ -7,7 +7,8 @@
 #     foundation  solution/create, marketplace/install, marketplace/list   (bench_foundation.py)
 #     engine      ibsol-runner --once on 200 invoice PDFs, peak memory on 500 pages   (bench_engine.py)
 #     runner      run_sync under wrk against the bare engine (bare_engine.c), jobs/status against a bare civetweb
-#                 handler, solution/run on 1,000 PDFs with 1 and 2 runners   (bench_runner.py)
+#                 handler, solution/run on 1,000 PDFs with 1 and 2 runners, on 100 (--floor-files N) against the
+#                 engine's document loads alone (floor.c)   (bench_runner.py)
 #     tables      line items (a TABLE field) on 1,000 invoice PDFs against the header-only run, with peak
 #                 memory   (bench_tables.py)
 #     all         the four, in that order (default)
@@ -23,7 +24,7 @@ build="$top/build-bench"
 suite=all
 case "${1:-}" in
   foundation|engine|runner|tables|all) suite=$1; shift ;;
-  -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   -*|"") ;;
   *) echo "bench: unknown suite '$1' (foundation, engine, runner, tables or all)" >&2; exit 2 ;;
 esac
@@ -75,6 +76,13 @@ if want runner; then
     "$build/runner/libibsol_engine.a" "$build/common/libibsol_common.a" \
     $(pkg-config --cflags --libs poppler-glib tesseract lept glib-2.0 jansson msgpack libzip libpcre2-8 libcrypto) \
     -lnng -lcivetweb -lm -lpthread -o "$build/bench/bare_engine"
+  # solution/run's floor: the engine's document loader alone, on every core
+  # shellcheck disable=SC2046
+  gcc -O2 -Wall -Wextra -D_GNU_SOURCE -DPCRE2_CODE_UNIT_WIDTH=8 -I"$top/runner/engine" -I"$top/common" \
+    -I"$top/common/flow" -I"$build/common" "$bench/floor.c" \
+    "$build/runner/libibsol_engine.a" "$build/common/libibsol_common.a" \
+    $(pkg-config --cflags --libs poppler-glib tesseract lept glib-2.0 jansson msgpack libzip libpcre2-8 libcrypto) \
+    -lnng -lm -lpthread -o "$build/bench/floor"
 fi
 
 cache=$(mktemp -d "${IBSOL_BENCH_TMP:-/tmp}/ibsol-bench-invoices-XXXXXX")
@@ -89,7 +97,7 @@ if want engine; then
 fi
 if want runner; then
   "$py" "$bench/bench_runner.py" --bin "$build" --bare "$build/bench/bare_civetweb" --gen "$build/bench/gen_pdf" \
-    --engine "$build/bench/bare_engine" --cache "$cache" "$@" || rc=1
+    --engine "$build/bench/bare_engine" --floor "$build/bench/floor" --cache "$cache" "$@" || rc=1
 fi
 if want tables; then
   "$py" "$bench/bench_tables.py" --bin "$build" --gen "$build/bench/gen_pdf" --cache "$cache" "$@" || rc=1
