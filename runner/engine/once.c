@@ -108,6 +108,23 @@ static int out_put(const char *s, size_t len, void *data)
     return 0;
 }
 
+#define RECORD_INDENT "\n    " /* a record's lines inside {"records": [...]} at JSON_INDENT(2) */
+
+/* A record dumped on its own, its lines indented as they are inside {"records": [...]}: jansson writes a line
+ * break as a token of its own followed by the indentation, and never inside a string (escaped there). */
+static int record_put(const char *s, size_t len, void *data)
+{
+    if (len == 1 && s[0] == '\n') return out_put(RECORD_INDENT, sizeof RECORD_INDENT - 1, data);
+    const char *nl;
+    while ((nl = memchr(s, '\n', len)) != NULL) {
+        if (out_put(s, (size_t)(nl - s), data) || out_put(RECORD_INDENT, sizeof RECORD_INDENT - 1, data))
+            return -1;
+        len -= (size_t)(nl - s) + 1;
+        s = nl + 1;
+    }
+    return out_put(s, len, data);
+}
+
 int ib_once_main(int argc, char **argv)
 {
     int i = 0;
@@ -188,6 +205,13 @@ int ib_once_main(int argc, char **argv)
                            .binary_path = solution};
     ib_run *run = ib_run_new(flow, &opts);
     rc = 0;
+    /* Each file's records are printed as soon as they are made, and freed: the bytes {"records": [...]} dumped
+     * whole would have, without holding a large run's records to the end (line items on 300 invoices: 84 MiB
+     * of JSON trees, and a heap that size costs page faults and slower allocations to the whole run). */
+    out_buf ob; /* 64 KiB, not zeroed: only the first n bytes are read */
+    ob.n = 0;
+    size_t printed = 0;
+    out_put("{\n  \"records\": [", sizeof "{\n  \"records\": [" - 1, &ob);
     for (size_t k = 0; k < nfiles; k++) {
         const char *base = strrchr(files[k], '/') ? strrchr(files[k], '/') + 1 : files[k];
         size_t len = 0;
@@ -214,23 +238,27 @@ int ib_once_main(int argc, char **argv)
                 break;
             }
         }
+        json_array_foreach(recs, r, rec)
+        {
+            if (printed++) out_put(",", 1, &ob);
+            out_put(RECORD_INDENT, sizeof RECORD_INDENT - 1, &ob);
+            json_dump_callback(rec, record_put, &ob, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
+        }
         json_decref(recs);
+        /* the run's list of every record is not needed here: emptied, so the file's records are freed now */
+        json_array_clear(ib_run_records(run));
         free(bytes);
     }
     if (ib_run_finish(run, err, sizeof err) < 0) {
         fprintf(stderr, "ibsol-runner: %s\n", err);
         rc = 1;
     }
-    json_t *res = json_pack("{s:O}", "records", ib_run_records(run));
-    /* streamed: the records of a large run (line items on a thousand invoices: 65 MB of text) are never held
-     * whole a second time, as text, beside their JSON */
-    out_buf ob = {.n = 0};
-    if (json_dump_callback(res, out_put, &ob, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15)) ==
-        0)
-        out_put("\n", 1, &ob);
+    if (printed)
+        out_put("\n  ]\n}\n", sizeof "\n  ]\n}\n" - 1, &ob);
+    else
+        out_put("]\n}\n", sizeof "]\n}\n" - 1, &ob);
     fwrite(ob.b, 1, ob.n, stdout);
     fflush(stdout);
-    json_decref(res);
     ib_run_free(run);
     ib_flow_free(flow);
     if (outfd >= 0) close(outfd);

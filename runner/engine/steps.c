@@ -559,7 +559,10 @@ static int finish_file(ib_run *run, const char *file_name, uint32_t file_index, 
                               "file_index", (json_int_t)file_index);
     if (error) json_object_set_new(entry, "error", ib_json_text(error, strlen(error)));
     json_object_set(entry, "records", recs);
-    json_array_append_new(run->batch, entry);
+    if (run->out_dirfd >= 0) /* batch.ibflowresults; without an output folder the records are not kept twice */
+        json_array_append_new(run->batch, entry);
+    else
+        json_decref(entry);
     json_array_extend(run->records, recs);
     run->stats.files++;
     run->stats.records += json_array_size(recs);
