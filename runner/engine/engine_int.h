@@ -24,6 +24,11 @@ int ib_out_write_json(int out_dirfd, const char *folder, const char *name, const
 /* How output JSON is written (what ib_out_write_json passes to jansson, and what the .ibdoc writer matches). */
 #define IB_OUT_JSON_FLAGS (JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(7))
 
+/* json_dump_callback(j, cb, data, flags)'s bytes, written faster (output.c), as if j were `depth` levels deep
+ * in an indented tree. Flags other than JSON_INDENT, JSON_COMPACT, JSON_PRESERVE_ORDER and JSON_REAL_PRECISION
+ * are handed to jansson (depth 0 only). 0 or -1. */
+int ib_out_json_dump(const json_t *j, size_t flags, unsigned depth, json_dump_callback_t cb, void *data);
+
 /* One .ibdoc: the record's header, its document (pages of lines and words with boxes, see ib_engine.h) with its
  * layout text, and what the steps so far gave it (NULL when not yet). */
 typedef struct ib_out_ibdoc {

@@ -1,6 +1,7 @@
 /* once: `ibsol-runner --once SOLUTION FILE... [--out DIR] [--config KEY=VALUE]...` runs a solution on local
  * files without any daemon and prints {"records": [...]} exactly as run_sync returns them. For authors trying
  * a content folder, and for black-box tests of the engine. */
+#include "engine_int.h"
 #include "ib_engine.h"
 #include "ib_manifest.h"
 #include "ib_package.h"
@@ -106,23 +107,6 @@ static int out_put(const char *s, size_t len, void *data)
     memcpy(o->b + o->n, s, len);
     o->n += len;
     return 0;
-}
-
-#define RECORD_INDENT "\n    " /* a record's lines inside {"records": [...]} at JSON_INDENT(2) */
-
-/* A record dumped on its own, its lines indented as they are inside {"records": [...]}: jansson writes a line
- * break as a token of its own followed by the indentation, and never inside a string (escaped there). */
-static int record_put(const char *s, size_t len, void *data)
-{
-    if (len == 1 && s[0] == '\n') return out_put(RECORD_INDENT, sizeof RECORD_INDENT - 1, data);
-    const char *nl;
-    while ((nl = memchr(s, '\n', len)) != NULL) {
-        if (out_put(s, (size_t)(nl - s), data) || out_put(RECORD_INDENT, sizeof RECORD_INDENT - 1, data))
-            return -1;
-        len -= (size_t)(nl - s) + 1;
-        s = nl + 1;
-    }
-    return out_put(s, len, data);
 }
 
 int ib_once_main(int argc, char **argv)
@@ -240,9 +224,10 @@ int ib_once_main(int argc, char **argv)
         }
         json_array_foreach(recs, r, rec)
         {
+            /* each record as it is in the whole {"records": [...]}: two levels deep */
             if (printed++) out_put(",", 1, &ob);
-            out_put(RECORD_INDENT, sizeof RECORD_INDENT - 1, &ob);
-            json_dump_callback(rec, record_put, &ob, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
+            out_put("\n    ", 5, &ob);
+            ib_out_json_dump(rec, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15), 2, out_put, &ob);
         }
         json_decref(recs);
         /* the run's list of every record is not needed here: emptied, so the file's records are freed now */

@@ -90,13 +90,20 @@ void ib_out_base_mark(char *base, size_t outsz, size_t index)
 typedef struct out_buf {
     int fd;
     int failed; /* a write failed: errno is kept, the rest is skipped */
+    json_dump_callback_t sink; /* when set, the bytes go to it instead of fd */
+    void *sink_data;
     size_t used;
     char data[64 * 1024];
 } out_buf;
 
+static int out_write(out_buf *b, const char *s, size_t n)
+{
+    return b->sink ? b->sink(s, n, b->sink_data) : ib_write_all(b->fd, s, n);
+}
+
 static int out_flush(out_buf *b)
 {
-    int rc = b->used ? ib_write_all(b->fd, b->data, b->used) : 0;
+    int rc = b->used ? out_write(b, b->data, b->used) : 0;
     b->used = 0;
     return rc;
 }
@@ -105,7 +112,7 @@ static void put(out_buf *b, const char *s, size_t n)
 {
     if (b->failed) return;
     if (b->used + n > sizeof b->data) {
-        if (out_flush(b) != 0 || (n > sizeof b->data && ib_write_all(b->fd, s, n) != 0)) {
+        if (out_flush(b) != 0 || (n > sizeof b->data && out_write(b, s, n) != 0)) {
             b->failed = 1;
             return;
         }
@@ -116,13 +123,6 @@ static void put(out_buf *b, const char *s, size_t n)
 }
 
 #define PUT_LIT(b, lit) put((b), "" lit, sizeof(lit) - 1) /* "" lit: a string literal only */
-
-static int buffered(const char *buffer, size_t size, void *data)
-{
-    out_buf *b = data;
-    put(b, buffer, size);
-    return b->failed ? -1 : 0;
-}
 
 /* Writes out_dirfd/folder/name (folder created, confined below out_dirfd) with what emit puts into the buffer.
  * Streamed to a new (unnamed or temporary) file through a 64 KiB buffer: never held whole as text (an .ibdoc
@@ -144,6 +144,7 @@ static int write_out(int out_dirfd, const char *folder, const char *name, void (
     ob.fd = ib_open_new(dfd, name, tmp, sizeof tmp);
     ob.used = 0;
     ob.failed = 0;
+    ob.sink = NULL;
     int rv = -1;
     if (ob.fd < 0) {
         snprintf(err, errsz, "%s%s%s: %s", folder ? folder : "", folder ? "/" : "", name, strerror(errno));
@@ -162,9 +163,11 @@ static int write_out(int out_dirfd, const char *folder, const char *name, void (
     return rv;
 }
 
+static int put_json(out_buf *b, const json_t *j, size_t flags, unsigned depth);
+
 static void emit_json(out_buf *b, const void *j)
 {
-    if (json_dump_callback(j, buffered, b, IB_OUT_JSON_FLAGS) != 0) b->failed = 1;
+    if (put_json(b, j, IB_OUT_JSON_FLAGS, 0) != 0) b->failed = 1;
 }
 
 int ib_out_write_json(int out_dirfd, const char *folder, const char *name, const json_t *j, char *err,
@@ -191,17 +194,22 @@ static void put_int(out_buf *b, long long v)
     put(b, p, (size_t)(tmp + sizeof tmp - p));
 }
 
-/* A real as jansson writes it with 7 significant digits: "%.7g", ".0" added when it would read as an integer,
- * the exponent without '+' or leading zeros. Boxes are rounded to hundredths, which print without snprintf. */
-static void put_real(out_buf *b, double v)
+/* A real as jansson writes it with `prec` significant digits (1 to 17): "%.<prec>g", ".0" added when it would
+ * read as an integer, the exponent without '+' or leading zeros. Boxes and amounts have at most two decimals:
+ * they print without snprintf (most of a line-item record's output is such numbers, and snprintf of a double
+ * cost more than the rest of writing it). The shortcut is exact: when v is the double nearest to a decimal D
+ * of at most two decimals and at most `prec` (<= DBL_DIG, 15) significant digits, "%.<prec>g" of v prints D,
+ * without trailing zeros and in plain notation (its exponent is between -2 and prec - 3). */
+static void put_real_p(out_buf *b, double v, int prec)
 {
     if (!isfinite(v)) { /* jansson has no such reals (json_real refuses them) */
         PUT_LIT(b, "null");
         return;
     }
-    double cents = v * 100.0;
-    if (fabs(v) < 1e5 && cents == round(cents) && round(cents) / 100.0 == v) {
-        long long c = (long long)round(cents);
+    static const double pow10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+    double cents = round(v * 100.0);
+    if (prec >= 3 && prec <= 15 && fabs(cents) < pow10[prec] && cents / 100.0 == v) {
+        long long c = (long long)cents;
         unsigned long long u = c < 0 ? 0ull - (unsigned long long)c : (unsigned long long)c;
         if (c < 0 || (c == 0 && signbit(v))) PUT_LIT(b, "-");
         put_int(b, (long long)(u / 100));
@@ -212,7 +220,7 @@ static void put_real(out_buf *b, double v)
         return;
     }
     char tmp[40];
-    int n = snprintf(tmp, sizeof tmp, "%.7g", v);
+    int n = snprintf(tmp, sizeof tmp, "%.*g", prec, v);
     if (n <= 0 || (size_t)n >= sizeof tmp - 3) {
         PUT_LIT(b, "null");
         return;
@@ -261,14 +269,8 @@ static int utf8_valid(const unsigned char *s, size_t len)
 
 /* s escaped for a JSON string (without its quotes); text that is not valid UTF-8 is repaired as ib_json_text
  * does (U+FFFD per bad byte). */
-static void put_escaped(out_buf *b, const char *s, size_t len)
+static void put_escaped_valid(out_buf *b, const char *s, size_t len)
 {
-    json_t *repaired = NULL;
-    if (!utf8_valid((const unsigned char *)s, len)) {
-        repaired = ib_json_text(s, len);
-        s = json_string_value(repaired);
-        len = json_string_length(repaired);
-    }
     size_t from = 0;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
@@ -291,6 +293,17 @@ static void put_escaped(out_buf *b, const char *s, size_t len)
         }
     }
     put(b, s + from, len - from);
+}
+
+static void put_escaped(out_buf *b, const char *s, size_t len)
+{
+    json_t *repaired = NULL;
+    if (!utf8_valid((const unsigned char *)s, len)) {
+        repaired = ib_json_text(s, len);
+        s = json_string_value(repaired);
+        len = json_string_length(repaired);
+    }
+    put_escaped_valid(b, s, len);
     json_decref(repaired);
 }
 
@@ -299,6 +312,124 @@ static void put_string(out_buf *b, const char *s, size_t len)
     PUT_LIT(b, "\"");
     put_escaped(b, s, len);
     PUT_LIT(b, "\"");
+}
+
+static void put_real(out_buf *b, double v)
+{
+    put_real_p(b, v, 7);
+}
+
+/* ---- JSON as json_dump_callback writes it ----
+ * The same bytes as jansson 2.14 for the flags below (tests/unit/engine/test_table.c compares them on varied
+ * trees), without a callback per token and without snprintf for the reals of boxes and amounts: a line-item
+ * record is thousands of such numbers. */
+
+#define JSON_OWN_FLAGS (JSON_MAX_INDENT | JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(31))
+#define JSON_OWN_MAX_DEPTH 2048 /* jansson's own nesting limit for a dump */
+
+static void put_indent(out_buf *b, size_t flags, unsigned depth, int space)
+{
+    static const char spaces[] = "                                "; /* 32 */
+    size_t n = (size_t)(flags & JSON_MAX_INDENT) * depth;
+    if (flags & JSON_MAX_INDENT) {
+        PUT_LIT(b, "\n");
+        while (n > 0) {
+            size_t k = n < sizeof spaces - 1 ? n : sizeof spaces - 1;
+            put(b, spaces, k);
+            n -= k;
+        }
+    } else if (space && !(flags & JSON_COMPACT)) {
+        PUT_LIT(b, " ");
+    }
+}
+
+/* After an item of a container at depth: a comma and the next item's indent, or the closing bracket's. */
+static void put_after_item(out_buf *b, size_t flags, unsigned depth, int more)
+{
+    if (more) {
+        PUT_LIT(b, ",");
+        put_indent(b, flags, depth + 1, 1);
+    } else {
+        put_indent(b, flags, depth, 0);
+    }
+}
+
+static int put_json(out_buf *b, const json_t *j, size_t flags, unsigned depth)
+{
+    if (depth > JSON_OWN_MAX_DEPTH) return -1;
+    switch (json_typeof(j)) {
+    case JSON_NULL: PUT_LIT(b, "null"); return 0;
+    case JSON_TRUE: PUT_LIT(b, "true"); return 0;
+    case JSON_FALSE: PUT_LIT(b, "false"); return 0;
+    case JSON_INTEGER: put_int(b, (long long)json_integer_value(j)); return 0;
+    case JSON_REAL: {
+        int prec = (int)((flags >> 11) & 0x1F);
+        put_real_p(b, json_real_value(j), prec ? prec : 17);
+        return 0;
+    }
+    case JSON_STRING:
+        if (!utf8_valid((const unsigned char *)json_string_value(j), json_string_length(j)))
+            return -1; /* jansson refuses to write it */
+        PUT_LIT(b, "\"");
+        put_escaped_valid(b, json_string_value(j), json_string_length(j));
+        PUT_LIT(b, "\"");
+        return 0;
+    case JSON_ARRAY: {
+        size_t n = json_array_size(j);
+        if (n == 0) {
+            PUT_LIT(b, "[]");
+            return 0;
+        }
+        PUT_LIT(b, "[");
+        put_indent(b, flags, depth + 1, 0);
+        for (size_t i = 0; i < n; i++) {
+            if (put_json(b, json_array_get(j, i), flags, depth + 1) != 0) return -1;
+            put_after_item(b, flags, depth, i + 1 < n);
+        }
+        PUT_LIT(b, "]");
+        return 0;
+    }
+    case JSON_OBJECT: {
+        void *it = json_object_iter((json_t *)j);
+        if (!it) {
+            PUT_LIT(b, "{}");
+            return 0;
+        }
+        PUT_LIT(b, "{");
+        put_indent(b, flags, depth + 1, 0);
+        while (it) {
+            const char *key = json_object_iter_key(it);
+            size_t klen = json_object_iter_key_len(it);
+            if (!utf8_valid((const unsigned char *)key, klen)) return -1;
+            PUT_LIT(b, "\"");
+            put_escaped_valid(b, key, klen);
+            PUT_LIT(b, "\"");
+            if (flags & JSON_COMPACT)
+                PUT_LIT(b, ":");
+            else
+                PUT_LIT(b, ": ");
+            if (put_json(b, json_object_iter_value(it), flags, depth + 1) != 0) return -1;
+            it = json_object_iter_next((json_t *)j, it);
+            put_after_item(b, flags, depth, it != NULL);
+        }
+        PUT_LIT(b, "}");
+        return 0;
+    }
+    }
+    return -1;
+}
+
+int ib_out_json_dump(const json_t *j, size_t flags, unsigned depth, json_dump_callback_t cb, void *data)
+{
+    if ((flags & ~(size_t)JSON_OWN_FLAGS) || !j) return depth ? -1 : json_dump_callback(j, cb, data, flags);
+    if (!json_is_object(j) && !json_is_array(j)) return -1; /* as jansson without JSON_ENCODE_ANY */
+    out_buf *b = malloc(sizeof *b);
+    if (!b) abort();
+    b->fd = -1, b->failed = 0, b->sink = cb, b->sink_data = data, b->used = 0;
+    int rc = put_json(b, j, flags, depth);
+    if (rc == 0 && (b->failed || out_flush(b) != 0)) rc = -1;
+    free(b);
+    return rc;
 }
 
 static void put_box(out_buf *b, const ib_bbox *box)

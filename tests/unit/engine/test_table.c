@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "doc_test_util.h"
+#include "engine_int.h"
 #include "ib_eval.h"
 
 #include <math.h>
@@ -581,6 +582,115 @@ static void test_pdf_matches_pdftotext(void **state)
     free(pdf);
 }
 
+/* ---- the output writer's JSON: jansson's bytes ---- */
+
+typedef struct text_sink {
+    char *s;
+    size_t n, cap;
+} text_sink;
+
+static int sink_put(const char *buf, size_t len, void *data)
+{
+    text_sink *t = data;
+    if (t->n + len + 1 > t->cap) {
+        t->cap = (t->n + len + 1) * 2;
+        t->s = realloc(t->s, t->cap);
+        assert_non_null(t->s);
+    }
+    memcpy(t->s + t->n, buf, len);
+    t->n += len;
+    t->s[t->n] = '\0';
+    return 0;
+}
+
+/* What ib_out_json_dump writes (at depth) */
+static char *own_dump(const json_t *j, size_t flags, unsigned depth)
+{
+    text_sink t = {0};
+    assert_int_equal(ib_out_json_dump(j, flags, depth, sink_put, &t), 0);
+    if (!t.s) t.s = calloc(1, 1);
+    return t.s;
+}
+
+/* A tree with what records hold (texts needing escapes, non-ASCII, keys with escapes, empty containers,
+ * integers at their limits) and reals of every kind: boxes and amounts with two decimals (written without
+ * snprintf), and reals whose decimals, size or smallness need "%.<p>g" with its exponent rules. */
+static json_t *varied_tree(unsigned seed)
+{
+    static const double reals[] = {0.0,       -0.0,        1.5,        425.55,      -86.72,     0.01,
+                                   -0.01,     0.1,         100.0,      99999.99,    100000.01,  12345.67,
+                                   1234567.0, 431627.51,   0.05,       9.99,        1e-5,       -3.25e-7,
+                                   1e20,      1e300,       5e-324,     1.0 / 3,     0.1 + 0.2,  123456789.12,
+                                   1e13,      9999999999999.99, 99999999999999.99, 12345678901234.5, 2.5e15,
+                                   -1e-300,   6.02214076e23, 0.0001,   0.00001234};
+    json_t *root = json_object();
+    json_t *a = json_array();
+    for (size_t i = 0; i < sizeof reals / sizeof reals[0]; i++)
+        json_array_append_new(a, json_real(reals[i]));
+    srand(seed);
+    for (int i = 0; i < 3000; i++) { /* hundredths as cell boxes are, of every size, and arbitrary doubles */
+        long long c = ((long long)rand() << 20 ^ rand()) % (i < 1500 ? 10000000LL : 100000000000000000LL);
+        json_array_append_new(a, json_real((i % 2 ? -(double)c : (double)c) / 100.0));
+        json_array_append_new(a, json_real((double)rand() / RAND_MAX * pow(10, rand() % 40 - 20)));
+    }
+    json_object_set_new(root, "reals", a);
+    json_object_set_new(root, "text", json_string("quote \" backslash \\ slash / \b\f\n\r\t \x01\x1f\x7f é € 😀"));
+    json_object_set_new(root, "key \"with\"\n escapes", json_string(""));
+    json_object_set_new(root, "ints", json_pack("[I,I,I,I]", (json_int_t)0, (json_int_t)-1, (json_int_t)INT64_MAX,
+                                                (json_int_t)INT64_MIN));
+    json_object_set_new(root, "empty", json_pack("{s:[],s:{},s:[{}],s:[[]]}", "a", "o", "ao", "aa"));
+    json_object_set_new(root, "lits", json_pack("[b,b,n]", 1, 0));
+    json_object_set_new(root, "cells", json_pack("[[{s:i,s:[f,f,f,f]},n]]", "page", 1, "bbox", 425.55, 86.72,
+                                                 507.25, 98.35));
+    return root;
+}
+
+static void test_json_dump_as_jansson(void **state)
+{
+    (void)state;
+    const size_t flags[] = {IB_OUT_JSON_FLAGS,
+                            JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15),
+                            JSON_INDENT(2) | JSON_PRESERVE_ORDER,
+                            0,
+                            JSON_INDENT(4) | JSON_COMPACT | JSON_REAL_PRECISION(3),
+                            JSON_INDENT(31) | JSON_REAL_PRECISION(17),
+                            JSON_COMPACT | JSON_ENSURE_ASCII | JSON_SORT_KEYS}; /* handed to jansson */
+    for (unsigned seed = 1; seed <= 3; seed++) {
+        json_t *tree = varied_tree(seed);
+        for (size_t f = 0; f < sizeof flags / sizeof flags[0]; f++) {
+            char *want = json_dumps(tree, flags[f]);
+            char *got = own_dump(tree, flags[f], 0);
+            assert_non_null(want);
+            assert_string_equal(got, want);
+            free(got);
+            free(want);
+        }
+        /* two levels deep, as --once writes each record inside {"records": [...]} */
+        json_t *whole = json_pack("{s:[O]}", "records", tree);
+        size_t fl = JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15);
+        char *want = json_dumps(whole, fl), *got = own_dump(tree, fl, 2);
+        char *framed = malloc(strlen(got) + 64);
+        assert_non_null(framed);
+        sprintf(framed, "{\n  \"records\": [\n    %s\n  ]\n}", got);
+        assert_string_equal(framed, want);
+        free(framed);
+        free(got);
+        free(want);
+        json_decref(whole);
+        json_decref(tree);
+    }
+    /* what jansson refuses, refused: a text that is not UTF-8, a lone value */
+    json_t *bad = json_pack("[o]", json_stringn_nocheck("\xff", 1));
+    text_sink t = {0};
+    assert_int_equal(ib_out_json_dump(bad, IB_OUT_JSON_FLAGS, 0, sink_put, &t), -1);
+    assert_int_equal(json_dump_callback(bad, sink_put, &t, IB_OUT_JSON_FLAGS), -1);
+    json_decref(bad);
+    json_t *lone = json_integer(1);
+    assert_int_equal(ib_out_json_dump(lone, IB_OUT_JSON_FLAGS, 0, sink_put, &t), -1);
+    json_decref(lone);
+    free(t.s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -588,7 +698,7 @@ int main(void)
         cmocka_unit_test(test_run_time_errors), cmocka_unit_test(test_line_items),
         cmocka_unit_test(test_pdf_table),       cmocka_unit_test(test_table_field),
         cmocka_unit_test(test_tables),          cmocka_unit_test(test_pdf_matches_pdftotext),
-        cmocka_unit_test(test_table_field_output_limit),
+        cmocka_unit_test(test_table_field_output_limit), cmocka_unit_test(test_json_dump_as_jansson),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
