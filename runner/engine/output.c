@@ -327,31 +327,32 @@ static void put_real(out_buf *b, double v)
 #define JSON_OWN_FLAGS (JSON_MAX_INDENT | JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(31))
 #define JSON_OWN_MAX_DEPTH 2048 /* jansson's own nesting limit for a dump */
 
-static void put_indent(out_buf *b, size_t flags, unsigned depth, int space)
+/* A comma (when `comma`), then the line break and indent of depth or, without indent, the space jansson puts
+ * between items; one put for what is most of an indented dump's tokens. */
+static void put_indent(out_buf *b, size_t flags, unsigned depth, int comma)
 {
-    static const char spaces[] = "                                "; /* 32 */
+    /* ",\n" and 64 spaces */
+    static const char sep[] = ",\n                                                                ";
     size_t n = (size_t)(flags & JSON_MAX_INDENT) * depth;
     if (flags & JSON_MAX_INDENT) {
-        PUT_LIT(b, "\n");
-        while (n > 0) {
-            size_t k = n < sizeof spaces - 1 ? n : sizeof spaces - 1;
-            put(b, spaces, k);
-            n -= k;
+        size_t k = n < sizeof sep - 3 ? n : sizeof sep - 3;
+        put(b, comma ? sep : sep + 1, (comma ? 2 : 1) + k);
+        for (n -= k; n > 0; n -= k) {
+            k = n < sizeof sep - 3 ? n : sizeof sep - 3;
+            put(b, sep + 2, k);
         }
-    } else if (space && !(flags & JSON_COMPACT)) {
-        PUT_LIT(b, " ");
+    } else if (comma) {
+        put(b, ", ", flags & JSON_COMPACT ? 1 : 2);
     }
 }
 
 /* After an item of a container at depth: a comma and the next item's indent, or the closing bracket's. */
 static void put_after_item(out_buf *b, size_t flags, unsigned depth, int more)
 {
-    if (more) {
-        PUT_LIT(b, ",");
+    if (more)
         put_indent(b, flags, depth + 1, 1);
-    } else {
+    else
         put_indent(b, flags, depth, 0);
-    }
 }
 
 static int put_json(out_buf *b, const json_t *j, size_t flags, unsigned depth)
