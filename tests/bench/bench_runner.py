@@ -15,7 +15,7 @@
   4. The same run with 1 runner: the speed-up of 2 runners over 1.
   5. solution/run over 100 of those PDFs (--floor-files; 5,000 is long), 2 runners, from the call to the job's
      finish_timestamp   vs  the floor (floor.c): the engine's document loader alone (Poppler, one text pass) on
-     the same files on every core in one process. Target: ratio <= 1.25. The same with a folder where one file
+     the same files, one process per core. Target: ratio <= 1.25. The same with a folder where one file
      in ten is a 200 dpi scan (OCR on, in both).
   6. A small job: solution/run over 40 of those PDFs on 2 runners (the idle one helps the owner)   vs  the same
      job on 1 runner. Timed from the POST to the job's finish_timestamp (no polling interval in the figure);
@@ -614,7 +614,7 @@ def main():
             continue
         ratio = med(c["ib"]) / med(c["floor"])
         print("solution/run, 10 fields, %d %s (%d pages%s), %s, call to finish: %.2f s; floor (the engine's "
-              "document loads alone, %d threads) %.2f s; ratio %.2f (target <= 1.25) %s" % (
+              "document loads alone, %d processes) %.2f s; ratio %.2f (target <= 1.25) %s" % (
                   c["files"], what, c["pages"], ", %d scans OCR'd" % c["scans"] if "scans" in c else "",
                   c["layout"], med(c["ib"]), os.cpu_count(), med(c["floor"]), ratio, verdict(ratio <= 1.25)))
         print("    runs: ibsol %s s; floor %s s" % (runs_of(c["ib"]), runs_of(c["floor"])))
