@@ -89,24 +89,11 @@ static ib_flow *load_archive(const char *path, char *err, size_t errsz)
     return flow;
 }
 
-/* stdout through a 64 KiB buffer: jansson hands over its output one token at a time, and an fwrite per token
- * (with its lock) cost more than the formatting of a large run's records */
-typedef struct out_buf {
-    size_t n;
-    char b[64 * 1024];
-} out_buf;
-
-static int out_put(const char *s, size_t len, void *data)
+/* ib_out_json_dump's output (it buffers 64 KiB itself) to stdout */
+static int to_stdout(const char *s, size_t len, void *data)
 {
-    out_buf *o = data;
-    if (o->n + len > sizeof o->b) {
-        fwrite(o->b, 1, o->n, stdout);
-        o->n = 0;
-        if (len > sizeof o->b) return fwrite(s, 1, len, stdout) == len ? 0 : -1;
-    }
-    memcpy(o->b + o->n, s, len);
-    o->n += len;
-    return 0;
+    (void)data;
+    return fwrite(s, 1, len, stdout) == len ? 0 : -1;
 }
 
 int ib_once_main(int argc, char **argv)
@@ -192,10 +179,8 @@ int ib_once_main(int argc, char **argv)
     /* Each file's records are printed as soon as they are made, and freed: the bytes {"records": [...]} dumped
      * whole would have, without holding a large run's records to the end (line items on 300 invoices: 84 MiB
      * of JSON trees, and a heap that size costs page faults and slower allocations to the whole run). */
-    out_buf ob; /* 64 KiB, not zeroed: only the first n bytes are read */
-    ob.n = 0;
     size_t printed = 0;
-    out_put("{\n  \"records\": [", sizeof "{\n  \"records\": [" - 1, &ob);
+    fputs("{\n  \"records\": [", stdout);
     for (size_t k = 0; k < nfiles; k++) {
         const char *base = strrchr(files[k], '/') ? strrchr(files[k], '/') + 1 : files[k];
         size_t len = 0;
@@ -225,9 +210,8 @@ int ib_once_main(int argc, char **argv)
         json_array_foreach(recs, r, rec)
         {
             /* each record as it is in the whole {"records": [...]}: two levels deep */
-            if (printed++) out_put(",", 1, &ob);
-            out_put("\n    ", 5, &ob);
-            ib_out_json_dump(rec, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15), 2, out_put, &ob);
+            fputs(printed++ ? ",\n    " : "\n    ", stdout);
+            ib_out_json_dump(rec, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15), 2, to_stdout, NULL);
         }
         json_decref(recs);
         /* the run's list of every record is not needed here: emptied, so the file's records are freed now */
@@ -238,11 +222,7 @@ int ib_once_main(int argc, char **argv)
         fprintf(stderr, "ibsol-runner: %s\n", err);
         rc = 1;
     }
-    if (printed)
-        out_put("\n  ]\n}\n", sizeof "\n  ]\n}\n" - 1, &ob);
-    else
-        out_put("]\n}\n", sizeof "]\n}\n" - 1, &ob);
-    fwrite(ob.b, 1, ob.n, stdout);
+    fputs(printed ? "\n  ]\n}\n" : "]\n}\n", stdout);
     fflush(stdout);
     ib_run_free(run);
     ib_flow_free(flow);

@@ -424,12 +424,10 @@ int ib_out_json_dump(const json_t *j, size_t flags, unsigned depth, json_dump_ca
 {
     if ((flags & ~(size_t)JSON_OWN_FLAGS) || !j) return depth ? -1 : json_dump_callback(j, cb, data, flags);
     if (!json_is_object(j) && !json_is_array(j)) return -1; /* as jansson without JSON_ENCODE_ANY */
-    out_buf *b = malloc(sizeof *b);
-    if (!b) abort();
-    b->fd = -1, b->failed = 0, b->sink = cb, b->sink_data = data, b->used = 0;
-    int rc = put_json(b, j, flags, depth);
-    if (rc == 0 && (b->failed || out_flush(b) != 0)) rc = -1;
-    free(b);
+    out_buf b; /* 64 KiB on the stack, as write_out's, not zeroed: only `used` bytes are read */
+    b.fd = -1, b.failed = 0, b.sink = cb, b.sink_data = data, b.used = 0;
+    int rc = put_json(&b, j, flags, depth);
+    if (rc == 0 && (b.failed || out_flush(&b) != 0)) rc = -1;
     return rc;
 }
 

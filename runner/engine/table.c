@@ -376,18 +376,16 @@ static void line_cells(tctx *t, uint32_t page, const ib_line *ln, ib_value **cel
  * is full. */
 static int flush_row(tctx *t, ib_value *table, ib_value **cur)
 {
-    ib_value *row = NULL;
+    ib_value *cell[IB_TABLE_MAX_COLS] = {0}; /* the returned cells, by output column */
+    int any = 0;
+    for (size_t j = 0; j < t->ncols; j++)
+        if (cur[j] && t->cols[j].out >= 0) cell[t->cols[j].out] = cur[j], any = 1;
+    ib_value *row = any ? ib_v_list() : NULL;
+    for (size_t k = 0; row && k < t->nout; k++) { /* a null only for an empty cell */
+        ib_v_list_push(row, cell[k] ? ib_v_ref(cell[k]) : ib_v_null());
+        if (cell[k]) ib_v_prov_merge(row, cell[k]);
+    }
     for (size_t j = 0; j < t->ncols; j++) {
-        if (cur[j] && t->cols[j].out >= 0) {
-            if (!row) {
-                row = ib_v_list();
-                for (size_t k = 0; k < t->nout; k++)
-                    ib_v_list_push(row, ib_v_null());
-            }
-            ib_v_unref(row->items[t->cols[j].out]);
-            row->items[t->cols[j].out] = ib_v_ref(cur[j]);
-            ib_v_prov_merge(row, cur[j]);
-        }
         ib_v_unref(cur[j]);
         cur[j] = NULL;
     }
@@ -663,31 +661,41 @@ ib_value *ib_table_types(ib_eval *ev, ib_value *t, const json_t *columns, ib_con
             type[n] = IB_FT_TEXT; /* checked by the flow */
         n++;
     }
-    ib_value *out = ib_v_table(ib_v_ref(t->names));
+    /* A table held only here (what a formula just made) is converted in place, and so is each row held only by
+     * it: no second table of copied rows (a line-item record has thousands of cells). A shared table or row is
+     * copied first, as values never change under another holder. */
+    ib_value *out = t->refs == 1 ? t : ib_v_table(ib_v_ref(t->names));
     for (size_t r = 0; r < t->nitems; r++) {
-        const ib_value *row = t->items[r];
-        ib_value *nr = ib_v_list();
-        for (size_t c = 0; c < row->nitems; c++)
-            ib_v_list_push(nr, ib_v_ref(row->items[c]));
+        ib_value *row = t->items[r], *nr = row;
+        if (out != t || row->refs != 1) {
+            nr = ib_v_list();
+            for (size_t c = 0; c < row->nitems; c++)
+                ib_v_list_push(nr, ib_v_ref(row->items[c]));
+            ib_v_prov_merge(nr, row);
+        }
         for (size_t k = 0; k < n; k++) {
             ib_value *cell = convert(ev, ib_v_ref(nr->items[col[k]]), type[k]);
             if (cell->kind == IB_V_ERROR) {
                 ib_value *e = ib_v_error("TABLE: row %zu, column '%s': %s", r + 1,
                                          t->names->items[col[k]]->str, cell->str);
                 ib_v_unref(cell);
-                ib_v_unref(nr);
-                ib_v_unref(out);
+                if (nr != row) ib_v_unref(nr);
+                if (out != t) ib_v_unref(out);
                 ib_v_unref(t);
                 return e;
             }
             ib_v_unref(nr->items[col[k]]);
             nr->items[col[k]] = cell;
         }
-        ib_v_prov_merge(nr, row);
-        ib_v_prov_merge(out, nr);
-        ib_v_list_push(out, nr);
+        if (out == t && nr != row) { /* the copy of a shared row takes its place (the same cells and boxes) */
+            ib_v_unref(row);
+            t->items[r] = nr;
+        } else if (out != t) {
+            ib_v_prov_merge(out, nr);
+            ib_v_list_push(out, nr);
+        }
     }
-    ib_v_unref(t);
+    if (out != t) ib_v_unref(t);
     return out;
 }
 

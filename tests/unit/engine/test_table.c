@@ -12,6 +12,7 @@
 #include "doc_test_util.h"
 #include "engine_int.h"
 #include "ib_eval.h"
+#include "ib_table.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -582,6 +583,61 @@ static void test_pdf_matches_pdftotext(void **state)
     free(pdf);
 }
 
+/* Column types convert a table the formula just made in place, and never change a table or row that something
+ * else holds too (a field's table used by another field): those are copied. */
+static void test_table_types_shared(void **state)
+{
+    (void)state;
+    ib_doc *d = load("inv.txt", invoice_txt, strlen(invoice_txt));
+    const char *f = "table(INPUT_COL, ['Description', 'Qty', 'Amount'], '^Subtotal')";
+    json_t *cols = json_pack("{s:s,s:s}", "Qty", "INT", "Amount", "FLOAT");
+    ib_eval_env env = {.doc = d, .file_name = "t"};
+    ib_eval *ev = ib_eval_new(&env);
+
+    /* the whole table held elsewhere: a typed copy, the held table as it was */
+    ib_value *t = eval(d, f, NULL), *held = ib_v_ref(t);
+    ib_value *typed = ib_table_types(ev, t, cols, ib_eval_coerce);
+    assert_true(typed != held && typed->kind == IB_V_TABLE && typed->nitems == 3 && held->nitems == 3);
+    assert_int_equal(typed->items[0]->items[1]->kind, IB_V_NUM);
+    assert_true(typed->items[0]->items[2]->num == 20.0);
+    assert_int_equal(held->items[0]->items[1]->kind, IB_V_STR);
+    assert_string_equal(held->items[0]->items[1]->str, "2");
+    assert_string_equal(held->items[1]->items[2]->str, "5.50");
+    expect_box(typed, 1, 2, 0, (ib_bbox){46, 4, 50, 5}, 0);
+    ib_v_unref(typed);
+    ib_v_unref(held);
+
+    /* the table held only here, one of its rows elsewhere: converted in place, that row copied */
+    t = eval(d, f, NULL);
+    ib_value *row0 = ib_v_ref(t->items[0]), *row1 = t->items[1];
+    typed = ib_table_types(ev, t, cols, ib_eval_coerce);
+    assert_true(typed == t && typed->items[0] != row0 && typed->items[1] == row1);
+    assert_int_equal(typed->items[0]->items[1]->kind, IB_V_NUM);
+    assert_int_equal(row0->items[1]->kind, IB_V_STR);
+    assert_string_equal(row0->items[1]->str, "2");
+    assert_true(row1->items[2]->kind == IB_V_NUM && row1->items[2]->num == 5.5);
+    assert_int_equal(typed->items[0]->nprov, 1);
+    assert_true(typed->items[0]->prov[0].box.x0 == 0 && typed->items[0]->prov[0].box.x1 == 50);
+    ib_v_unref(typed);
+    ib_v_unref(row0);
+
+    /* a cell that does not convert: the error, and a held table untouched */
+    t = eval(d, f, NULL);
+    held = ib_v_ref(t);
+    json_t *bad = json_pack("{s:s}", "Description", "FLOAT");
+    ib_value *e = ib_table_types(ev, t, bad, ib_eval_coerce);
+    assert_int_equal(e->kind, IB_V_ERROR);
+    assert_string_equal(e->str, "TABLE: row 1, column 'Description': FLOAT: cannot read a number from 'Widget, "
+                                "large'");
+    assert_string_equal(held->items[0]->items[0]->str, "Widget, large");
+    ib_v_unref(e);
+    ib_v_unref(held);
+    json_decref(bad);
+    json_decref(cols);
+    ib_eval_free(ev);
+    ib_doc_free(d);
+}
+
 /* ---- the output writer's JSON: jansson's bytes ---- */
 
 typedef struct text_sink {
@@ -699,6 +755,7 @@ int main(void)
         cmocka_unit_test(test_pdf_table),       cmocka_unit_test(test_table_field),
         cmocka_unit_test(test_tables),          cmocka_unit_test(test_pdf_matches_pdftotext),
         cmocka_unit_test(test_table_field_output_limit), cmocka_unit_test(test_json_dump_as_jansson),
+        cmocka_unit_test(test_table_types_shared),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
