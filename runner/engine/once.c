@@ -176,9 +176,9 @@ int ib_once_main(int argc, char **argv)
                            .binary_path = solution};
     ib_run *run = ib_run_new(flow, &opts);
     rc = 0;
-    /* Each file's records are printed as soon as they are made, and freed: the bytes {"records": [...]} dumped
-     * whole would have, without holding a large run's records to the end (line items on 300 invoices: 84 MiB
-     * of JSON trees, and a heap that size costs page faults and slower allocations to the whole run). */
+    /* Each file's records are printed as soon as they are made, and freed: the bytes {"records": [...]}
+     * dumped whole would have, without holding a large run's records to the end (line items on 300 invoices:
+     * 84 MiB of JSON trees; a heap that size costs page faults and slower allocations to the whole run) */
     size_t printed = 0;
     fputs("{\n  \"records\": [", stdout);
     for (size_t k = 0; k < nfiles; k++) {
@@ -211,7 +211,8 @@ int ib_once_main(int argc, char **argv)
         {
             /* each record as it is in the whole {"records": [...]}: two levels deep */
             fputs(printed++ ? ",\n    " : "\n    ", stdout);
-            ib_out_json_dump(rec, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15), 2, to_stdout, NULL);
+            ib_out_json_dump(rec, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15), 2,
+                             to_stdout, NULL);
         }
         json_decref(recs);
         /* the run's list of every record is not needed here: emptied, so the file's records are freed now */

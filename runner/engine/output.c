@@ -206,7 +206,8 @@ static void put_real_p(out_buf *b, double v, int prec)
         PUT_LIT(b, "null");
         return;
     }
-    static const double pow10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+    static const double pow10[] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                   1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
     double cents = round(v * 100.0);
     if (prec >= 3 && prec <= 15 && fabs(cents) < pow10[prec] && cents / 100.0 == v) {
         long long c = (long long)cents;

@@ -661,9 +661,9 @@ ib_value *ib_table_types(ib_eval *ev, ib_value *t, const json_t *columns, ib_con
             type[n] = IB_FT_TEXT; /* checked by the flow */
         n++;
     }
-    /* A table held only here (what a formula just made) is converted in place, and so is each row held only by
-     * it: no second table of copied rows (a line-item record has thousands of cells). A shared table or row is
-     * copied first, as values never change under another holder. */
+    /* A table held only here (what a formula just made) is converted in place, and so is each row held only
+     * by it: no second table of copied rows (a line-item record has thousands of cells). A shared table or
+     * row is copied first, as values never change under another holder. */
     ib_value *out = t->refs == 1 ? t : ib_v_table(ib_v_ref(t->names));
     for (size_t r = 0; r < t->nitems; r++) {
         ib_value *row = t->items[r], *nr = row;

@@ -627,8 +627,8 @@ static void test_table_types_shared(void **state)
     json_t *bad = json_pack("{s:s}", "Description", "FLOAT");
     ib_value *e = ib_table_types(ev, t, bad, ib_eval_coerce);
     assert_int_equal(e->kind, IB_V_ERROR);
-    assert_string_equal(e->str, "TABLE: row 1, column 'Description': FLOAT: cannot read a number from 'Widget, "
-                                "large'");
+    assert_string_equal(e->str, "TABLE: row 1, column 'Description': FLOAT: cannot read a number from "
+                                "'Widget, large'");
     assert_string_equal(held->items[0]->items[0]->str, "Widget, large");
     ib_v_unref(e);
     ib_v_unref(held);
@@ -673,12 +673,11 @@ static char *own_dump(const json_t *j, size_t flags, unsigned depth)
  * snprintf), and reals whose decimals, size or smallness need "%.<p>g" with its exponent rules. */
 static json_t *varied_tree(unsigned seed)
 {
-    static const double reals[] = {0.0,       -0.0,        1.5,        425.55,      -86.72,     0.01,
-                                   -0.01,     0.1,         100.0,      99999.99,    100000.01,  12345.67,
-                                   1234567.0, 431627.51,   0.05,       9.99,        1e-5,       -3.25e-7,
-                                   1e20,      1e300,       5e-324,     1.0 / 3,     0.1 + 0.2,  123456789.12,
-                                   1e13,      9999999999999.99, 99999999999999.99, 12345678901234.5, 2.5e15,
-                                   -1e-300,   6.02214076e23, 0.0001,   0.00001234};
+    static const double reals[] = {
+        0.0, -0.0, 1.5, 425.55, -86.72, 0.01, -0.01, 0.1,
+        100.0, 99999.99, 100000.01, 12345.67, 1234567.0, 431627.51, 0.05, 9.99, 1e-5, -3.25e-7, 1e20,
+        1e300, 5e-324, 1.0 / 3, 0.1 + 0.2, 123456789.12, 1e13, 9999999999999.99, 99999999999999.99,
+        12345678901234.5, 2.5e15, -1e-300, 6.02214076e23, 0.0001, 0.00001234};
     json_t *root = json_object();
     json_t *a = json_array();
     for (size_t i = 0; i < sizeof reals / sizeof reals[0]; i++)
@@ -690,10 +689,11 @@ static json_t *varied_tree(unsigned seed)
         json_array_append_new(a, json_real((double)rand() / RAND_MAX * pow(10, rand() % 40 - 20)));
     }
     json_object_set_new(root, "reals", a);
-    json_object_set_new(root, "text", json_string("quote \" backslash \\ slash / \b\f\n\r\t \x01\x1f\x7f é € 😀"));
+    json_object_set_new(root, "text",
+                        json_string("quote \" backslash \\ slash / \b\f\n\r\t \x01\x1f\x7f é € 😀"));
     json_object_set_new(root, "key \"with\"\n escapes", json_string(""));
-    json_object_set_new(root, "ints", json_pack("[I,I,I,I]", (json_int_t)0, (json_int_t)-1, (json_int_t)INT64_MAX,
-                                                (json_int_t)INT64_MIN));
+    json_object_set_new(root, "ints", json_pack("[I,I,I,I]", (json_int_t)0, (json_int_t)-1,
+                                                (json_int_t)INT64_MAX, (json_int_t)INT64_MIN));
     json_object_set_new(root, "empty", json_pack("{s:[],s:{},s:[{}],s:[[]]}", "a", "o", "ao", "aa"));
     json_object_set_new(root, "lits", json_pack("[b,b,n]", 1, 0));
     json_object_set_new(root, "cells", json_pack("[[{s:i,s:[f,f,f,f]},n]]", "page", 1, "bbox", 425.55, 86.72,
