@@ -86,8 +86,10 @@ start_all() {
       cat <<MSG
 ibsol is up at $url  (data root $IBSOL_DATA, $IBSOL_RUNNERS runners, logs in $logs)
 admin token: $token
+web page: $url/  (log in with the token)
 try:
   curl -s -H "Authorization: Bearer $token" $url/marketplace/list
+  $bin/cli/ibsol login $url --token $token && $bin/cli/ibsol list
 MSG
       return 0
     fi

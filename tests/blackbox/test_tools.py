@@ -60,6 +60,14 @@ def test_local_sh_start_status_stop():
             assert token in f.read()
         r = requests.get("http://127.0.0.1:%d/marketplace/list" % port, headers={"Authorization": "Bearer " + token})
         assert r.status_code in (200, 501)
+        assert "web page: http://127.0.0.1:%d/  (log in with the token)" % port in p.stdout
+        # the client command it prints logs in and lists the catalog as printed
+        hint = [l.strip() for l in p.stdout.splitlines() if " login " in l][0]
+        assert hint == "%s/cli/ibsol login http://127.0.0.1:%d --token %s && %s/cli/ibsol list" % (BIN, port, token, BIN)
+        cli = subprocess.run(["bash", "-c", hint], env=dict(os.environ, XDG_CONFIG_HOME=root + "/config"),
+                             capture_output=True, text=True, timeout=60)
+        assert cli.returncode == 0, cli.stdout + cli.stderr
+        assert os.stat(root + "/config/ibsol/config").st_mode & 0o777 == 0o600
         st = local_sh(env, "status")
         assert st.returncode == 0, st.stdout
         for name in ("packager", "marketplace", "gateway", "runner1", "runner2"):
