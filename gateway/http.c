@@ -2,6 +2,7 @@
  * file is re-read when it changes, so adding a token needs no restart), bounded body reading, and replies. */
 #include "gw.h"
 
+#include "ib_base64.h"
 #include "ib_conv.h"
 #include "ib_log.h"
 #include "ib_utf8.h"
@@ -11,7 +12,6 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -106,16 +106,9 @@ void gw_reply_error(gw_req *r, ib_code code, const char *fmt, ...)
 static void reply_binary(gw_req *r, const json_t *data)
 {
     const json_t *b64 = json_object_get(data, "$body_base64");
-    size_t n = json_string_length(b64);
-    unsigned char *bytes = malloc(n / 4 * 3 + 3);
-    int len = bytes && n % 4 == 0 ? EVP_DecodeBlock(bytes, (const unsigned char *)json_string_value(b64), (int)n) : -1;
-    if (len < 0) {
-        free(bytes);
-        return gw_reply_error(r, IB_INTERNAL, "the service's binary reply is not valid base64");
-    }
-    /* EVP_DecodeBlock counts the padding's zero bytes in: take them off. */
-    const char *t = json_string_value(b64);
-    for (size_t k = n; k > 0 && t[k - 1] == '=' && len > 0; k--) len--;
+    size_t len = 0;
+    unsigned char *bytes = ib_base64_decode(json_string_value(b64), json_string_length(b64), &len);
+    if (!bytes) return gw_reply_error(r, IB_INTERNAL, "the service's binary reply is not valid base64");
     char extra[512] = ""; /* with the fixed headers, within send_all's header block */
     size_t used = 0;
     const char *key;
@@ -131,7 +124,7 @@ static void reply_binary(gw_req *r, const json_t *data)
     }
     extra[used] = '\0';
     const char *ctype = json_string_value(json_object_get(data, "$content_type"));
-    send_all(r, 200, ctype ? ctype : "application/octet-stream", (const char *)bytes, (size_t)len, extra, 0);
+    send_all(r, 200, ctype ? ctype : "application/octet-stream", (const char *)bytes, len, extra, 0);
     free(bytes);
 }
 

@@ -8,6 +8,7 @@
 #include "engine_int.h"
 
 #include "ib_fs.h"
+#include "ib_base64.h"
 #include "ib_conv.h"
 #include "ib_log.h"
 #include "ib_path.h"
@@ -16,7 +17,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -339,29 +339,6 @@ fail:
 
 /* --- solution.run_sync --------------------------------------------------------------------------------- */
 
-/* Strict base64 (white space allowed between groups) through OpenSSL's decoder. NULL when invalid. */
-static unsigned char *b64_decode(const char *s, size_t len, size_t *out_len)
-{
-    unsigned char *out = malloc(len / 4 * 3 + 4);
-    if (!out) return NULL;
-    EVP_ENCODE_CTX *ctx = EVP_ENCODE_CTX_new();
-    int n1 = 0, n2 = 0;
-    if (!ctx) {
-        free(out);
-        return NULL;
-    }
-    EVP_DecodeInit(ctx);
-    int ok = EVP_DecodeUpdate(ctx, out, &n1, (const unsigned char *)s, (int)len) >= 0 &&
-             EVP_DecodeFinal(ctx, out + n1, &n2) == 1;
-    EVP_ENCODE_CTX_free(ctx);
-    if (!ok) {
-        free(out);
-        return NULL;
-    }
-    *out_len = (size_t)(n1 + n2);
-    return out;
-}
-
 static ib_code check_file_name(const char *name, size_t i, ib_reply *rep)
 {
     if (!name) return ib_fail(rep, IB_BAD_REQUEST, "files[%zu].file_name is required (a string)", i);
@@ -630,7 +607,7 @@ static ib_code run_sync_op(void *state, const ib_request *req, ib_reply *rep)
         inputs[i].name = strdup(json_string_value(json_object_get(f, "file_name")));
         json_t *content = json_object_get(f, "file_content");
         size_t len = 0;
-        unsigned char *bytes = b64_decode(json_string_value(content), json_string_length(content), &len);
+        unsigned char *bytes = ib_base64_decode(json_string_value(content), json_string_length(content), &len);
         char msg[400];
         if (!bytes) {
             snprintf(msg, sizeof msg, "%s: file_content is not valid base64", inputs[i].name);
@@ -1038,8 +1015,8 @@ const ib_op runner_ops[] = {
     {IB_OP_SOLUTION_RUN, run_op},   {IB_OP_SOLUTION_RUN_SYNC, run_sync_op}, {IB_OP_JOBS_STATUS, status_op},
     {IB_OP_JOBS_RESULTS, results_op}, {IB_OP_JOBS_CANCEL, cancel_op},     {IB_OP_JOBS_LIST, list_op},
     {IB_OP_FILES_COPY, copy_op},      {IB_OP_FILES_EXTRACT, extract_op},
-    {IB_OP_PAGES_RENDER, pages_render_op},
     {IB_OP_SOLUTION_DEPLOY, deploy_op}, {IB_OP_SOLUTION_DEPLOYED, deployed_op}, {IB_OP_FLOW_RUN_BINARY, run_binary_op},
     {IB_OP_FLOW_RESULTS, flow_results_op},
+    {IB_OP_PAGES_RENDER, pages_render_op},
 };
 const size_t runner_nops = sizeof runner_ops / sizeof runner_ops[0];

@@ -13,13 +13,13 @@
  * FLOWBIN is the installed solution's .ibflowbin file; BINARY_PATH is what replies name it (run_sync's
  * binary_path), so a reply is byte for byte run_sync's apart from job_id and output_file_path's job folder. */
 #include "engine_int.h"
+#include "ib_base64.h"
 #include "ib_doc.h"
 #include "ib_engine.h"
 #include "ib_flow.h"
 
 #include <civetweb.h>
 #include <jansson.h>
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include <pthread.h>
@@ -61,23 +61,6 @@ static int fail(struct mg_connection *conn, int status, const char *text, const 
     if (s) reply(conn, status, text, s, strlen(s));
     free(s);
     return status;
-}
-
-/* The runner's decoder (runner/ops.c): OpenSSL's, strict, white space allowed between groups. */
-static unsigned char *b64_decode(const char *s, size_t len, size_t *out_len)
-{
-    unsigned char *out = malloc(len / 4 * 3 + 4);
-    EVP_ENCODE_CTX *ctx = EVP_ENCODE_CTX_new();
-    int n1 = 0, n2 = 0;
-    int ok = out && ctx && EVP_DecodeUpdate(ctx, out, &n1, (const unsigned char *)s, (int)len) >= 0 &&
-             EVP_DecodeFinal(ctx, out + n1, &n2) == 1;
-    EVP_ENCODE_CTX_free(ctx);
-    if (!ok) {
-        free(out);
-        return NULL;
-    }
-    *out_len = (size_t)(n1 + n2);
-    return out;
 }
 
 static char *read_body(struct mg_connection *conn, size_t *len)
@@ -150,7 +133,7 @@ static int handle(struct mg_connection *conn, void *cbdata)
             return fail(conn, 400, "Bad Request", "each file needs file_name and file_content");
         }
         size_t len = 0;
-        unsigned char *bytes = b64_decode(json_string_value(content), json_string_length(content), &len);
+        unsigned char *bytes = ib_base64_decode(json_string_value(content), json_string_length(content), &len);
         sem_wait(&engine_slots);
         ib_run *run = ib_run_new(flow, &opts);
         char base[256]; /* the output name the runner gives file i (runner/work.c) */
