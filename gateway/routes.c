@@ -1,5 +1,6 @@
 /* gw routes: the route table (HTTP method + path -> op), body and query handling for forwarded ops, healthz and
- * metrics. Every endpoint answers at /<path>, /api/v1/<path> and /api/v2/<path>; the files API at /api/v2/files/ and /files/. */
+ * metrics. Every endpoint answers at /<path>, /api/v1/<path> and /api/v2/<path>; the files API at /api/v2/files/
+ * and /files/. */
 #include "gw.h"
 
 #include "ib_conv.h"
