@@ -241,7 +241,7 @@ def test_publish_install_and_run_a_pdf(stack, browser, package):
     info = stack.get("/marketplace/info?name=invoice_demo").json()
     facts = wait(browser, "the facts", lambda: css(browser, "#solution-facts").text)
     assert info["sha256"] in facts
-    assert '"short_description": "Reads invoices: number, vendor, dates and total"' in css(browser, "#solution-manifest").text
+    assert '"short_description": "Reads invoices: number, vendor, dates, total and line items"' in css(browser, "#solution-manifest").text
     readme = css(browser, "#solution-readme")  # the archive's README.md, as headings and paragraphs
     assert readme.find_element("css selector", "h3").text == "invoice_demo"
     assert "An example ibsol solution: classifies each document" in readme.text
