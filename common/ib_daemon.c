@@ -63,24 +63,13 @@ static ib_code dispatch(server *s, const ib_request *req, ib_reply *rep)
     return ib_fail(rep, IB_BAD_REQUEST, "the %s has no operation '%s'", def->name, req->op);
 }
 
-/* Waits for a reply handed to nng earlier (rarely still under way) and frees it if it could not be sent. */
-static void reply_sent(nng_aio *saio)
-{
-    nng_aio_wait(saio);
-    nng_msg *msg = nng_aio_result(saio) != 0 ? nng_aio_get_msg(saio) : NULL;
-    if (msg) nng_msg_free(msg); /* requester gone: the reply is dropped */
-    nng_aio_set_msg(saio, NULL);
-}
-
 static void *worker(void *arg)
 {
     server *s = arg;
     nng_ctx ctx;
-    nng_aio *aio = NULL, *saio = NULL;
-    if (nng_ctx_open(&ctx, s->sock) != 0 || nng_aio_alloc(&aio, NULL, NULL) != 0 ||
-        nng_aio_alloc(&saio, NULL, NULL) != 0) {
+    nng_aio *aio;
+    if (nng_ctx_open(&ctx, s->sock) != 0 || nng_aio_alloc(&aio, NULL, NULL) != 0) {
         ib_error(NULL, "cannot open a socket context");
-        if (aio) nng_aio_free(aio);
         return NULL;
     }
     for (;;) {
@@ -130,15 +119,11 @@ static void *worker(void *arg)
             ib_reply_encode(msg, &rep);
         }
         ib_reply_clear(&rep);
-        /* The reply goes on its own aio, not waited for: while the connection to the requester is busy with
-         * another worker's reply, nng queues this one and finishes it from its own thread, and this worker takes
-         * the next request meanwhile instead of sleeping until then (a wake-up saved per request under load). */
-        reply_sent(saio);
-        nng_aio_set_msg(saio, msg);
-        nng_ctx_send(ctx, saio);
+        nng_aio_set_msg(aio, msg);
+        nng_ctx_send(ctx, aio);
+        nng_aio_wait(aio);
+        if (nng_aio_result(aio) != 0) nng_msg_free(msg); /* requester gone: the reply is dropped */
     }
-    reply_sent(saio);
-    nng_aio_free(saio);
     nng_aio_free(aio);
     nng_ctx_close(ctx);
     return NULL;
