@@ -3,7 +3,7 @@
  * references (regexes match the same way; in-order line similarity), reading order on three-column pages,
  * and OCR of rendered pages against their text layers. The generated documents of test_doc_pdf and
  * test_doc_ocr cover the same code in every run; this suite adds the variety of real files when
- * IBSOL_FIXTURES names them (.ci/run sets it when CI has them beside its clone), and is skipped,
+ * IBSOL_FIXTURES names them (set by whoever runs tests/run.sh or .ci/run), and is skipped,
  * saying why, otherwise (exit status 77: ctest shows it as skipped). */
 #include <setjmp.h>
 #include <stdarg.h>
