@@ -59,13 +59,6 @@ static long parse_bounded(const char *s, long lo, long hi, long def)
     return v < lo || v > hi ? -1 : v;
 }
 
-/* Poppler, like the engine, takes junk before the PDF header within the first kilobyte, only for a .pdf name. */
-static int has_pdf_name(const char *name)
-{
-    size_t n = strlen(name);
-    return n >= 4 && !strcasecmp(name + n - 4, ".pdf");
-}
-
 typedef struct membuf {
     unsigned char *p;
     size_t len, cap;
@@ -199,34 +192,25 @@ static ib_code render_pdf(const unsigned char *bytes, size_t len, long page, lon
 
 /* PNG and JPEG as they are; a TIFF page as PNG. The page's size in points is its pixels at the image's own
  * resolution, 72 dpi when it has none: what the OCR reading of it assumes, so the boxes match. */
-static ib_code render_image(const unsigned char *bytes, size_t len, long page, const char *shown, ib_reply *rep)
+static ib_code render_image(const unsigned char *bytes, size_t len, ib_file_format format, long page,
+                            const char *shown, ib_reply *rep)
 {
-    int tiff = len >= 4 && (!memcmp(bytes, "II*\0", 4) || !memcmp(bytes, "MM\0*", 4));
-    int png = len >= 8 && !memcmp(bytes, "\x89PNG\r\n\x1a\n", 8);
-    setMsgSeverity(L_SEVERITY_NONE); /* a decode failure is our message, not leptonica's stderr */
-    PIXA *pixa = NULL;
-    PIX *pix = NULL;
-    long np = 1;
-    if (tiff) {
-        pixa = pixaReadMemMultipageTiff(bytes, len);
-        np = pixa ? pixaGetCount(pixa) : 0;
-        if (pixa && page <= np) pix = pixaGetPix(pixa, (int)page - 1, L_CLONE);
-    } else if (page <= np) {
-        pix = pixReadMem(bytes, len);
-    }
+    ib_image img;
+    long np = ib_image_open(bytes, len, &img);
+    PIX *pix = page <= np ? ib_image_page(&img, (int)page - 1) : NULL;
     if (!pix) {
         if (np > 0 && page > np)
             ib_fail(rep, IB_NOT_FOUND, "page: '%s' has %ld page%s, there is no page %ld", shown, np,
                     np == 1 ? "" : "s", page);
         else
             ib_fail(rep, IB_BAD_REQUEST, "path: '%s' cannot be read: cannot decode image", shown);
-        pixaDestroy(&pixa);
+        ib_image_close(&img);
         return rep->code;
     }
     int res = pixGetXRes(pix), yres = pixGetYRes(pix);
     double w = pixGetWidth(pix) * 72.0 / (res > 0 ? res : 72), h = pixGetHeight(pix) * 72.0 / (yres > 0 ? yres : res > 0 ? res : 72);
-    if (!tiff) {
-        reply_image(rep, bytes, len, png ? "image/png" : "image/jpeg", np, w, h, "pt");
+    if (format != IB_FORMAT_TIFF) {
+        reply_image(rep, bytes, len, format == IB_FORMAT_PNG ? "image/png" : "image/jpeg", np, w, h, "pt");
     } else {
         l_uint8 *out = NULL;
         size_t outlen = 0;
@@ -237,7 +221,7 @@ static ib_code render_image(const unsigned char *bytes, size_t len, long page, c
         lept_free(out);
     }
     pixDestroy(&pix);
-    pixaDestroy(&pixa);
+    ib_image_close(&img);
     return rep->code;
 }
 
@@ -332,14 +316,13 @@ ib_code pages_render_op(void *state, const ib_request *req, ib_reply *rep)
                        bytes ? strerror(read_errno) : "out of memory");
     }
     const char *base = strrchr(p.rel, '/') ? strrchr(p.rel, '/') + 1 : p.rel;
+    ib_file_format format = ib_file_format_of(base, bytes, len);
     if (len == 0)
         ib_fail(rep, IB_BAD_REQUEST, "path: '%s' is an empty file", shown);
-    else if ((len >= 5 && !memcmp(bytes, "%PDF-", 5)) ||
-             (has_pdf_name(base) && memmem(bytes, len < 1024 ? len : 1024, "%PDF-", 5)))
+    else if (format == IB_FORMAT_PDF)
         render_pdf(bytes, len, page, dpi, shown, rep);
-    else if ((len >= 8 && !memcmp(bytes, "\x89PNG\r\n\x1a\n", 8)) || (len >= 3 && !memcmp(bytes, "\xFF\xD8\xFF", 3)) ||
-             (len >= 4 && (!memcmp(bytes, "II*\0", 4) || !memcmp(bytes, "MM\0*", 4))))
-        render_image(bytes, len, page, shown, rep);
+    else if (format != IB_FORMAT_OTHER)
+        render_image(bytes, len, format, page, shown, rep);
     else
         render_text(bytes, len, base, page, dpi, shown, rep);
     free(bytes);

@@ -44,6 +44,20 @@ static bool looks_like_text(const unsigned char *s, size_t len, bool need_utf8)
     return ctrl * 20 <= len; /* under 5% */
 }
 
+ib_file_format ib_file_format_of(const char *file_name, const void *bytes, size_t len)
+{
+    const unsigned char *s = bytes;
+    if (!s) return IB_FORMAT_OTHER;
+    if ((len >= 5 && memcmp(s, "%PDF-", 5) == 0) ||
+        (strcasecmp(ext_of(file_name ? file_name : ""), "pdf") == 0 &&
+         memmem(s, len < 1024 ? len : 1024, "%PDF-", 5)))
+        return IB_FORMAT_PDF;
+    if (len >= 8 && memcmp(s, "\x89PNG\r\n\x1a\n", 8) == 0) return IB_FORMAT_PNG;
+    if (len >= 3 && memcmp(s, "\xFF\xD8\xFF", 3) == 0) return IB_FORMAT_JPEG;
+    if (len >= 4 && (memcmp(s, "II*\0", 4) == 0 || memcmp(s, "MM\0*", 4) == 0)) return IB_FORMAT_TIFF;
+    return IB_FORMAT_OTHER;
+}
+
 ib_doc *ib_doc_load(const char *file_name, const void *bytes, size_t len, const ib_doc_opts *opts, char *err,
                     size_t errsz)
 {
@@ -55,16 +69,12 @@ ib_doc *ib_doc_load(const char *file_name, const void *bytes, size_t len, const 
     char why[512] = "";
     ib_doc *doc = NULL;
     if (!opts) opts = &defaults;
+    ib_file_format format = ib_file_format_of(name, bytes, len);
     if (!bytes || len == 0) {
         snprintf(why, sizeof why, "empty file");
-    } else if ((len >= 5 && memcmp(s, "%PDF-", 5) == 0) ||
-               (strcasecmp(ext_of(name), "pdf") == 0 && memmem(s, len < 1024 ? len : 1024, "%PDF-", 5))) {
-        /* Poppler, like Acrobat, accepts junk before the header within the first kilobyte; only trust that
-         * for a .pdf name, so a text file quoting "%PDF-" stays text. */
+    } else if (format == IB_FORMAT_PDF) {
         doc = ib_doc_from_pdf(bytes, len, opts, why, sizeof why);
-    } else if ((len >= 8 && memcmp(s, "\x89PNG\r\n\x1a\n", 8) == 0) ||
-               (len >= 3 && memcmp(s, "\xFF\xD8\xFF", 3) == 0) ||
-               (len >= 4 && (memcmp(s, "II*\0", 4) == 0 || memcmp(s, "MM\0*", 4) == 0))) {
+    } else if (format != IB_FORMAT_OTHER) {
         if (!opts->ocr)
             snprintf(why, sizeof why, "image needs OCR, which is disabled");
         else

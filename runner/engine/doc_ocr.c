@@ -178,21 +178,37 @@ static int ocr_pix_page(PIX *pix, const ib_doc_opts *opts, ib_page *pg, char *er
     return rc;
 }
 
+int ib_image_open(const void *bytes, size_t len, ib_image *img)
+{
+    pthread_once(&engine_once, engine_init_once); /* leptonica's messages off */
+    *img = (ib_image){0};
+    if (ib_file_format_of(NULL, bytes, len) == IB_FORMAT_TIFF) {
+        img->pixa = pixaReadMemMultipageTiff(bytes, len);
+        img->npages = img->pixa ? pixaGetCount(img->pixa) : 0;
+    } else {
+        img->one = pixReadMem(bytes, len);
+        img->npages = img->one ? 1 : 0;
+    }
+    return img->npages;
+}
+
+struct Pix *ib_image_page(const ib_image *img, int i)
+{
+    if (i < 0 || i >= img->npages) return NULL;
+    return img->one ? pixClone(img->one) : pixaGetPix(img->pixa, i, L_CLONE);
+}
+
+void ib_image_close(ib_image *img)
+{
+    pixDestroy(&img->one);
+    pixaDestroy(&img->pixa);
+    img->npages = 0;
+}
+
 ib_doc *ib_doc_from_image(const void *bytes, size_t len, const ib_doc_opts *opts, char *err, size_t errsz)
 {
-    pthread_once(&engine_once, engine_init_once);
-    const unsigned char *s = bytes;
-    bool tiff = len >= 4 && (memcmp(s, "II*\0", 4) == 0 || memcmp(s, "MM\0*", 4) == 0);
-    PIXA *pixa = NULL;
-    PIX *one = NULL;
-    int n = 0;
-    if (tiff) {
-        pixa = pixaReadMemMultipageTiff(s, len);
-        n = pixa ? pixaGetCount(pixa) : 0;
-    } else {
-        one = pixReadMem(s, len);
-        n = one ? 1 : 0;
-    }
+    ib_image img;
+    int n = ib_image_open(bytes, len, &img);
     ib_doc *doc = NULL;
     uint32_t limit = ib_doc_page_limit(opts);
     if (n <= 0) {
@@ -212,7 +228,7 @@ ib_doc *ib_doc_from_image(const void *bytes, size_t len, const ib_doc_opts *opts
     }
     doc->kind = IB_DOC_IMAGE;
     for (int i = 0; i < n; i++) {
-        PIX *pix = one ? pixClone(one) : pixaGetPix(pixa, i, L_CLONE);
+        PIX *pix = ib_image_page(&img, i);
         int rc = pix ? ocr_pix_page(pix, opts, &doc->pages[i], err, errsz) : -1;
         if (!pix) snprintf(err, errsz, "cannot decode image page %d", i + 1);
         pixDestroy(&pix);
@@ -225,7 +241,6 @@ ib_doc *ib_doc_from_image(const void *bytes, size_t len, const ib_doc_opts *opts
     }
     ib_doc_set_metrics(doc);
 out:
-    pixDestroy(&one);
-    pixaDestroy(&pixa);
+    ib_image_close(&img);
     return doc;
 }

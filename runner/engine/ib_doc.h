@@ -67,6 +67,30 @@ typedef struct ib_doc_opts {
     uint32_t max_pages;      /* refuse documents with more pages (0 = no limit) */
 } ib_doc_opts;
 
+/* What a file holds, by its content: the magic bytes of PDF, PNG, JPEG and TIFF; a PDF header within the first
+ * kilobyte counts too for a name ending in .pdf (Poppler, like Acrobat, accepts junk before it; a text file of
+ * another name quoting "%PDF-" stays text). IB_FORMAT_OTHER: text or nothing the engine reads. */
+typedef enum ib_file_format {
+    IB_FORMAT_OTHER = 0,
+    IB_FORMAT_PDF,
+    IB_FORMAT_PNG,
+    IB_FORMAT_JPEG,
+    IB_FORMAT_TIFF
+} ib_file_format;
+ib_file_format ib_file_format_of(const char *file_name, const void *bytes, size_t len);
+
+/* The pages of an image file decoded with Leptonica: one for PNG and JPEG, every page of a TIFF. */
+struct Pix;
+struct Pixa;
+typedef struct ib_image {
+    struct Pixa *pixa; /* a TIFF's pages */
+    struct Pix *one;   /* any other image */
+    int npages;        /* 0: the bytes could not be decoded */
+} ib_image;
+int ib_image_open(const void *bytes, size_t len, ib_image *img); /* returns img->npages */
+struct Pix *ib_image_page(const ib_image *img, int i);           /* page i from 0, a clone: pixDestroy it */
+void ib_image_close(ib_image *img);
+
 /* Builds a document from a file's bytes. The type is detected by content (magic bytes: %PDF, PNG, JPEG, TIFF),
  * falling back to the name's extension for text. Returns NULL and a message in err (naming the file and the
  * reason: "encrypted PDF", "empty file", "unsupported format", ...) when the file cannot be read. */

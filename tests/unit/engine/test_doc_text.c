@@ -168,6 +168,25 @@ static void test_detection_errors(void **state)
     ib_doc_thread_cleanup();
 }
 
+/* The one sniffing the loader and the page renderer share: magic bytes, and a PDF header after junk only for a
+ * .pdf name. */
+static void test_file_format(void **state)
+{
+    (void)state;
+    static const char junk_pdf[] = "junk before the header\n%PDF-1.4\n";
+    assert_int_equal(ib_file_format_of("a.bin", "%PDF-1.7\n", 9), IB_FORMAT_PDF);
+    assert_int_equal(ib_file_format_of("a.PDF", junk_pdf, sizeof junk_pdf - 1), IB_FORMAT_PDF);
+    assert_int_equal(ib_file_format_of("quote.txt", junk_pdf, sizeof junk_pdf - 1), IB_FORMAT_OTHER);
+    assert_int_equal(ib_file_format_of(NULL, junk_pdf, sizeof junk_pdf - 1), IB_FORMAT_OTHER);
+    assert_int_equal(ib_file_format_of("x", "\x89PNG\r\n\x1a\n", 8), IB_FORMAT_PNG);
+    assert_int_equal(ib_file_format_of("x", "\x89PNG\r\n\x1a", 7), IB_FORMAT_OTHER); /* cut short */
+    assert_int_equal(ib_file_format_of("x", "\xFF\xD8\xFF\xE0", 4), IB_FORMAT_JPEG);
+    assert_int_equal(ib_file_format_of("x", "II*\0", 4), IB_FORMAT_TIFF);
+    assert_int_equal(ib_file_format_of("x", "MM\0*", 4), IB_FORMAT_TIFF);
+    assert_int_equal(ib_file_format_of("x", "plain text", 10), IB_FORMAT_OTHER);
+    assert_int_equal(ib_file_format_of("x", NULL, 0), IB_FORMAT_OTHER);
+}
+
 static void test_hand_built_doc_renders(void **state)
 {
     /* Other modules build documents by hand (no columns): words must still print apart. */
@@ -189,6 +208,7 @@ int main(void)
         cmocka_unit_test(test_words_lines_pages), cmocka_unit_test(test_utf8_columns),
         cmocka_unit_test(test_layout_round_trip), cmocka_unit_test(test_slice),
         cmocka_unit_test(test_detection_errors),  cmocka_unit_test(test_hand_built_doc_renders),
+        cmocka_unit_test(test_file_format),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
