@@ -1,7 +1,9 @@
 """Black-box harness: starts the real daemons on scratch addresses with a temporary data root, and talks HTTP
 to the gateway as a user would. Every daemon must exit cleanly on SIGTERM with no sanitizer report."""
+import base64
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -13,6 +15,16 @@ import requests
 
 BIN = os.environ.get("IBSOL_BIN", os.path.join(os.path.dirname(__file__), "..", "..", "build"))
 SOURCE = os.environ.get("IBSOL_SOURCE", os.path.join(os.path.dirname(__file__), "..", ".."))
+
+# The example solution (docs/example-solution), its first sample and the fields it reads there: several files
+# install it and check those fields.
+EXAMPLE = os.path.join(SOURCE, "docs/example-solution")
+with open(os.path.join(EXAMPLE, "demo_data/invoice-1001.txt"), "rb") as _f:
+    EXAMPLE_INVOICE = _f.read()
+EXAMPLE_FIELDS = {"invoice_no": "INV-1001", "vendor": "ACME Supplies Ltd.", "issued": "2024-03-15",
+                  "due": "2024-04-14", "total": 224.98, "summary": "ACME Supplies Ltd. INV-1001",
+                  "items": [{"description": "Paper A4, 500 sheets", "qty": 10, "amount": 45},
+                            {"description": "Toner cartridge", "qty": 2, "amount": 179.98}]}
 
 ADMIN_TOKEN = "admin-token-0123456789abcdef"
 ALICE_TOKEN = "alice-token-0123456789abcdef"
@@ -211,6 +223,29 @@ def metrics_value(s, name, labels=""):
         return None
     m = re.search(r"^%s%s (\S+)$" % (re.escape(name), re.escape(labels)), r.text, re.M)
     return float(m.group(1)) if m else None
+
+
+def install_example(s):
+    """Packages the example solution from admin's drive, publishes and installs it (invoice_demo 1.0.0); returns
+    the .ibsolution's drive path."""
+    dst = os.path.join(s.data, "drive/admin/example")
+    if not os.path.exists(dst):
+        shutil.copytree(EXAMPLE, dst)
+    r = s.post("/solution/create", {"content_folder": "/admin/example", "output_folder": "/admin/build"})
+    assert r.status_code == 200, r.text
+    path = r.json()["ibsolution_path"]
+    assert s.post("/marketplace/publish", {"ibsolution_path": path}).status_code == 200
+    assert s.post("/marketplace/install", {"name": "invoice_demo", "version": "1.0.0"}).status_code == 200
+    return path
+
+
+def fields(record):
+    """A record's results as {key: value}."""
+    return {r["key"]: r["value"] for r in record["results"]}
+
+
+def b64(data):
+    return base64.b64encode(data).decode()
 
 
 def assert_error(r, http_status, code, *fragments):

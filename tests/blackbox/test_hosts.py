@@ -37,7 +37,7 @@ import time
 
 import pytest
 
-from conftest import ADMIN_TOKEN, BIN, SANITIZER_MARKS, SOURCE, binary
+from conftest import ADMIN_TOKEN, BIN, SANITIZER_MARKS, SOURCE, binary, fields
 from gen_docs import columns_pdf
 from pki import Pki
 
@@ -290,10 +290,6 @@ def running_hosts(urls=URLS, extra_env=None, make_env=None):
 def hosts():
     with running_hosts() as h:
         yield h
-
-
-def fields(record):
-    return {r["key"]: r["value"] for r in record["results"]}
 
 
 def metric(client, name):

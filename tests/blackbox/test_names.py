@@ -3,7 +3,6 @@
 and solution/run; refused names are a 400 naming the name and change nothing; package.json keys the original
 product writes (lists, encryption_config, owner, dependencies) are checked and kept; drive paths written
 without a leading '/' mean the same as with one at every entry point."""
-import base64
 import csv
 import io
 import json
@@ -15,14 +14,9 @@ import zipfile
 
 import pytest
 
-from conftest import ADMIN_TOKEN, ALICE_TOKEN, SOURCE, assert_error
-
-EXAMPLE = os.path.join(SOURCE, "docs/example-solution")
-INVOICE = open(os.path.join(EXAMPLE, "demo_data/invoice-1001.txt"), "rb").read()
-EXPECTED = {"invoice_no": "INV-1001", "vendor": "ACME Supplies Ltd.", "issued": "2024-03-15",
-            "due": "2024-04-14", "total": 224.98, "summary": "ACME Supplies Ltd. INV-1001",
-            "items": [{"description": "Paper A4, 500 sheets", "qty": 10, "amount": 45},
-                      {"description": "Toner cartridge", "qty": 2, "amount": 179.98}]}
+from conftest import ADMIN_TOKEN, ALICE_TOKEN, EXAMPLE, assert_error, b64, fields
+from conftest import EXAMPLE_FIELDS as EXPECTED
+from conftest import EXAMPLE_INVOICE as INVOICE
 RULE = ("names are 1-128 bytes of printable UTF-8 without '/' or '\\', not starting or ending with a space, "
         "not '.' or '..'")
 
@@ -30,14 +24,6 @@ RULE = ("names are 1-128 bytes of printable UTF-8 without '/' or '\\', not start
 # in marketplace/ and installed/ under " .name", apart from the folders' dot-named temporaries), and the longest
 # name, 128 bytes of two-byte letters.
 NAMES = ["Demo Solution", "Smith & Sons (EU) 'Müller' 請求書", ".tmp-not a temporary", "ü" * 64]
-
-
-def b64(data):
-    return base64.b64encode(data).decode()
-
-
-def fields(record):
-    return {r["key"]: r["value"] for r in record["results"]}
 
 
 def wait_done(stack, job_id, token=ADMIN_TOKEN, timeout=60):

@@ -1,39 +1,26 @@
 """run_sync's write_to_cache (the original product's option): false skips the output folder the caller will not
 read (a .ibdoc per flow step, batch.ibflowresults), the reply and the job's record stay whole."""
-import base64
 import os
-import shutil
 
 import pytest
 
-from conftest import SOURCE, assert_error
+from conftest import EXAMPLE, EXAMPLE_INVOICE, assert_error, b64, fields, install_example
 
-EXAMPLE = os.path.join(SOURCE, "docs/example-solution")
-INVOICE = open(os.path.join(EXAMPLE, "demo_data/invoice-1001.txt"), "rb").read()
-PDF = open(os.path.join(EXAMPLE, "demo_data/invoice-1002.pdf"), "rb").read()
+with open(os.path.join(EXAMPLE, "demo_data/invoice-1002.pdf"), "rb") as _f:
+    PDF = _f.read()
 
 
 @pytest.fixture(scope="module")
 def solution(stack):
-    dst = os.path.join(stack.data, "drive/admin/example")
-    if not os.path.exists(dst):
-        shutil.copytree(EXAMPLE, dst)
-    r = stack.post("/solution/create", {"content_folder": "/admin/example", "output_folder": "/admin/build"})
-    assert r.status_code == 200, r.text
-    assert stack.post("/marketplace/publish", {"ibsolution_path": r.json()["ibsolution_path"]}).status_code == 200
-    assert stack.post("/marketplace/install", {"name": "invoice_demo", "version": "1.0.0"}).status_code == 200
+    install_example(stack)
 
 
 def run_sync(stack, **extra):
     body = {"name": "invoice_demo", "version": "1.0.0", "files": [
-        {"file_name": "inv.txt", "file_content": base64.b64encode(INVOICE).decode()},
-        {"file_name": "inv.pdf", "file_content": base64.b64encode(PDF).decode()}]}
+        {"file_name": "inv.txt", "file_content": b64(EXAMPLE_INVOICE)},
+        {"file_name": "inv.pdf", "file_content": b64(PDF)}]}
     body.update(extra)
     return stack.post("/api/v1/solution/run_sync", body)
-
-
-def fields(rec):
-    return {r["key"]: r["value"] for r in rec["results"]}
 
 
 def sync_root(stack):

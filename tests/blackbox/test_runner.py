@@ -1,6 +1,5 @@
 """Running solutions as a user does: solution/run with job ids and progress, run_sync with fields back at
 once, the job calls, notifications, files/copy and files/extract, and bad input of every kind."""
-import base64
 import csv
 import http.server
 import io
@@ -13,14 +12,9 @@ import time
 
 import pytest
 
-from conftest import ADMIN_TOKEN, ALICE_TOKEN, BOB_TOKEN, SOURCE, assert_error
-
-EXAMPLE = os.path.join(SOURCE, "docs/example-solution")
-INVOICE = open(os.path.join(EXAMPLE, "demo_data/invoice-1001.txt"), "rb").read()
-EXPECTED = {"invoice_no": "INV-1001", "vendor": "ACME Supplies Ltd.", "issued": "2024-03-15",
-            "due": "2024-04-14", "total": 224.98, "summary": "ACME Supplies Ltd. INV-1001",
-            "items": [{"description": "Paper A4, 500 sheets", "qty": 10, "amount": 45},
-                      {"description": "Toner cartridge", "qty": 2, "amount": 179.98}]}
+from conftest import ADMIN_TOKEN, ALICE_TOKEN, BOB_TOKEN, assert_error, b64, fields, install_example
+from conftest import EXAMPLE_FIELDS as EXPECTED
+from conftest import EXAMPLE_INVOICE as INVOICE
 
 
 def wait_done(stack, job_id, token=ADMIN_TOKEN, timeout=60):
@@ -36,21 +30,10 @@ def wait_done(stack, job_id, token=ADMIN_TOKEN, timeout=60):
     raise AssertionError("job %s did not end: %s" % (job_id, body))
 
 
-def fields(record):
-    return {r["key"]: r["value"] for r in record["results"]}
-
-
 @pytest.fixture(scope="module")
 def solution(stack):
     """The example solution packaged, published and installed; also kept as an unpublished .ibsolution."""
-    dst = os.path.join(stack.data, "drive/admin/example")
-    if not os.path.exists(dst):
-        shutil.copytree(EXAMPLE, dst)
-    r = stack.post("/solution/create", {"content_folder": "/admin/example", "output_folder": "/admin/build"})
-    assert r.status_code == 200, r.text
-    path = r.json()["ibsolution_path"]
-    assert stack.post("/marketplace/publish", {"ibsolution_path": path}).status_code == 200
-    assert stack.post("/marketplace/install", {"name": "invoice_demo", "version": "1.0.0"}).status_code == 200
+    path = install_example(stack)
     # alice gets her own copy of the package to run unpublished
     os.makedirs(os.path.join(stack.data, "drive/alice/build"), exist_ok=True)
     shutil.copy(os.path.join(stack.data, "drive", path.lstrip("/")),
@@ -123,10 +106,6 @@ def test_delete_out_dir(stack, solution):
                                      "settings": {"delete_out_dir": True}})
     wait_done(stack, r.json()["job_id"])
     assert not os.path.exists(stale)
-
-
-def b64(data):
-    return base64.b64encode(data).decode()
 
 
 def test_run_sync(stack, solution):

@@ -5,7 +5,6 @@ the per-runner job limit, and the gateway's runner and job metrics.
 
 The workload is real: copies of a 15-page PDF (about half a second each under the sanitizers), so a job of a
 few dozen files is slow enough to kill or cancel mid-way."""
-import base64
 import json
 import os
 import re
@@ -14,12 +13,9 @@ import signal
 import threading
 import time
 
-import requests
-
-from conftest import ADMIN_TOKEN, SOURCE, assert_error, metrics_value, wait_for
+from conftest import assert_error, b64, install_example, metrics_value, wait_for
 from gen_docs import columns_pdf
 
-EXAMPLE = os.path.join(SOURCE, "docs/example-solution")
 PDF = columns_pdf(15)  # generated: three columns of prose on each page, like a register's
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
@@ -41,11 +37,7 @@ def scale_stack(stack_factory, runners=("r1",), pool=1, runner_env=None, **env):
     for key in runners:
         start_runner(s, key, pool, **(runner_env or {}))
     s.wait_healthy()
-    shutil.copytree(EXAMPLE, os.path.join(s.data, "drive/admin/example"))
-    r = s.post("/solution/create", {"content_folder": "/admin/example", "output_folder": "/admin/build"})
-    assert r.status_code == 200, r.text
-    assert s.post("/marketplace/publish", {"ibsolution_path": r.json()["ibsolution_path"]}).status_code == 200
-    assert s.post("/marketplace/install", {"name": "invoice_demo", "version": "1.0.0"}).status_code == 200
+    install_example(s)
     s.pdf = os.path.join(s.root, "src.pdf")  # one copy on the stack's file system, hard-linked into inputs
     shutil.copy(PDF, s.pdf)
     return s
@@ -127,10 +119,6 @@ def vm_hwm_kb(pid):
             if line.startswith("VmHWM:"):
                 return int(line.split()[1])
     raise AssertionError("no VmHWM for %d" % pid)
-
-
-def b64(data):
-    return base64.b64encode(data).decode()
 
 
 # --- 1. capacity ---------------------------------------------------------------------------------------------
