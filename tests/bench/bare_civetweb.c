@@ -6,6 +6,8 @@
  *   gcc -O2 tests/bench/bare_civetweb.c -lcivetweb -o bare_civetweb
  *   ./bare_civetweb PORT TOKEN BODY_FILE      (serves until SIGTERM/SIGINT)
  */
+#include "bare_server.h"
+
 #include <civetweb.h>
 
 #include <pthread.h>
@@ -68,31 +70,10 @@ int main(int argc, char **argv)
     static const char unauth[] = "{\"status\":\"ERROR\",\"code\":\"unauthorized\",\"msg\":\"unknown token\"}";
     reply_401 = make_reply(401, "Unauthorized", unauth, sizeof unauth - 1, &reply_401_len);
 
-    char ports[64];
-    snprintf(ports, sizeof ports, "127.0.0.1:%s", argv[1]);
-    const char *options[] = {"listening_ports", ports, "num_threads", "32", "tcp_nodelay", "1",
-                             "enable_keep_alive", "yes", "keep_alive_timeout_ms", "30000", NULL};
-    /* Blocked before civetweb starts its threads (they inherit the mask), then waited for here. */
-    sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-    struct mg_callbacks cb;
-    memset(&cb, 0, sizeof cb);
-    mg_init_library(0);
-    struct mg_context *ctx = mg_start(&cb, NULL, options);
-    if (!ctx) {
-        fprintf(stderr, "bare_civetweb: cannot listen on %s\n", ports);
-        return 1;
-    }
-    mg_set_request_handler(ctx, "/", handle, NULL);
-    fprintf(stderr, "bare_civetweb: listening on http://%s (%zu-byte body)\n", ports, blen);
-    int sig;
-    sigwait(&sigs, &sig);
-    mg_stop(ctx);
-    mg_exit_library();
+    char what[64];
+    snprintf(what, sizeof what, "%zu-byte body", blen);
+    int rc = bare_serve("bare_civetweb", argv[1], handle, NULL, what);
     free(reply_ok);
     free(reply_401);
-    return 0;
+    return rc;
 }

@@ -14,6 +14,8 @@
  * binary_path), so a reply is byte for byte run_sync's apart from job_id and output_file_path's job folder. */
 #include "engine_int.h"
 #include "ib_base64.h"
+
+#include "bare_server.h"
 #include "ib_doc.h"
 #include "ib_engine.h"
 #include "ib_flow.h"
@@ -193,31 +195,10 @@ int main(int argc, char **argv)
     }
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     sem_init(&engine_slots, 0, cores > 0 ? (unsigned)cores : 1);
-    char ports[64];
-    snprintf(ports, sizeof ports, "127.0.0.1:%s", argv[1]);
-    const char *options[] = {"listening_ports", ports, "num_threads", "32", "tcp_nodelay", "1",
-                             "enable_keep_alive", "yes", "keep_alive_timeout_ms", "30000", NULL};
-    sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-    struct mg_callbacks cb;
-    memset(&cb, 0, sizeof cb);
-    cb.exit_thread = thread_exit;
-    mg_init_library(0);
-    struct mg_context *ctx = mg_start(&cb, NULL, options);
-    if (!ctx) {
-        fprintf(stderr, "bare_engine: cannot listen on %s\n", ports);
-        return 1;
-    }
-    mg_set_request_handler(ctx, "/", handle, NULL);
-    fprintf(stderr, "bare_engine: listening on http://%s (%s, %ld engine runs at once)\n", ports, argv[3], cores);
-    int sig;
-    sigwait(&sigs, &sig);
-    mg_stop(ctx);
-    mg_exit_library();
+    char what[600];
+    snprintf(what, sizeof what, "%.500s, %ld engine runs at once", argv[3], cores);
+    int rc = bare_serve("bare_engine", argv[1], handle, thread_exit, what);
     ib_flow_free(flow);
     sem_destroy(&engine_slots);
-    return 0;
+    return rc;
 }

@@ -15,7 +15,6 @@ cannot run.
 import argparse
 import json
 import os
-import re
 import signal
 import statistics
 import subprocess
@@ -24,8 +23,8 @@ import tempfile
 import time
 
 import invoices
-from bench_foundation import (StepError, log, remove_root, report_head, report_tail, runner_binary, runs_of,
-                              verdict)
+from bench_foundation import (StepError, gnu_time, log, remove_root, report_head, report_tail, runner_binary,
+                              runs_of, verdict)
 
 SOL = "bench_engine"
 
@@ -85,30 +84,16 @@ def bench_files(runner, sol_dir, docs, runs):
     return {"ib": t_ib, "anchor": t_alt}
 
 
-def max_rss_kb(argv):
-    """Maximum resident set size of argv in KiB, from GNU time -v."""
-    p = subprocess.run(["/usr/bin/time", "-v"] + argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    if p.returncode != 0:
-        raise StepError("%s failed (%d): %s" % (argv[0], p.returncode, p.stderr.decode()[-500:]))
-    err = p.stderr.decode()
-    m = re.search(r"Maximum resident set size \(kbytes\):\s*(\d+)", err)
-    w = re.search(r"Elapsed \(wall clock\) time.*:\s*(?:(\d+):)?(\d+):([\d.]+)", err)
-    wall = (int(w.group(1) or 0) * 3600 + int(w.group(2)) * 60 + float(w.group(3))) if w else float("nan")
-    if not m:
-        raise StepError("no maximum resident set size in /usr/bin/time -v output")
-    return int(m.group(1)), wall, p.stdout
-
-
 def bench_memory(runner, sol_dir, gen, scratch, pages, runs):
     path = os.path.join(scratch, "long-%d.pdf" % pages)
     truth, npages = invoices.generate_long(gen, path, pages)
     rss, walls, alt_rss = [], [], []
     for i in range(runs):
-        kb, wall, out = max_rss_kb([runner, "--once", sol_dir, path])
+        kb, wall, _, out = gnu_time([runner, "--once", sol_dir, path])
         check("ibsol-runner --once (%d pages)" % npages, once_fields(out, [path]), {path: truth})
         rss.append(kb)
         walls.append(wall)
-        kb, _, _ = max_rss_kb(["pdftotext", "-layout", path, os.devnull])
+        kb, _, _, _ = gnu_time(["pdftotext", "-layout", path, os.devnull])
         alt_rss.append(kb)
         log("memory run %d: ibsol --once %.1f MiB in %.2f s; pdftotext %.1f MiB"
             % (i + 1, rss[-1] / 1024, wall, alt_rss[-1] / 1024))

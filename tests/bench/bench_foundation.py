@@ -299,6 +299,23 @@ def timed(fn, settle=False):
     return time.perf_counter() - t0, out
 
 
+def gnu_time(argv):
+    """Runs argv under GNU time -v: (maximum resident set size in KiB, wall seconds, CPU seconds user + system,
+    stdout). StepError when argv fails or time -v gives no such figures."""
+    t0 = time.perf_counter()
+    p = subprocess.run(["/usr/bin/time", "-v"] + argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    wall = time.perf_counter() - t0
+    if p.returncode != 0:
+        raise StepError("%s failed (%d): %s" % (argv[0], p.returncode, p.stderr.decode()[-500:]))
+    err = p.stderr.decode()
+    m = re.search(r"Maximum resident set size \(kbytes\):\s*(\d+)", err)
+    u = re.search(r"User time \(seconds\):\s*([0-9.]+)", err)
+    s = re.search(r"System time \(seconds\):\s*([0-9.]+)", err)
+    if not (m and u and s):
+        raise StepError("no maximum resident set size or CPU times in /usr/bin/time -v output")
+    return int(m.group(1)), wall, float(u.group(1)) + float(s.group(1)), p.stdout
+
+
 def run_cmd(argv, **kw):
     p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
     if p.returncode != 0:

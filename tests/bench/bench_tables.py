@@ -16,16 +16,14 @@ cannot run.
 import argparse
 import json
 import os
-import re
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 
 import invoices
-from bench_foundation import (StepError, log, remove_root, report_head, report_tail, runner_binary, runs_of,
+from bench_foundation import (StepError, gnu_time, log, remove_root, report_head, report_tail, runner_binary, runs_of,
                               verdict)
 
 ITEMS = [
@@ -38,19 +36,8 @@ ITEMS = [
 
 def timed(runner, sol_dir, paths):
     """Wall time, CPU time (user + system), max RSS (KiB) and output of one --once run, from GNU time -v."""
-    t0 = time.perf_counter()
-    p = subprocess.run(["/usr/bin/time", "-v", runner, "--once", sol_dir] + paths, stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE)
-    wall = time.perf_counter() - t0
-    if p.returncode != 0:
-        raise StepError("ibsol-runner --once failed (%d): %s" % (p.returncode, p.stderr.decode()[-500:]))
-    err = p.stderr.decode()
-    m = re.search(r"Maximum resident set size \(kbytes\):\s*(\d+)", err)
-    u = re.search(r"User time \(seconds\):\s*([0-9.]+)", err)
-    s = re.search(r"System time \(seconds\):\s*([0-9.]+)", err)
-    if not (m and u and s):
-        raise StepError("no maximum resident set size or CPU times in /usr/bin/time -v output")
-    return wall, float(u.group(1)) + float(s.group(1)), int(m.group(1)), p.stdout
+    kb, wall, cpu, out = gnu_time([runner, "--once", sol_dir] + paths)
+    return wall, cpu, kb, out
 
 
 def check(out, docs, with_items):
