@@ -9,7 +9,7 @@ build_pkgs=(build-essential cmake pkg-config libnng-dev libmsgpack-dev libcivetw
   uuid-dev libcurl4-openssl-dev curl python3 python3-yaml)
 test_pkgs=(libcmocka-dev python3 python3-pytest python3-requests poppler-utils zip unzip wrk clang
   libclang-rt-14-dev docker-compose python3-jsonschema iproute2 docker.io debootstrap
-  qpdf openssl chromium chromium-driver python3-selenium tmux)
+  qpdf openssl chromium chromium-driver python3-selenium tmux gdb)
 
 want=("${build_pkgs[@]}")
 if [[ "${1:-}" == "--test" ]]; then want+=("${test_pkgs[@]}"); fi

@@ -97,8 +97,17 @@ class Stack:
         reports."""
         p = self.procs.pop(key)
         p.send_signal(sig)
-        rc = p.wait(timeout=30)
-        return rc
+        try:
+            return p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            # A daemon that does not stop is a defect: say where each of its threads is, then kill it so the
+            # run goes on.
+            stacks = subprocess.run(["gdb", "-p", str(p.pid), "-batch", "-ex", "thread apply all bt"],
+                                    capture_output=True, text=True, timeout=120).stdout
+            p.kill()
+            p.wait()
+            raise AssertionError("%s did not stop within 30 s of signal %d; its threads:\n%s"
+                                 % (key, sig, stacks[-20000:]))
 
     def log(self, name):
         with open(self.logs[name], "rb") as f:
