@@ -94,6 +94,7 @@ static listener *listeners;
 static int nlisteners, stopping, started;
 
 static nng_socket sub;
+static nng_aio *recv_aio; /* the receive thread's: gw_events_stop stops it (nng_aio_stop) to end that thread */
 static pthread_t recv_thread;
 
 /* --- ended jobs ---------------------------------------------------------------------------------------- */
@@ -225,9 +226,10 @@ static void *recv_main(void *arg)
 {
     (void)arg;
     for (;;) {
-        nng_msg *msg;
-        int rv = nng_recvmsg(sub, &msg, 0);
-        if (rv == NNG_ECLOSED) break;
+        nng_recv_aio(sub, recv_aio);
+        nng_aio_wait(recv_aio);
+        int rv = nng_aio_result(recv_aio);
+        if (rv == NNG_ECANCELED || rv == NNG_ECLOSED) break; /* gw_events_stop */
         if (rv == NNG_ETIMEDOUT) { /* a quiet second: still look for silent runners */
             pthread_mutex_lock(&mu);
             drop_silent(now_ms());
@@ -235,6 +237,7 @@ static void *recv_main(void *arg)
             continue;
         }
         if (rv != 0) continue;
+        nng_msg *msg = nng_aio_get_msg(recv_aio);
         char topic[INSTANCE_MAX + 16];
         json_t *body = NULL;
         if (ib_event_decode(nng_msg_body(msg), nng_msg_len(msg), topic, sizeof topic, &body) < 0) {
@@ -268,7 +271,8 @@ int gw_events_start(char *err, size_t errsz)
     pthread_mutex_unlock(&mu);
     int rv = nng_sub0_open(&sub);
     if (rv == 0) rv = nng_socket_set_size(sub, NNG_OPT_RECVMAXSZ, 64 * 1024);
-    if (rv == 0) rv = nng_socket_set_ms(sub, NNG_OPT_RECVTIMEO, 1000); /* drop_silent runs at least every second */
+    if (rv == 0) rv = nng_aio_alloc(&recv_aio, NULL, NULL);
+    if (rv == 0) nng_aio_set_timeout(recv_aio, 1000); /* drop_silent runs at least every second */
     if (rv == 0) rv = nng_socket_set(sub, NNG_OPT_SUB_SUBSCRIBE, IB_TOPIC_JOB, strlen(IB_TOPIC_JOB));
     if (rv == 0) rv = nng_socket_set(sub, NNG_OPT_SUB_SUBSCRIBE, IB_TOPIC_RUNNER, strlen(IB_TOPIC_RUNNER));
     if (rv != 0) {
@@ -303,8 +307,17 @@ void gw_events_stop(void)
     while (nlisteners > 0)
         if (pthread_cond_timedwait(&drained, &mu, &until) == ETIMEDOUT) break;
     pthread_mutex_unlock(&mu);
-    if (started) nng_close(sub); /* wakes the receive thread with NNG_ECLOSED */
-    if (started == 2) pthread_join(recv_thread, NULL);
+    /* The receive is stopped on its aio (every later receive on it fails at once) and its thread joined before
+     * the socket is closed. Closing the socket under a blocking nng_recvmsg in another thread could leave
+     * nng_close (nng 1.5.2) waiting forever: a gateway that never exited on SIGTERM, its main thread in
+     * nng_close and the receive thread in nng_recvmsg. */
+    if (started == 2) {
+        nng_aio_stop(recv_aio);
+        pthread_join(recv_thread, NULL);
+    }
+    if (started) nng_close(sub);
+    if (recv_aio) nng_aio_free(recv_aio);
+    recv_aio = NULL;
     started = 0;
 }
 
