@@ -328,6 +328,16 @@ static int handle(struct mg_connection *conn, void *cbdata)
     return r.status;
 }
 
+/* civetweb serves from mg_start on, but a request handler can only be set once it has returned: a request in
+ * between would get civetweb's own answer (a PUT: "405 Method Not Allowed"). Until the handler is set, this
+ * callback, which civetweb calls before looking for handlers, serves requests itself. */
+static atomic_int handler_set;
+
+static int begin_request(struct mg_connection *conn)
+{
+    return atomic_load(&handler_set) ? 0 : handle(conn, NULL);
+}
+
 static int log_civetweb(const struct mg_connection *conn, const char *message)
 {
     ib_warn(NULL, "http: %s", message);
@@ -556,6 +566,8 @@ int gw_http_start(const gw_http_opts *o, char *err, size_t errsz)
     memset(&cb, 0, sizeof cb);
     cb.log_message = log_civetweb;
     cb.connection_close = on_connection_close;
+    cb.begin_request = begin_request;
+    atomic_store(&handler_set, 0);
     mg_init_library(0);
     struct mg_init_data init = {.callbacks = &cb, .user_data = NULL, .configuration_options = options};
     char text[256] = "";
@@ -570,6 +582,7 @@ int gw_http_start(const gw_http_opts *o, char *err, size_t errsz)
     }
     guard_listener(o->port, o->read_timeout_ms);
     mg_set_request_handler(gw.http, "/", handle, NULL);
+    atomic_store(&handler_set, 1);
     ib_info(NULL, "listening on http://%s", ports);
     return 0;
 }
