@@ -7,6 +7,7 @@
 
 #include "ib_conv.h"
 #include "ib_events.h"
+#include "ib_jobrec.h"
 #include "ib_log.h"
 #include "ib_settings.h"
 #include "ib_tls.h"
@@ -503,7 +504,7 @@ void gw_events_serve(gw_req *r)
                 gw.event_streams);
         goto reply;
     }
-    if (ib_client_call(&gw.svc[IB_SVC_RUNNER], IB_OP_JOBS_STATUS, &r->who, args, 0, &rep) != IB_OK) {
+    if (ib_job_status_op(gw_jobs_fd(), args, &r->who, &rep) != IB_OK) {
         listener_remove(&l);
         goto reply;
     }

@@ -1,6 +1,8 @@
 /* gw: the gateway's internals shared by its files: the per-request context, replies (every reply goes through
  * here, so metrics and request ids are uniform), the service clients and the drive. The gateway knows no business
- * rules: it authenticates, validates bodies against ib_ops field tables, forwards, and maps codes to statuses. */
+ * rules: it authenticates, validates bodies against ib_ops field tables, forwards, and maps codes to statuses.
+ * Two kinds of reads it serves from the shared data root itself: the drive's files, and jobs/status from the
+ * runners' job records (common/ib_jobrec, the code the runner answers it with). */
 #ifndef GW_H
 #define GW_H
 
@@ -11,11 +13,13 @@
 #include <civetweb.h>
 #include <jansson.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 
 typedef struct gw_state {
     ib_client svc[IB_SVC_COUNT];
     int drive_fd;             /* O_PATH fd of <data>/drive */
+    atomic_int jobs_fd;       /* <data>/jobs once a runner has made it (gw_jobs_fd), else -1 */
     long long max_body;       /* bytes */
     long long max_upload;     /* bytes: largest file a PUT or PATCH may leave on the drive */
     char *tokens_path;
@@ -70,6 +74,10 @@ void gw_reply_json_error(gw_req *r, const char *what, const json_error_t *jerr);
 /* Reads the whole body (at most gw.max_body bytes) into a malloc'd buffer. Returns NULL after replying 413 or
  * 400 itself. */
 char *gw_read_body(gw_req *r, size_t *len);
+
+/* The folder of job records (<data>/jobs), opened at its first use since the runners create it; -1 while it
+ * does not exist (every job id is then unknown). */
+int gw_jobs_fd(void);
 
 /* The files API (files.c): `path` is the URL-decoded drive path after the /files/ prefix. */
 void gw_files(gw_req *r, const char *path);

@@ -82,6 +82,7 @@ static void gateway_stop(void *state)
     for (int s = 0; s < IB_SVC_COUNT; s++) ib_client_close(&gw.svc[s]);
     ib_token_store_close(&gw.tokens);
     if (gw.drive_fd >= 0) close(gw.drive_fd);
+    if (gw.jobs_fd >= 0) close(gw.jobs_fd);
 }
 
 int main(int argc, char **argv)
@@ -97,5 +98,6 @@ int main(int argc, char **argv)
         .alt_main = gw_meta_main, /* --print-routes */
     };
     gw.drive_fd = -1;
+    gw.jobs_fd = -1;
     return ib_daemon_main(&def, argc, argv);
 }

@@ -48,7 +48,7 @@ static int wake_fd = -1, ino_fd = -1, shared_wd = -1;
 static int poll_due; /* atomic: every job's foreign files are to be looked at now (a watch was just added) */
 typedef struct job_watch {
     int wd;
-    char id[JOB_ID_LEN + 1];
+    char id[IB_JOB_ID_LEN + 1];
 } job_watch;
 static pthread_mutex_t watch_mu = PTHREAD_MUTEX_INITIALIZER;
 static job_watch *watches;
@@ -66,12 +66,12 @@ void events_job(const json_t *rec)
 {
     const char *id = json_string_value(json_object_get(rec, "job_id"));
     if (!id) return;
-    json_t *body = job_cur_status(rec);
-    job_status st = JOB_QUEUED;
-    job_status_parse(json_string_value(json_object_get(rec, "status")), &st);
+    json_t *body = ib_job_cur_status(rec);
+    ib_job_status st = IB_JOB_QUEUED;
+    ib_job_status_parse(json_string_value(json_object_get(rec, "status")), &st);
     json_object_set_new(body, "job_id", json_string(id));
     json_object_set(body, "user", json_object_get(rec, "user"));
-    json_object_set_new(body, "state", json_string(job_status_final(st) ? "DONE" : "PENDING"));
+    json_object_set_new(body, "state", json_string(ib_job_status_final(st) ? "DONE" : "PENDING"));
     char topic[64];
     snprintf(topic, sizeof topic, "%s%s", IB_TOPIC_JOB, id);
     publish(topic, body);
@@ -109,9 +109,9 @@ static void adopt_orphans(void)
         int fd = job_lock(id);
         if (fd < 0) continue; /* owned by a live runner (maybe this one) */
         json_t *rec = job_load(id);
-        job_status st = JOB_FAILED;
-        if (rec) job_status_parse(json_string_value(json_object_get(rec, "status")), &st);
-        if (!rec || job_status_final(st)) {
+        ib_job_status st = IB_JOB_FAILED;
+        if (rec) ib_job_status_parse(json_string_value(json_object_get(rec, "status")), &st);
+        if (!rec || ib_job_status_final(st)) {
             job_mark_inactive(id);
             json_decref(rec);
             job_unlock(fd);
@@ -164,13 +164,13 @@ static void share_work(void)
         if (exec_has_job(id)) continue; /* ours, or helped already */
         json_t *rec = job_load(id);
         const char *kind = json_string_value(json_object_get(rec, "kind"));
-        job_status st;
-        if (!rec || job_status_parse(json_string_value(json_object_get(rec, "status")), &st) < 0) {
+        ib_job_status st;
+        if (!rec || ib_job_status_parse(json_string_value(json_object_get(rec, "status")), &st) < 0) {
             json_decref(rec);
             continue;
         }
-        if (job_status_final(st)) job_mark_inactive(id); /* ended by a runner that died before unindexing it */
-        if (st != JOB_RUNNING || !kind || strcmp(kind, "flow") || json_is_true(json_object_get(rec, "sync")) ||
+        if (ib_job_status_final(st)) job_mark_inactive(id); /* ended by a runner that died before unindexing it */
+        if (st != IB_JOB_RUNNING || !kind || strcmp(kind, "flow") || json_is_true(json_object_get(rec, "sync")) ||
             job_cancel_requested(id)) {
             json_decref(rec);
             continue;
@@ -284,7 +284,7 @@ static void read_watches(int *share, int *poll_all)
                 *share = 1;
                 continue;
             }
-            char id[JOB_ID_LEN + 1] = "";
+            char id[IB_JOB_ID_LEN + 1] = "";
             pthread_mutex_lock(&watch_mu);
             for (size_t k = 0; k < nwatches; k++)
                 if (watches[k].wd == ev->wd) {

@@ -44,7 +44,7 @@ void events_unwatch(int wd);
 enum { TODO = 0, INFLIGHT = 1, DONE = 2, FOREIGN = 3 };
 
 struct job {
-    char id[JOB_ID_LEN + 1];
+    char id[IB_JOB_ID_LEN + 1];
     pthread_mutex_t mu; /* rec, file_results and counters below it */
     json_t *rec;
     json_t *file_results;
@@ -238,7 +238,7 @@ static void notify_one(json_t *rec)
         json_decref(event);
     }
     if (emails && !json_is_null(emails)) {
-        json_t *status = job_cur_status(rec);
+        json_t *status = ib_job_cur_status(rec);
         json_object_set(status, "job_id", json_object_get(rec, "job_id"));
         json_object_set(status, "output_folder", json_object_get(rec, "output_folder"));
         json_object_set(status, "msg", json_object_get(rec, "msg"));
@@ -303,7 +303,7 @@ static void finish(job *j)
     /* A run_sync that ends at its deadline timed out, even when its last file (whose formulas that deadline
      * stopped) beat exec_wait's wake-up by a hair: its caller gets the 504 either way. */
     if (j->sync && j->deadline_ms && ib_eval_clock_ms() >= j->deadline_ms) j->timed_out = 1;
-    job_status st = j->timed_out || j->limited ? JOB_FAILED : j->cancelled ? JOB_CANCELLED : JOB_COMPLETE;
+    ib_job_status st = j->timed_out || j->limited ? IB_JOB_FAILED : j->cancelled ? IB_JOB_CANCELLED : IB_JOB_COMPLETE;
     size_t done = 0, failed = 0;
     const char *first_error = NULL, *first_name = NULL;
     json_t *finished = json_array();
@@ -321,17 +321,17 @@ static void finish(job *j)
     }
     char msg[IB_MSG_MAX], lim[40];
     ib_size_text((size_t)rcfg.max_job_output, lim, sizeof lim);
-    if (st == JOB_COMPLETE && failed) /* the job ran, but not every file gave its records: say so */
+    if (st == IB_JOB_COMPLETE && failed) /* the job ran, but not every file gave its records: say so */
         snprintf(msg, sizeof msg, "Completed %zu/%zu files; %zu failed, the first: %s%s%s", done, j->n, failed,
                  first_name && strncmp(first_error, first_name, strlen(first_name)) ? first_name : "",
                  first_name && strncmp(first_error, first_name, strlen(first_name)) ? ": " : "", first_error);
-    else if (st == JOB_COMPLETE)
+    else if (st == IB_JOB_COMPLETE)
         snprintf(msg, sizeof msg, "Completed %zu/%zu files", done, j->n);
     else if (j->limited && !j->timed_out)
         snprintf(msg, sizeof msg,
                  "Stopped after %zu/%zu files: the job's results passed the limit of %s (IBSOL_MAX_JOB_OUTPUT)", done,
                  j->n, lim);
-    else if (st == JOB_CANCELLED)
+    else if (st == IB_JOB_CANCELLED)
         snprintf(msg, sizeof msg, "Cancelled after %zu/%zu files", done, j->n);
     else
         snprintf(msg, sizeof msg, "Timed out after %zu/%zu files (limit %lld ms)", done, j->n, rcfg.sync_timeout_ms);
@@ -341,24 +341,24 @@ static void finish(job *j)
     if (kind && strcmp(kind, "flow") != 0) {
         /* copy/extract: one piece of work, and its failure is the job's */
         const char *e = json_string_value(json_object_get(first, "error"));
-        if (e && st == JOB_COMPLETE) {
-            st = JOB_FAILED;
+        if (e && st == IB_JOB_COMPLETE) {
+            st = IB_JOB_FAILED;
             snprintf(msg, sizeof msg, "%s", e);
-        } else if (st == JOB_COMPLETE) {
+        } else if (st == IB_JOB_COMPLETE) {
             snprintf(msg, sizeof msg, "Completed %s", kind);
         }
-    } else if (work_write_batch(j->out_dirfd, j->id, j->sol->binary_path, finished) < 0 && st == JOB_COMPLETE) {
-        st = JOB_FAILED;
+    } else if (work_write_batch(j->out_dirfd, j->id, j->sol->binary_path, finished) < 0 && st == IB_JOB_COMPLETE) {
+        st = IB_JOB_FAILED;
         snprintf(msg, sizeof msg, "the results cannot be written to the output folder: %s", strerror(errno));
     }
     json_decref(finished);
     /* Outputs and per-file results were written without fsync; make them durable once, before the record
      * says the job is done (not for run_sync: its caller gets the results in the reply). */
-    if (!j->sync && syncfs(j->out_dirfd >= 0 ? j->out_dirfd : runner_data_fd) != 0 && st == JOB_COMPLETE)
+    if (!j->sync && syncfs(j->out_dirfd >= 0 ? j->out_dirfd : runner_data_fd) != 0 && st == IB_JOB_COMPLETE)
         ib_warn(j->id, "syncfs: %s", strerror(errno));
     set_progress(j, done, msg);
-    json_object_set_new(j->rec, "status", json_string(job_status_word(st)));
-    if (st != JOB_COMPLETE) json_object_set_new(j->rec, "msg", json_string(msg));
+    json_object_set_new(j->rec, "status", json_string(ib_job_status_word(st)));
+    if (st != IB_JOB_COMPLETE) json_object_set_new(j->rec, "msg", json_string(msg));
     if (j->limited && !j->timed_out) json_object_set_new(j->rec, "limit", json_string("max_job_output"));
     /* stored once: a run_sync that timed out told its caller (and saved) its end already */
     if (j->finish_ts == 0) j->finish_ts = end_time();
@@ -379,7 +379,7 @@ static void finish(job *j)
     /* the waiting run_sync caller reads them from the final record in memory, saved beside it or not */
     if (j->sync && !results_inside) json_object_set(j->rec, "file_results", j->file_results);
     pthread_mutex_unlock(&j->mu);
-    ib_info(j->id, "job %s: %s", job_status_word(st), msg);
+    ib_info(j->id, "job %s: %s", ib_job_status_word(st), msg);
 
     pthread_mutex_lock(&pool.mu);
     if (rec_copy) {
@@ -497,9 +497,9 @@ static void progress(job *j, size_t done)
     pthread_mutex_lock(&j->mu);
     /* With more than one worker, another worker may have ended the job since this one's file was counted: its
      * final record and event stand, an older count must not be published (or saved) after them. */
-    job_status st = JOB_RUNNING;
-    job_status_parse(json_string_value(json_object_get(j->rec, "status")), &st);
-    if (job_status_final(st)) {
+    ib_job_status st = IB_JOB_RUNNING;
+    ib_job_status_parse(json_string_value(json_object_get(j->rec, "status")), &st);
+    if (ib_job_status_final(st)) {
         pthread_mutex_unlock(&j->mu);
         return;
     }
@@ -849,9 +849,9 @@ json_t *exec_wait(job *j, long long timeout_ms)
         /* A file is still in flight: the job ends when it is done, but the caller is told now, and the job id
          * in the 504 must already name a final record. */
         pthread_mutex_lock(&j->mu); /* order: pool.mu, then j->mu (nothing takes them the other way) */
-        job_status st = JOB_RUNNING;
-        job_status_parse(json_string_value(json_object_get(j->rec, "status")), &st);
-        if (!job_status_final(st)) { /* else finish() has saved it already, with every result */
+        ib_job_status st = IB_JOB_RUNNING;
+        ib_job_status_parse(json_string_value(json_object_get(j->rec, "status")), &st);
+        if (!ib_job_status_final(st)) { /* else finish() has saved it already, with every result */
             json_t *rec = json_deep_copy(j->rec);
             char msg[160];
             snprintf(msg, sizeof msg, "Timed out after %zu/%zu files (limit %lld ms)", j->ndone, j->n, timeout_ms);

@@ -36,8 +36,8 @@ static void drop_output(const json_t *rec)
     const char *user = json_string_value(json_object_get(rec, "user"));
     const char *id = json_string_value(json_object_get(rec, "job_id"));
     const char *out = json_string_value(json_object_get(rec, "output_folder"));
-    char own[IB_PATH_MAX + JOB_ID_LEN + 2], parent[IB_PATH_MAX];
-    if (!user || !id || !out || !job_id_valid(id)) return;
+    char own[IB_PATH_MAX + IB_JOB_ID_LEN + 2], parent[IB_PATH_MAX];
+    if (!user || !id || !out || !ib_job_id_valid(id)) return;
     snprintf(parent, sizeof parent, "/%s/.ibsol/run_sync", user);
     snprintf(own, sizeof own, "%s/%s", parent, id);
     if (strcmp(out, own) != 0) return;

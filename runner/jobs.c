@@ -18,28 +18,6 @@
 
 static int jobs_fd = -1, active_fd = -1, shared_fd = -1, users_fd = -1;
 
-static const char *const status_words[] = {"QUEUED", "RUNNING", "COMPLETE", "FAILED", "CANCELLED"};
-
-const char *job_status_word(job_status s)
-{
-    return (s >= JOB_QUEUED && s <= JOB_CANCELLED) ? status_words[s] : "FAILED";
-}
-
-int job_status_parse(const char *word, job_status *out)
-{
-    for (int i = 0; word && i <= JOB_CANCELLED; i++)
-        if (!strcmp(word, status_words[i])) {
-            *out = (job_status)i;
-            return 0;
-        }
-    return -1;
-}
-
-int job_status_final(job_status s)
-{
-    return s == JOB_COMPLETE || s == JOB_FAILED || s == JOB_CANCELLED;
-}
-
 double job_now(void)
 {
     struct timespec ts;
@@ -74,6 +52,11 @@ int jobs_init(const char *jobs_dir)
     return active_fd < 0 || shared_fd < 0 || users_fd < 0 ? -1 : 0;
 }
 
+int jobs_dir_fd(void)
+{
+    return jobs_fd;
+}
+
 void jobs_fini(void)
 {
     if (jobs_fd >= 0) close(jobs_fd);
@@ -83,33 +66,27 @@ void jobs_fini(void)
     jobs_fd = active_fd = shared_fd = users_fd = -1;
 }
 
-void job_id_new(char out[JOB_ID_LEN + 1])
+void job_id_new(char out[IB_JOB_ID_LEN + 1])
 {
     uuid_t u;
     uuid_generate_random(u);
     uuid_unparse_lower(u, out);
 }
 
-int job_id_valid(const char *id)
-{
-    uuid_t u;
-    return id && strlen(id) == JOB_ID_LEN && uuid_parse(id, u) == 0;
-}
-
 int job_save(const json_t *rec)
 {
     const char *id = json_string_value(json_object_get(rec, "job_id"));
-    if (!job_id_valid(id)) return errno = EINVAL, -1;
+    if (!ib_job_id_valid(id)) return errno = EINVAL, -1;
     char *text = json_dumps(rec, JSON_COMPACT); /* fields in the order they were set: no sort per save */
     if (!text) return errno = ENOMEM, -1;
     char name[64];
     snprintf(name, sizeof name, "%s.json", id);
     /* Progress saves need not survive a machine crash (the job is redone from its saved files); the first save
      * and a final one must. A run_sync job is never resumed and its caller has the results: no fsync at all. */
-    job_status st = JOB_QUEUED;
-    job_status_parse(json_string_value(json_object_get(rec, "status")), &st);
+    ib_job_status st = IB_JOB_QUEUED;
+    ib_job_status_parse(json_string_value(json_object_get(rec, "status")), &st);
     int durable = !json_is_true(json_object_get(rec, "sync")) &&
-                  (job_status_final(st) || json_integer_value(json_object_get(rec, "index")) == 0);
+                  (ib_job_status_final(st) || json_integer_value(json_object_get(rec, "index")) == 0);
     int rc = durable ? ib_write_atomic(jobs_fd, name, text, strlen(text)) : ib_write_replace(jobs_fd, name, text, strlen(text));
     free(text);
     return rc;
@@ -128,34 +105,12 @@ static json_t *load_json_at(int dirfd, const char *name)
 
 json_t *job_load(const char *id)
 {
-    if (!job_id_valid(id)) return errno = EINVAL, NULL;
-    char name[64];
-    snprintf(name, sizeof name, "%s.json", id);
-    return load_json_at(jobs_fd, name);
+    return ib_job_load(jobs_fd, id);
 }
 
 json_t *job_load_for(const char *id, const ib_caller *who, ib_reply *rep)
 {
-    if (!job_id_valid(id)) {
-        ib_fail(rep, IB_BAD_REQUEST, "job_id '%.80s' is not a job id (a UUID like 5eb7df69-7506-41b3-bd3a-eb69d8b8a36d)",
-                id ? id : "");
-        return NULL;
-    }
-    json_t *rec = job_load(id);
-    if (!rec) {
-        if (errno == ENOENT)
-            ib_fail(rep, IB_NOT_FOUND, "job_id '%s' is not a known job", id);
-        else
-            ib_fail(rep, IB_INTERNAL, "job '%s' cannot be read: %s", id, strerror(errno));
-        return NULL;
-    }
-    const char *owner = json_string_value(json_object_get(rec, "user"));
-    if (!ib_caller_is_admin(who) && (!owner || !who || !who->user || strcmp(owner, who->user) != 0)) {
-        json_decref(rec);
-        ib_fail(rep, IB_FORBIDDEN, "job '%s' belongs to another user", id);
-        return NULL;
-    }
-    return rec;
+    return ib_job_load_for(jobs_fd, id, who, rep);
 }
 
 int job_lock(const char *id)
@@ -182,7 +137,7 @@ void job_unlock(int fd)
  * names sort by age and jobs/list reads only the records it returns. Only the name is read. For a final record
  * the entry is a hard link to the record (a name with no inode of its own to allocate), else an empty file (a
  * link would keep the first version of a record that is replaced later). */
-#define USER_ENTRY_MAX (16 + 1 + JOB_ID_LEN + 1)
+#define USER_ENTRY_MAX (16 + 1 + IB_JOB_ID_LEN + 1)
 
 static void user_entry_name(const json_t *rec, char out[USER_ENTRY_MAX])
 {
@@ -195,7 +150,7 @@ static int index_user(const json_t *rec, int link_record)
 {
     const char *id = json_string_value(json_object_get(rec, "job_id"));
     const char *user = json_string_value(json_object_get(rec, "user"));
-    if (!job_id_valid(id) || !ib_user_name_ok(user)) return 0;
+    if (!ib_job_id_valid(id) || !ib_user_name_ok(user)) return 0;
     int ufd = open_sub(users_fd, user);
     if (ufd < 0) return -1;
     char name[USER_ENTRY_MAX], target[64];
@@ -227,7 +182,7 @@ int job_index_user(const json_t *rec)
 int job_mark_active(const json_t *rec)
 {
     const char *id = json_string_value(json_object_get(rec, "job_id"));
-    if (!job_id_valid(id)) return errno = EINVAL, -1;
+    if (!ib_job_id_valid(id)) return errno = EINVAL, -1;
     int fd = openat(active_fd, id, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) return -1;
     close(fd);
@@ -259,7 +214,7 @@ static json_t *ids_in(int index_fd)
     rewinddir(d);
     struct dirent *e;
     while ((e = readdir(d)))
-        if (job_id_valid(e->d_name)) json_array_append_new(ids, json_string(e->d_name));
+        if (ib_job_id_valid(e->d_name)) json_array_append_new(ids, json_string(e->d_name));
     closedir(d);
     return ids;
 }
@@ -294,7 +249,7 @@ int job_list_cursor_ok(const char *cursor)
     if (!cursor || strlen(cursor) != USER_ENTRY_MAX - 1 || cursor[16] != '.') return 0;
     for (int i = 0; i < 16; i++)
         if (!strchr("0123456789abcdef", cursor[i])) return 0;
-    return job_id_valid(cursor + 17);
+    return ib_job_id_valid(cursor + 17);
 }
 
 json_t *jobs_of_user(const char *user, size_t limit, const char *after, char next[JOB_CURSOR_MAX])
@@ -314,13 +269,13 @@ json_t *jobs_of_user(const char *user, size_t limit, const char *after, char nex
     while (all && (e = readdir(d))) {
         const char *name = e->d_name, *dot = strchr(name, '.');
         user_entry ent;
-        if (dot && dot - name == 16 && job_id_valid(dot + 1)) { /* so strlen(name) == USER_ENTRY_MAX - 1 */
+        if (dot && dot - name == 16 && ib_job_id_valid(dot + 1)) { /* so strlen(name) == USER_ENTRY_MAX - 1 */
             memcpy(ent.name, name, sizeof ent.name);
-        } else if (job_id_valid(name)) { /* an entry of an older version: the bare id; its record says when */
+        } else if (ib_job_id_valid(name)) { /* an entry of an older version: the bare id; its record says when */
             json_t *rec = job_load(name);
             double created = json_number_value(json_object_get(rec, "created"));
             json_decref(rec);
-            snprintf(ent.name, sizeof ent.name, "%016llx.%s",
+            snprintf(ent.name, sizeof ent.name, "%016llx.%.36s", /* the id's length, as just checked */
                      created > 0 ? (unsigned long long)(created * 1e6) : 0ull, name);
         } else {
             continue;
@@ -429,46 +384,6 @@ int job_cancel_requested(const char *id)
     char name[64];
     snprintf(name, sizeof name, "%s.cancel", id);
     return faccessat(jobs_fd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
-}
-
-json_t *job_cur_status(const json_t *rec)
-{
-    json_t *s = json_object();
-    static const char *const keys[] = {"index", "total", "curMsg", "status", "curProgress", "finish_timestamp",
-                                       "run_summary"};
-    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
-        json_t *v = json_object_get(rec, keys[i]);
-        if (v) json_object_set(s, keys[i], v);
-    }
-    return s;
-}
-
-json_t *job_status_reply(const json_t *rec)
-{
-    job_status st = JOB_QUEUED;
-    job_status_parse(json_string_value(json_object_get(rec, "status")), &st);
-    json_t *d = json_object();
-    json_object_set(d, "job_id", json_object_get(rec, "job_id"));
-    json_object_set_new(d, "state", json_string(job_status_final(st) ? "DONE" : "PENDING"));
-    json_t *cur = job_cur_status(rec);
-    char *text = json_dumps(cur, JSON_COMPACT);
-    json_decref(cur);
-    json_object_set_new(d, "cur_status", json_string(text ? text : "{}"));
-    free(text);
-    if (job_status_final(st)) {
-        json_t *res = json_object();
-        if (st == JOB_COMPLETE) {
-            json_object_set_new(res, "status", json_string("OK"));
-        } else {
-            json_object_set_new(res, "status", json_string("ERROR"));
-            const char *msg = json_string_value(json_object_get(rec, "msg"));
-            json_object_set_new(res, "msg", json_string(msg ? msg : job_status_word(st)));
-        }
-        json_t *out = json_object_get(rec, "output_folder");
-        if (out) json_object_set(res, "output_folder", out);
-        json_object_set_new(d, "results", json_pack("[o]", res));
-    }
-    return d;
 }
 
 void job_markers_remove(const char *id)
@@ -580,16 +495,16 @@ static size_t expire_user(int ufd, unsigned long long before_us, size_t max, int
     struct dirent *e;
     while (removed < max && (e = readdir(d))) {
         const char *name = e->d_name, *dot = strchr(name, '.');
-        if (!dot || dot - name != 16 || !job_id_valid(dot + 1)) continue; /* "." and "..", and older entries */
+        if (!dot || dot - name != 16 || !ib_job_id_valid(dot + 1)) continue; /* "." and "..", and older entries */
         char key[17];
         memcpy(key, name, 16);
         key[16] = '\0';
         if (strtoull(key, NULL, 16) >= before_us) continue;
         const char *id = dot + 1;
         json_t *rec = job_load(id);
-        job_status st = JOB_QUEUED;
-        if (rec && (job_status_parse(json_string_value(json_object_get(rec, "status")), &st) < 0 ||
-                    !job_status_final(st))) {
+        ib_job_status st = IB_JOB_QUEUED;
+        if (rec && (ib_job_status_parse(json_string_value(json_object_get(rec, "status")), &st) < 0 ||
+                    !ib_job_status_final(st))) {
             json_decref(rec); /* still running (or unreadable): never removed */
             continue;
         }

@@ -10,26 +10,20 @@
 #define RUNNER_JOBS_H
 
 #include "ib_err.h"
+#include "ib_jobrec.h"
 
 #include <jansson.h>
 #include <time.h>
 
-#define JOB_ID_LEN 36
-
-typedef enum job_status { JOB_QUEUED, JOB_RUNNING, JOB_COMPLETE, JOB_FAILED, JOB_CANCELLED } job_status;
-
-const char *job_status_word(job_status s);
-int job_status_parse(const char *word, job_status *out);
-int job_status_final(job_status s);
 
 /* Opens (creating) the jobs folder. 0 or -1 with errno. */
 int jobs_init(const char *jobs_dir);
 void jobs_fini(void);
+/* The jobs folder (for the readers in ib_jobrec). */
+int jobs_dir_fd(void);
 
 /* A new random (v4) UUID, lower case. */
-void job_id_new(char out[JOB_ID_LEN + 1]);
-/* 1 when id has the UUID shape (so it can be used as a file name). */
-int job_id_valid(const char *id);
+void job_id_new(char out[IB_JOB_ID_LEN + 1]);
 
 /* Writes the record atomically (its "job_id" names it). 0 or -1 with errno. */
 int job_save(const json_t *rec);
@@ -59,7 +53,7 @@ int job_is_shared(const char *id);
 /* The user's jobs (records, newest first, at most `limit`; only those records are read). `after`: a cursor from
  * an earlier page (NULL: from the newest); the page holds only jobs older than it, so jobs created meanwhile
  * never shift a page. `next` gets the cursor of the following page, or "" when this one is the last. */
-#define JOB_CURSOR_MAX (16 + 1 + JOB_ID_LEN + 1)
+#define JOB_CURSOR_MAX (16 + 1 + IB_JOB_ID_LEN + 1)
 json_t *jobs_of_user(const char *user, size_t limit, const char *after, char next[JOB_CURSOR_MAX]);
 /* 1 when cursor has the shape of a jobs_of_user cursor (16 hex digits, '.', a job id). */
 int job_list_cursor_ok(const char *cursor);
@@ -101,11 +95,6 @@ size_t jobs_expire(double before, size_t max, int (*take)(const json_t *rec));
 int job_cancel_request(const char *id);
 int job_cancel_requested(const char *id);
 
-/* The public status object of a record (what cur_status holds): index, total, curMsg, status, curProgress,
- * finish_timestamp, run_summary. New reference. */
-json_t *job_cur_status(const json_t *rec);
-/* The jobs/status reply data for a record: job_id, state, cur_status (as a JSON string), results once final. */
-json_t *job_status_reply(const json_t *rec);
 
 double job_now(void); /* Unix time, seconds with fraction */
 /* The CLOCK_REALTIME time ms milliseconds from now, for pthread_cond_timedwait. */

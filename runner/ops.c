@@ -253,7 +253,7 @@ static ib_code run_op(void *state, const ib_request *req, ib_reply *rep)
         goto fail;
     }
 
-    char id[JOB_ID_LEN + 1];
+    char id[IB_JOB_ID_LEN + 1];
     job_id_new(id);
     /* default output: the folder "out" beside the input folder */
     const char *out_path = json_string_value(json_object_get(settings, "output_folder"));
@@ -580,7 +580,7 @@ static ib_code run_sync_op(void *state, const ib_request *req, ib_reply *rep)
         return busy(rep, 1);
     }
 
-    char id[JOB_ID_LEN + 1], out_path[IB_PATH_MAX], out_shown[IB_PATH_MAX + 2];
+    char id[IB_JOB_ID_LEN + 1], out_path[IB_PATH_MAX], out_shown[IB_PATH_MAX + 2];
     job_id_new(id);
     const char *given = ib_arg_str(req->args, "output_dir");
     if (given)
@@ -673,26 +673,9 @@ static ib_code run_sync_op(void *state, const ib_request *req, ib_reply *rep)
 
 /* --- jobs.* -------------------------------------------------------------------------------------------- */
 
-/* The job types the original product's clients name when they poll (its job service kept them apart). Here one
- * record answers for every kind of job, so the type picks nothing; a word outside the list is still refused,
- * as it would be there, rather than silently answered. */
-static const char *const job_types[] = {"flow", "refiner", "job", "async", "group"};
-
 static ib_code status_op(void *state, const ib_request *req, ib_reply *rep)
 {
-    const char *type = ib_arg_str(req->args, "type");
-    size_t t = 0, ntypes = sizeof job_types / sizeof job_types[0];
-    while (type && t < ntypes && strcmp(type, job_types[t]) != 0) t++;
-    if (type && t == ntypes)
-        return ib_fail(rep, IB_BAD_REQUEST, "type: '%.64s' is not a job type (flow, refiner, job, async or group)",
-                       type);
-    json_t *rec = job_load_for(ib_arg_str(req->args, "job_id"), &req->who, rep);
-    if (!rec) return rep->code;
-    json_t *d = job_status_reply(rec);
-    json_decref(rep->data);
-    rep->data = d;
-    json_decref(rec);
-    return IB_OK;
+    return ib_job_status_op(jobs_dir_fd(), req->args, &req->who, rep);
 }
 
 static ib_code results_op(void *state, const ib_request *req, ib_reply *rep)
@@ -700,11 +683,11 @@ static ib_code results_op(void *state, const ib_request *req, ib_reply *rep)
     const char *id = ib_arg_str(req->args, "job_id");
     json_t *rec = job_load_for(id, &req->who, rep);
     if (!rec) return rep->code;
-    job_status st = JOB_QUEUED;
-    job_status_parse(json_string_value(json_object_get(rec, "status")), &st);
-    if (!job_status_final(st)) {
+    ib_job_status st = IB_JOB_QUEUED;
+    ib_job_status_parse(json_string_value(json_object_get(rec, "status")), &st);
+    if (!ib_job_status_final(st)) {
         json_decref(rec);
-        return ib_fail(rep, IB_CONFLICT, "job '%s' has not finished yet (%s)", id, job_status_word(st));
+        return ib_fail(rep, IB_CONFLICT, "job '%s' has not finished yet (%s)", id, ib_job_status_word(st));
     }
     json_t *files = json_object_get(rec, "file_results") /* a run_sync job's */
                         ? json_incref(json_object_get(rec, "file_results"))
@@ -724,14 +707,14 @@ static ib_code cancel_op(void *state, const ib_request *req, ib_reply *rep)
     const char *id = ib_arg_str(req->args, "job_id");
     json_t *rec = job_load_for(id, &req->who, rep);
     if (!rec) return rep->code;
-    job_status st = JOB_QUEUED;
-    job_status_parse(json_string_value(json_object_get(rec, "status")), &st);
-    if (!job_status_final(st) && job_cancel_request(id) < 0) {
+    ib_job_status st = IB_JOB_QUEUED;
+    ib_job_status_parse(json_string_value(json_object_get(rec, "status")), &st);
+    if (!ib_job_status_final(st) && job_cancel_request(id) < 0) {
         json_decref(rec);
         return ib_fail(rep, IB_INTERNAL, "job '%s' cannot be cancelled: %s", id, strerror(errno));
     }
-    json_t *d = job_status_reply(rec);
-    json_object_set_new(d, "cancel_requested", json_boolean(!job_status_final(st)));
+    json_t *d = ib_job_status_reply(rec);
+    json_object_set_new(d, "cancel_requested", json_boolean(!ib_job_status_final(st)));
     json_decref(rep->data);
     rep->data = d;
     json_decref(rec);
@@ -761,7 +744,7 @@ static ib_code list_op(void *state, const ib_request *req, ib_reply *rep)
     json_t *rec;
     json_array_foreach(recs, i, rec)
     {
-        json_t *item = job_cur_status(rec);
+        json_t *item = ib_job_cur_status(rec);
         static const char *const keys[] = {"job_id", "kind", "created", "input_folder", "output_folder", "tags"};
         for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
             if (json_object_get(rec, keys[k])) json_object_set(item, keys[k], json_object_get(rec, keys[k]));
@@ -783,7 +766,7 @@ static ib_code fileop(const char *kind, const ib_request *req, ib_reply *rep)
 {
     if (fileops_check(kind, req->args, &req->who, rep) != IB_OK) return rep->code;
     if (!exec_has_room()) return busy(rep, 1);
-    char id[JOB_ID_LEN + 1];
+    char id[IB_JOB_ID_LEN + 1];
     job_id_new(id);
     int lock_fd = job_lock(id);
     json_t *rec = new_record(id, kind, req);

@@ -1,6 +1,7 @@
 """Progress events as a user meets them: GET jobs/events as Server-Sent Events, and the runner and job gauges of
-/metrics. The real runner's jobs are not needed: tests/fake_runner answers jobs.status from a JSON file and
-publishes heartbeats and, when a trigger file appears, a job's scripted events, as a runner does."""
+/metrics. The real runner's jobs are not needed: the tests write job records as a runner does (the gateway reads
+a stream's first status from them), and tests/fake_runner publishes heartbeats and, when a trigger file appears, a
+job's scripted events, as a runner does."""
 import json
 import os
 import socket
@@ -12,34 +13,36 @@ from conftest import ADMIN_TOKEN, ALICE_TOKEN, BOB_TOKEN, assert_error, metrics_
 
 FAKE = "tests/fake_runner"  # below IBSOL_BIN, so Stack.start finds it
 
+# Job ids (the records' file names) by the names the tests use
+J_RUN, J_DONE, J_BOB = ("00000000-0000-4000-8000-00000000000%d" % k for k in (1, 2, 3))
+G_QUEUED, G_RUNNING, G_FAILED = ("00000000-0000-4000-8000-00000000001%d" % k for k in (1, 2, 3))
+
 JOBS = {
     # alice's running job; its script starts with an event older than its status (the stream must drop it)
-    "j-run": {"user": "alice", "state": "PENDING",
-              "cur_status": {"status": "RUNNING", "index": 1, "total": 3, "curMsg": "Completed 1/3 files",
-                             "curProgress": 0.33},
-              "script": [
-                  {"job_id": "j-run", "user": "alice", "state": "PENDING", "status": "QUEUED", "index": 0, "total": 3},
-                  {"job_id": "j-run", "user": "alice", "state": "PENDING", "status": "RUNNING", "index": 2,
-                   "total": 3, "curMsg": "Completed 2/3 files", "curProgress": 0.67},
-                  {"job_id": "j-run", "user": "alice", "state": "DONE", "status": "COMPLETE", "index": 3,
-                   "total": 3, "curMsg": "Completed 3/3 files", "curProgress": 1.0, "finish_timestamp": 1700000000,
-                   "run_summary": {"numFiles": 3, "numRecords": 3, "numRuntimeErrors": 0}},
-              ]},
-    "j-done": {"user": "alice", "state": "DONE",
-               "cur_status": {"status": "COMPLETE", "index": 2, "total": 2, "curMsg": "Completed 2/2 files"},
-               "results": [{"status": "OK", "output_folder": "/alice/out"}]},
-    "j-bob": {"user": "bob", "state": "PENDING", "cur_status": {"status": "QUEUED", "index": 0, "total": 1}},
+    J_RUN: {"record": {"user": "alice", "status": "RUNNING", "index": 1, "total": 3,
+                       "curMsg": "Completed 1/3 files", "curProgress": 0.33},
+            "script": [
+                {"job_id": J_RUN, "user": "alice", "state": "PENDING", "status": "QUEUED", "index": 0, "total": 3},
+                {"job_id": J_RUN, "user": "alice", "state": "PENDING", "status": "RUNNING", "index": 2,
+                 "total": 3, "curMsg": "Completed 2/3 files", "curProgress": 0.67},
+                {"job_id": J_RUN, "user": "alice", "state": "DONE", "status": "COMPLETE", "index": 3,
+                 "total": 3, "curMsg": "Completed 3/3 files", "curProgress": 1.0, "finish_timestamp": 1700000000,
+                 "run_summary": {"numFiles": 3, "numRecords": 3, "numRuntimeErrors": 0}},
+            ]},
+    J_DONE: {"record": {"user": "alice", "status": "COMPLETE", "index": 2, "total": 2,
+                        "curMsg": "Completed 2/2 files", "output_folder": "/alice/out"}},
+    J_BOB: {"record": {"user": "bob", "status": "QUEUED", "index": 0, "total": 1}},
     # for the gauges: one stays queued, one stays running, one fails
-    "g-queued": {"user": "admin", "state": "PENDING", "cur_status": {"status": "QUEUED"},
-                 "script": [{"job_id": "g-queued", "state": "PENDING", "status": "QUEUED", "index": 0, "total": 1}]},
-    "g-running": {"user": "admin", "state": "PENDING", "cur_status": {"status": "QUEUED"},
-                  "script": [{"job_id": "g-running", "state": "PENDING", "status": "QUEUED", "index": 0, "total": 2},
-                             {"job_id": "g-running", "state": "PENDING", "status": "RUNNING", "index": 1,
-                              "total": 2}]},
-    "g-failed": {"user": "admin", "state": "PENDING", "cur_status": {"status": "QUEUED"},
-                 "script": [{"job_id": "g-failed", "state": "PENDING", "status": "RUNNING", "index": 0, "total": 1},
-                            {"job_id": "g-failed", "state": "DONE", "status": "FAILED", "index": 1, "total": 1,
-                             "curMsg": "boom"}]},
+    G_QUEUED: {"record": {"user": "admin", "status": "QUEUED"},
+               "script": [{"job_id": G_QUEUED, "state": "PENDING", "status": "QUEUED", "index": 0, "total": 1}]},
+    G_RUNNING: {"record": {"user": "admin", "status": "QUEUED"},
+                "script": [{"job_id": G_RUNNING, "state": "PENDING", "status": "QUEUED", "index": 0, "total": 2},
+                           {"job_id": G_RUNNING, "state": "PENDING", "status": "RUNNING", "index": 1,
+                            "total": 2}]},
+    G_FAILED: {"record": {"user": "admin", "status": "QUEUED"},
+               "script": [{"job_id": G_FAILED, "state": "PENDING", "status": "RUNNING", "index": 0, "total": 1},
+                          {"job_id": G_FAILED, "state": "DONE", "status": "FAILED", "index": 1, "total": 1,
+                           "curMsg": "boom"}]},
 }
 
 
@@ -47,6 +50,11 @@ def start_events_stack(stack_factory, runner=True, **env):
     s = stack_factory(env, start=False)
     with open(os.path.join(s.root, "jobs.json"), "w") as f:
         json.dump(JOBS, f)
+    # the gateway answers a stream's first status from the job's record, as a runner writes it
+    os.makedirs(os.path.join(s.data, "jobs"), exist_ok=True)
+    for job_id, job in JOBS.items():
+        with open(os.path.join(s.data, "jobs", job_id + ".json"), "w") as f:
+            json.dump(dict(job["record"], job_id=job_id), f)
     s.trigger_dir = os.path.join(s.root, "trigger")
     os.makedirs(s.trigger_dir)
     os.makedirs(os.path.join(s.root, "tests"), exist_ok=True)  # the fake's log goes to <root>/tests/fake_runner.log
@@ -167,7 +175,7 @@ def test_metrics_show_the_runner_and_job_gauges(stack_factory):
     body = s.get("/healthz", token=None).json()
     assert body["runners"] == 1  # the other daemons are not started here: healthz itself is 503
 
-    for j in ("g-queued", "g-running", "g-failed"):
+    for j in (G_QUEUED, G_RUNNING, G_FAILED):
         trigger(s, j)
     wait_for("the gauges", lambda: (metrics_value(s, "ibsol_jobs", '{state="QUEUED"}') == 1 and
                                     metrics_value(s, "ibsol_jobs", '{state="RUNNING"}') == 1 and
@@ -184,7 +192,7 @@ def test_metrics_show_the_runner_and_job_gauges(stack_factory):
 
 def test_stream_status_then_progress_then_end(stack_factory):
     s = start_events_stack(stack_factory)
-    sse = SSE(s, "j-run")
+    sse = SSE(s, J_RUN)
     try:
         assert sse.status == 200
         assert sse.headers["content-type"] == "text/event-stream"
@@ -192,10 +200,10 @@ def test_stream_status_then_progress_then_end(stack_factory):
         assert "content-length" not in sse.headers
         name, first = sse.next()
         assert name == "status"
-        assert first["job_id"] == "j-run" and first["state"] == "PENDING"
+        assert first["job_id"] == J_RUN and first["state"] == "PENDING"
         assert first["status"] == "RUNNING" and first["index"] == 1 and first["total"] == 3
         assert first["curMsg"] == "Completed 1/3 files" and first["curProgress"] == 0.33
-        trigger(s, "j-run")  # the stream is registered: the script's events must all reach it
+        trigger(s, J_RUN)  # the stream is registered: the script's events must all reach it
         rest = sse.events()
         # the QUEUED event (older than the status the stream started from) is dropped
         assert [n for n, _ in rest] == ["progress", "end"], rest
@@ -211,7 +219,7 @@ def test_stream_status_then_progress_then_end(stack_factory):
 
 def test_finished_job_ends_with_end_like_a_live_one(stack_factory):
     s = start_events_stack(stack_factory)
-    sse = SSE(s, "j-done")
+    sse = SSE(s, J_DONE)
     try:
         assert sse.status == 200
         events = sse.events()
@@ -225,49 +233,67 @@ def test_finished_job_ends_with_end_like_a_live_one(stack_factory):
     finally:
         sse.close()
     # an admin may watch any job
-    sse = SSE(s, "j-done", token=ADMIN_TOKEN)
+    sse = SSE(s, J_DONE, token=ADMIN_TOKEN)
     assert sse.status == 200 and [n for n, _ in sse.events()] == ["status", "end"]
     sse.close()
 
 
 def test_errors_come_from_jobs_status(stack_factory):
     s = start_events_stack(stack_factory)
-    r = s.get("/jobs/events?job_id=j-bob", token=ALICE_TOKEN)
+    r = s.get("/jobs/events?job_id=" + J_BOB, token=ALICE_TOKEN)
     assert_error(r, 403, "forbidden", "belongs to another user")
     assert r.headers["Content-Type"] == "application/json"
-    r = s.get("/jobs/events?job_id=j-bob", token=BOB_TOKEN, stream=True)
+    r = s.get("/jobs/events?job_id=" + J_BOB, token=BOB_TOKEN, stream=True)
     assert r.status_code == 200
     r.close()
-    assert_error(s.get("/jobs/events?job_id=nope", token=ALICE_TOKEN), 404, "not_found", "no job 'nope'")
-    assert_error(s.get("/jobs/events?job_id=..%2Fx", token=ALICE_TOKEN), 400, "bad_request", "'job_id'")
+    assert_error(s.get("/jobs/events?job_id=nope", token=ALICE_TOKEN), 400, "bad_request",
+                 "job_id 'nope' is not a job id")
+    unknown = "00000000-0000-4000-8000-000000000099"
+    assert_error(s.get("/jobs/events?job_id=" + unknown, token=ALICE_TOKEN), 404, "not_found",
+                 "job_id '%s' is not a known job" % unknown)
+    assert_error(s.get("/jobs/events?job_id=..%2Fx", token=ALICE_TOKEN), 400, "bad_request",
+                 "job_id '../x' is not a job id")
     assert_error(s.get("/jobs/events", token=ALICE_TOKEN), 400, "bad_request", "'job_id' is required")
     assert_error(s.get("/jobs/events?job_id=" + "a" * 100, token=ALICE_TOKEN), 400, "bad_request", "'job_id'")
-    assert_error(s.get("/jobs/events?job_id=j-done", token=None), 401, "unauthorized")
-    r = s.post("/jobs/events?job_id=j-done", {})
+    assert_error(s.get("/jobs/events?job_id=" + J_DONE, token=None), 401, "unauthorized")
+    r = s.post("/jobs/events?job_id=" + J_DONE, {})
     assert r.status_code == 405, r.text
 
 
-def test_no_runner_is_503_within_the_connect_timeout(stack_factory):
+def test_no_runner_still_answers_from_the_record(stack_factory):
+    """jobs/status and a stream's first event come from the job record on the data root: no runner is asked."""
     s = start_events_stack(stack_factory, runner=False)
-    t0 = time.time()
-    r = s.get("/jobs/events?job_id=j-run", token=ALICE_TOKEN)
-    assert_error(r, 503, "unavailable")
-    assert time.time() - t0 < 5  # IBSOL_CONNECT_TIMEOUT_MS is 1500 in the harness
     assert metrics_value(s, "ibsol_runners_attached") == 0
     assert s.get("/healthz", token=None).json()["runners"] == 0
+    r = s.get("/jobs/status?job_id=" + J_DONE, token=ALICE_TOKEN)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["state"] == "DONE" and body["results"] == [{"status": "OK", "output_folder": "/alice/out"}]
+    assert json.loads(body["cur_status"]) == {"index": 2, "total": 2, "curMsg": "Completed 2/2 files",
+                                              "status": "COMPLETE"}
+    assert_error(s.get("/jobs/status?job_id=" + J_BOB, token=ALICE_TOKEN), 403, "forbidden", "belongs to another user")
+    assert_error(s.get("/jobs/status?job_id=" + J_DONE + "&type=nope", token=ALICE_TOKEN), 400, "bad_request",
+                 "type")
+    sse = SSE(s, J_RUN)
+    try:
+        assert sse.status == 200
+        name, first = sse.next()
+        assert name == "status" and first["status"] == "RUNNING" and first["index"] == 1
+    finally:
+        sse.close()
 
 
 def test_keepalive_and_a_gone_client_frees_its_stream(stack_factory):
     s = start_events_stack(stack_factory, IBSOL_EVENT_STREAMS="1", IBSOL_EVENTS_KEEPALIVE_MS="200")
-    sse = SSE(s, "j-run")
+    sse = SSE(s, J_RUN)
     assert sse.next()[0] == "status"
     assert sse.next() == ("comment", "keep-alive")
     # the one stream allowed is taken
-    assert_error(s.get("/jobs/events?job_id=j-run", token=ALICE_TOKEN), 503, "unavailable", "too many event streams")
+    assert_error(s.get("/jobs/events?job_id=" + J_RUN, token=ALICE_TOKEN), 503, "unavailable", "too many event streams")
     sse.close()  # the gateway notices at its next keep-alive and frees the slot
 
     def another():
-        r = s.get("/jobs/events?job_id=j-done", token=ALICE_TOKEN)
+        r = s.get("/jobs/events?job_id=" + J_DONE, token=ALICE_TOKEN)
         return r.status_code == 200 and r
     r = wait_for("the stream slot to be freed", another, timeout=10, interval=0.1)
     assert r.text.startswith("event: status\n")
@@ -276,13 +302,13 @@ def test_keepalive_and_a_gone_client_frees_its_stream(stack_factory):
 def test_stream_outlives_the_http_read_timeout(stack_factory):
     # the read timeout bounds a request's silent reads and stalled writes, not a stream that keeps writing
     s = start_events_stack(stack_factory, IBSOL_HTTP_READ_TIMEOUT_MS="300", IBSOL_EVENTS_KEEPALIVE_MS="200")
-    sse = SSE(s, "j-run")
+    sse = SSE(s, J_RUN)
     try:
         assert sse.next()[0] == "status"
         t0 = time.time()
         while time.time() - t0 < 1.5:  # five read timeouts of a client that sends nothing
             assert sse.next() == ("comment", "keep-alive")
-        trigger(s, "j-run")
+        trigger(s, J_RUN)
         assert [n for n, _ in sse.events()] == ["progress", "end"]
         assert sse.finished()
     finally:
@@ -292,7 +318,7 @@ def test_stream_outlives_the_http_read_timeout(stack_factory):
 def test_stream_ends_at_its_time_limit(stack_factory):
     s = start_events_stack(stack_factory, IBSOL_EVENTS_MAX_SECONDS="1")
     t0 = time.time()
-    sse = SSE(s, "j-run")
+    sse = SSE(s, J_RUN)
     events = sse.events()  # returns at the end of the body
     assert [n for n, _ in events] == ["status"]
     assert 0.9 < time.time() - t0 < 5
@@ -301,7 +327,7 @@ def test_stream_ends_at_its_time_limit(stack_factory):
 
 def test_gateway_stop_ends_open_streams(stack_factory):
     s = start_events_stack(stack_factory)
-    streams = [SSE(s, "j-run") for _ in range(3)]
+    streams = [SSE(s, J_RUN) for _ in range(3)]
     for sse in streams:
         assert sse.next()[0] == "status"
     t0 = time.time()

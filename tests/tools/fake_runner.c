@@ -1,6 +1,7 @@
-/* fake_runner: a stand-in runner for the gateway's black-box tests of progress events. It serves jobs.status
- * (and ping) on the runner socket from a JSON file of fake jobs, and publishes heartbeats and, when a trigger
- * file <trigger_dir>/<job_id> appears, that job's scripted events, on a PUB socket dialing the gateway's SUB.
+/* fake_runner: a stand-in runner for the gateway's black-box tests of progress events. It answers ping on the
+ * runner socket (the gateway reads jobs/status from the job records the test writes, as from a runner's), and
+ * publishes heartbeats and, when a trigger file <trigger_dir>/<job_id> appears, that job's scripted events from
+ * a JSON file of fake jobs, on a PUB socket dialing the gateway's SUB.
  * Its heartbeats count the played jobs whose last event left them QUEUED or RUNNING, as a runner counts its
  * own unfinished jobs. */
 #include "ib_daemon.h"
@@ -16,8 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Jobs file: {"<job_id>": {"user": U, "state": "PENDING"|"DONE", "cur_status": {...}, "results": [...]?,
- *                          "script": [event body, ...]}} */
+/* Jobs file: {"<job_id>": {"script": [event body, ...], ...}} (other keys are the test's) */
 static char *jobs_path, *trigger_dir, *instance;
 static long long heartbeat_ms, event_gap_ms;
 
@@ -42,43 +42,6 @@ static json_t *load_jobs(void)
     if (json_is_object(j)) return j;
     json_decref(j);
     return json_object();
-}
-
-static int id_ok(const char *id)
-{
-    if (!*id || strlen(id) > 63) return 0;
-    for (; *id; id++)
-        if (!((*id >= '0' && *id <= '9') || (*id >= 'a' && *id <= 'z') || (*id >= 'A' && *id <= 'Z') ||
-              *id == '-' || *id == '_'))
-            return 0;
-    return 1;
-}
-
-static ib_code op_status(void *state, const ib_request *req, ib_reply *rep)
-{
-    (void)state;
-    const char *id = ib_arg_str(req->args, "job_id");
-    if (!id_ok(id)) return ib_fail(rep, IB_BAD_REQUEST, "'job_id' is not a job id: '%.80s'", id);
-    json_t *all = load_jobs();
-    json_t *job = json_object_get(all, id);
-    ib_code code = IB_OK;
-    if (!job) {
-        code = ib_fail(rep, IB_NOT_FOUND, "no job '%s'", id);
-    } else if (!ib_caller_is_admin(&req->who) &&
-               (!json_string_value(json_object_get(job, "user")) ||
-                strcmp(json_string_value(json_object_get(job, "user")), req->who.user) != 0)) {
-        code = ib_fail(rep, IB_FORBIDDEN, "job '%s' belongs to another user", id);
-    } else {
-        json_t *d = ib_reply_data(rep);
-        json_object_set_new(d, "job_id", json_string(id));
-        json_object_set(d, "state", json_object_get(job, "state"));
-        char *cur = json_dumps(json_object_get(job, "cur_status"), JSON_COMPACT);
-        json_object_set_new(d, "cur_status", json_string(cur ? cur : "{}"));
-        free(cur);
-        if (json_object_get(job, "results")) json_object_set(d, "results", json_object_get(job, "results"));
-    }
-    json_decref(all);
-    return code;
 }
 
 static void publish(const char *topic, const json_t *body)
@@ -173,13 +136,10 @@ static void fake_stop(void *state)
 
 int main(int argc, char **argv)
 {
-    static const ib_op ops[] = {{IB_OP_JOBS_STATUS, op_status}};
     static const ib_daemon_def def = {
         .name = "runner",
-        .about = "fake runner for tests: jobs.status from a file, scripted progress events",
+        .about = "fake runner for tests: heartbeats and scripted progress events",
         .service = IB_SVC_RUNNER,
-        .ops = ops,
-        .nops = 1,
         .cfg = fake_cfg,
         .ncfg = sizeof fake_cfg / sizeof fake_cfg[0],
         .start = fake_start,
