@@ -343,3 +343,11 @@ json_t *ib_msgpack_decode_json(const char *buf, size_t len, const ib_conv_limits
     msgpack_zone_destroy(&zone);
     return out;
 }
+
+int ib_msg_write(void *data, const char *buf, size_t len)
+{
+    nng_msg *msg = data;
+    size_t need = nng_msg_len(msg) + len, cap = nng_msg_capacity(msg);
+    if (need > cap && nng_msg_reserve(msg, need > 2 * cap ? need : 2 * cap) != 0) return -1;
+    return nng_msg_append(msg, buf, len) == 0 ? 0 : -1;
+}

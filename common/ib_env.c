@@ -6,11 +6,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static int append_to_msg(void *data, const char *buf, size_t len)
-{
-    return nng_msg_append((nng_msg *)data, buf, len) == 0 ? 0 : -1;
-}
-
 static void pack_cstr(msgpack_packer *pk, const char *s)
 {
     size_t len = strlen(s ? s : "");
@@ -27,7 +22,7 @@ static void pack_kv(msgpack_packer *pk, const char *key, const char *value)
 int ib_request_encode(nng_msg *msg, const char *op, const ib_caller *who, const json_t *args)
 {
     msgpack_packer pk;
-    msgpack_packer_init(&pk, msg, append_to_msg);
+    msgpack_packer_init(&pk, msg, ib_msg_write);
     msgpack_pack_map(&pk, 5);
     pack_kv(&pk, "op", op);
     pack_kv(&pk, "rid", who ? who->rid : "");
@@ -95,7 +90,7 @@ void ib_request_clear(ib_request *r)
 int ib_reply_encode(nng_msg *msg, const ib_reply *rep)
 {
     msgpack_packer pk;
-    msgpack_packer_init(&pk, msg, append_to_msg);
+    msgpack_packer_init(&pk, msg, ib_msg_write);
     msgpack_pack_map(&pk, 4);
     pack_kv(&pk, "status", rep->code == IB_OK ? "OK" : "ERROR");
     pack_kv(&pk, "code", ib_code_word(rep->code));

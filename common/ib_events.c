@@ -5,16 +5,11 @@
 
 #include <string.h>
 
-static int append(void *data, const char *buf, size_t len)
-{
-    return nng_msg_append((nng_msg *)data, buf, len) == 0 ? 0 : -1;
-}
-
 int ib_event_encode(nng_msg *msg, const char *topic, const json_t *body)
 {
     if (nng_msg_append(msg, topic, strlen(topic) + 1) != 0) return -1;
     msgpack_packer pk;
-    msgpack_packer_init(&pk, msg, append);
+    msgpack_packer_init(&pk, msg, ib_msg_write);
     return ib_json_pack(&pk, body, ib_conv_default_limits.max_depth);
 }
 
