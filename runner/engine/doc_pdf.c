@@ -173,10 +173,71 @@ out:
     return rc;
 }
 
-/* Renders a page at IB_OCR_DPI onto white and OCRs it; boxes come back in points. */
+/* Cairo pixels (RGB24 or ARGB32, premultiplied) to 8-bit grey over white: what Tesseract reads. */
+static unsigned char *grey_of(cairo_surface_t *surf, int pw, int ph)
+{
+    const unsigned char *data = cairo_image_surface_get_data(surf);
+    int stride = cairo_image_surface_get_stride(surf);
+    int alpha = cairo_image_surface_get_format(surf) == CAIRO_FORMAT_ARGB32;
+    unsigned char *grey = data ? malloc((size_t)pw * ph) : NULL;
+    for (int y = 0; grey && y < ph; y++) {
+        const uint32_t *row = (const uint32_t *)(data + (size_t)y * stride);
+        unsigned char *o = grey + (size_t)y * pw;
+        for (int x = 0; x < pw; x++) {
+            uint32_t p = row[x];
+            unsigned v = (((p >> 16) & 0xFF) * 77 + ((p >> 8) & 0xFF) * 150 + (p & 0xFF) * 29) >> 8;
+            if (alpha) v += 255 - (p >> 24); /* premultiplied: what is transparent shows the white page */
+            o[x] = (unsigned char)(v > 255 ? 255 : v);
+        }
+    }
+    return grey;
+}
+
+/* A scanned page is one image covering the page. Its own pixels, at their own resolution, are what OCR should
+ * read: rendering the page at IB_OCR_DPI resamples them (a 200 dpi scan rendered at 300 dpi is interpolated, and
+ * lost 5 % of the fields the same scan gave as a PNG). 1 after OCR of the image, 0 when the page is not such a
+ * page (then it is rendered), -1 on an error. An image turned on the page (its pixels' shape is not the area's),
+ * offset from the page's corner, or too large, is rendered instead. */
+static int pdf_ocr_scan(PopplerPage *page, double w, double h, const ib_doc_opts *opts, ib_wordbuf *b, char *err,
+                        size_t errsz)
+{
+    GList *maps = poppler_page_get_image_mapping(page);
+    int rc = 0;
+    if (!maps || maps->next) goto out;
+    const PopplerImageMapping *m = maps->data;
+    double aw = m->area.x2 - m->area.x1, ah = m->area.y2 - m->area.y1;
+    if (fabs(m->area.x1) > 2 || fabs(m->area.y1) > 2 || aw < w - 4 || ah < h - 4) goto out;
+    cairo_surface_t *img = poppler_page_get_image(page, m->image_id);
+    if (!img) goto out;
+    int pw = cairo_image_surface_get_width(img), ph = cairo_image_surface_get_height(img);
+    double dpi = pw * 72.0 / aw;
+    int fmt = cairo_image_surface_get_format(img);
+    if (cairo_surface_status(img) == CAIRO_STATUS_SUCCESS && (fmt == CAIRO_FORMAT_RGB24 || fmt == CAIRO_FORMAT_ARGB32) &&
+        pw > 0 && ph > 0 && (double)pw * ph <= IB_OCR_MAX_PIXELS && fabs((double)pw / ph - aw / ah) < 0.02 * aw / ah &&
+        dpi >= 100) {
+        cairo_surface_flush(img);
+        unsigned char *grey = grey_of(img, pw, ph);
+        if (grey) {
+            rc = ib_ocr_gray(grey, pw, ph, pw, (int)lround(dpi), aw / pw, opts->ocr_langs, b, err, errsz) < 0 ? -1 : 1;
+            free(grey);
+        } else {
+            snprintf(err, errsz, "out of memory");
+            rc = -1;
+        }
+    }
+    cairo_surface_destroy(img);
+out:
+    poppler_page_free_image_mapping(maps);
+    return rc;
+}
+
+/* OCRs a page: a scan's own image (pdf_ocr_scan), else the page rendered at IB_OCR_DPI onto white; boxes come
+ * back in points. */
 static int pdf_ocr_page(PopplerPage *page, double w, double h, const ib_doc_opts *opts, ib_wordbuf *b,
                         char *err, size_t errsz)
 {
+    int scan = pdf_ocr_scan(page, w, h, opts, b, err, errsz);
+    if (scan != 0) return scan < 0 ? -1 : 0;
     double dpi = IB_OCR_DPI;
     if ((w * dpi / 72) * (h * dpi / 72) > IB_OCR_MAX_PIXELS) dpi = 72 * sqrt(IB_OCR_MAX_PIXELS / (w * h));
     int pw = (int)ceil(w * dpi / 72), ph = (int)ceil(h * dpi / 72);
@@ -194,21 +255,9 @@ static int pdf_ocr_page(PopplerPage *page, double w, double h, const ib_doc_opts
     poppler_page_render_for_printing(page, cr); /* for printing: no form-field highlights or annotation UI */
     cairo_destroy(cr);
     cairo_surface_flush(surf);
-    const unsigned char *data = cairo_image_surface_get_data(surf);
-    int stride = cairo_image_surface_get_stride(surf);
-    unsigned char *grey = malloc((size_t)pw * ph);
+    unsigned char *grey = grey_of(surf, pw, ph);
     int rc = -1;
     if (grey) {
-        for (int y = 0; y < ph; y++) {
-            const uint32_t *row = (const uint32_t *)(data + (size_t)y * stride);
-            unsigned char *o = grey + (size_t)y * pw;
-            for (int x = 0; x < pw; x++) {
-                uint32_t p = row[x];
-                o[x] =
-                    (unsigned char)((((p >> 16) & 0xFF) * 77 + ((p >> 8) & 0xFF) * 150 + (p & 0xFF) * 29) >>
-                                    8);
-            }
-        }
         rc = ib_ocr_gray(grey, pw, ph, pw, (int)dpi, 72.0 / dpi, opts->ocr_langs, b, err, errsz);
         free(grey);
     } else {

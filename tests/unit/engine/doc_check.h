@@ -185,11 +185,13 @@ static inline void check_pdf_doc(const ib_doc *d, uint32_t pages)
 
 /* A PDF whose only page is img (rendered at dpi) drawn over the whole pw x ph page: without OCR it loads as
  * one page with no words; the document OCR gives is returned. Takes img. */
-static inline ib_doc *ocr_image_pdf(cairo_surface_t *img, int dpi, double pw, double ph)
+/* A PDF of one pw x ph page holding only img (taken) at dpi, its left edge x points from the page's. */
+static inline membuf image_pdf(cairo_surface_t *img, int dpi, double pw, double ph, double x)
 {
     membuf m = {0};
     cairo_surface_t *ps = cairo_pdf_surface_create_for_stream(write_mem, &m, pw, ph);
     cairo_t *cr = cairo_create(ps);
+    cairo_translate(cr, x, 0);
     cairo_scale(cr, 72.0 / dpi, 72.0 / dpi);
     cairo_set_source_surface(cr, img, 0, 0);
     cairo_paint(cr);
@@ -197,6 +199,12 @@ static inline ib_doc *ocr_image_pdf(cairo_surface_t *img, int dpi, double pw, do
     cairo_destroy(cr);
     cairo_surface_destroy(ps);
     cairo_surface_destroy(img);
+    return m;
+}
+
+static inline ib_doc *ocr_image_pdf(cairo_surface_t *img, int dpi, double pw, double ph)
+{
+    membuf m = image_pdf(img, dpi, pw, ph, 0);
 
     ib_doc *none = load_bytes("scan.pdf", m.p, m.len, 0);
     assert_non_null(none);

@@ -67,6 +67,29 @@ static void test_scanned_pdf_page(void **state)
     ib_doc_free(ocr);
 }
 
+/* A scan that covers only part of its page (here the right half of a page twice as wide) is not read from its
+ * own pixels (pdf_ocr_scan takes only a page-sized image) but rendered whole: its words are found, on the right. */
+static void test_scan_on_part_of_a_page(void **state)
+{
+    double pw, ph;
+    size_t plen;
+    unsigned char *pdf = dt_table_pdf(&plen);
+    cairo_surface_t *img = render_pdf(pdf, plen, 0, 150, &pw, &ph);
+    free(pdf);
+    membuf m = image_pdf(img, 150, 2 * pw, ph, pw);
+    ib_doc *ocr = load_bytes("half.pdf", m.p, m.len, 1);
+    free(m.p);
+    assert_non_null(ocr);
+    char *text = layout_of(ocr);
+    assert_non_null(strstr(text, "REGISTERED VOTERS"));
+    free(text);
+    uint32_t left = 0;
+    for (uint32_t i = 0; i < ocr->pages[0].nwords; i++) left += ocr->pages[0].words[i].box.x0 < pw - 1;
+    assert_true(ocr->pages[0].nwords > 20);
+    assert_int_equal(left, 0); /* every word is on the half the image covers */
+    ib_doc_free(ocr);
+}
+
 /* A white page with big known words, as a PIX at dpi. */
 static PIX *generated(const char *a, const char *b, int dpi)
 {
@@ -153,6 +176,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_png_of_generated_page),
         cmocka_unit_test(test_scanned_pdf_page),
+        cmocka_unit_test(test_scan_on_part_of_a_page),
         cmocka_unit_test(test_jpeg_and_multipage_tiff),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
