@@ -19,7 +19,12 @@
      finish_timestamp   vs  the floor (floor.c): the engine's document loader alone (Poppler, one text pass) on
      the same files, one process per core. Target: ratio <= 1.25. The same with a folder where one file
      in ten is a 200 dpi scan (OCR on, in both).
-  6. A small job: solution/run over 40 of those PDFs on 2 runners (the idle one helps the owner)   vs  the same
+  6. OCR (issue 12, item 6): 40 one-page invoices rendered at 200 dpi, each as a grey PNG (pdftoppm) and as an
+     image-only PDF (Ghostscript's pdfimage24): the fields solution/run reads from them against the invoices'
+     true values (target >= 95 % right), and the engine's OCR pages/s (floor.c --ocr on the PNGs, one process
+     per core) against the tesseract command on the same images (one process per core, OMP_THREAD_LIMIT=1, its
+     fastest here).
+  7. A small job: solution/run over 40 of those PDFs on 2 runners (the idle one helps the owner)   vs  the same
      job on 1 runner. Timed from the POST to the job's finish_timestamp (no polling interval in the figure);
      many repetitions, medians. Target: 2 runners take <= 1.1 x the time of 1 (a job that is shared must not
      wait for a tick to end).
@@ -57,6 +62,7 @@ NFILES = 1000
 NSMALL, SMALL_REPS = 40, 8  # the small job's files; its repetitions per run
 OCR_SOL = "bench_run10_ocr"  # RUN_SOL with OCR on, for the folder with scans
 NFLOOR, SCAN_SHARE = 100, 10  # the floor's folder; one file in SCAN_SHARE of the mixed folder is a scan
+NSCANS = 40  # one-page invoices scanned for the OCR figures (issue 12, item 6)
 
 
 class RunnerStack(Stack):
@@ -430,6 +436,66 @@ def make_floor_folders(st, docs, n, scratch):
     return truth, mixed_truth, scans
 
 
+def make_scan_folder(st, docs, scratch):
+    """/admin/bench/in/scans: NSCANS one-page invoices as a scanner leaves them, each twice: a 200 dpi grey PNG
+    and an image-only PDF made at 200 dpi; /admin/bench/in/scans_png: the PNGs alone. Returns {name: truth}."""
+    drive = os.path.join(st.data, "drive", "admin", "bench", "in")
+    for d in ("scans", "scans_png"):
+        os.makedirs(os.path.join(drive, d), exist_ok=True)
+    truth = {}
+    for path, t, _ in [d for d in docs if d[2] == 1][:NSCANS]:
+        stem = os.path.basename(path)[:-4]
+        base = os.path.join(scratch, "ocr-" + stem)
+        run_cmd(["pdftoppm", "-r", "200", "-gray", "-png", "-singlefile", path, base])
+        png = os.path.join(drive, "scans", stem + ".png")
+        shutil.move(base + ".png", png)
+        os.link(png, os.path.join(drive, "scans_png", stem + ".png"))
+        truth[stem + ".png"] = t
+        run_cmd(["gs", "-q", "-dNOPAUSE", "-dBATCH", "-dSAFER", "-sDEVICE=pdfimage24", "-r200",
+                 "-sOutputFile=" + os.path.join(drive, "scans", stem + "-image.pdf"), path])
+        truth[stem + "-image.pdf"] = t
+    return truth
+
+
+def field_accuracy(st, job, truth):
+    """{"png"|"pdf": [fields right, fields]} of the job's records against the invoices' true values."""
+    acc = {"png": [0, 0], "pdf": [0, 0]}
+    for rec in ok(st.get("/api/v1/jobs/results?job_id=" + job, timeout=120), "jobs/results")["records"]:
+        want = truth.get(os.path.basename(rec["file_name"]))
+        if want is None:
+            continue
+        kind = acc["png" if rec["file_name"].endswith(".png") else "pdf"]
+        kind[1] += len(want)
+        kind[0] += len(want) - len(invoices.diff(invoices.record_fields(rec), want))
+    return acc
+
+
+def _tesseract_one(png):
+    subprocess.run(["tesseract", png, "stdout"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True,
+                   env=dict(os.environ, OMP_THREAD_LIMIT="1"))
+
+
+def bench_ocr(st, floor_bin, truth, runs):
+    """runs x (solution/run of the scans folder; floor --ocr on the PNGs; tesseract on the same PNGs)."""
+    png_dir = os.path.join(st.data, "drive", "admin", "bench", "in", "scans_png")
+    pngs = sorted(os.path.join(png_dir, n) for n in os.listdir(png_dir))
+    res = {"ib": [], "floor": [], "tess": [], "acc": None, "pages": len(truth), "pngs": len(pngs)}
+    for i in range(runs):
+        dt, job = timed_job(st, OCR_SOL, "/admin/bench/in/scans", "/admin/bench/out/scans-%d" % i)
+        res["ib"].append(dt)
+        res["acc"] = field_accuracy(st, job, truth)
+        p = run_cmd([floor_bin, "--ocr", png_dir])
+        res["floor"].append(json.loads(p.stdout.decode().strip().splitlines()[-1])["seconds"])
+        t0 = time.perf_counter()
+        with multiprocessing.Pool(os.cpu_count(), initializer=signal.signal,
+                                  initargs=(signal.SIGTERM, signal.SIG_DFL)) as pool:
+            pool.map(_tesseract_one, pngs, chunksize=1)
+        res["tess"].append(time.perf_counter() - t0)
+        log("OCR run %d: solution/run of %d scans %.2f s; floor --ocr on %d PNGs %.2f s; tesseract %.2f s; "
+            "fields right %s" % (i + 1, len(truth), dt, len(pngs), res["floor"][-1], res["tess"][-1], res["acc"]))
+    return res
+
+
 def timed_job(st, sol, folder, out):
     """Seconds from the POST of solution/run to the job's finish_timestamp (same host, same clock)."""
     t0 = time.time()
@@ -549,6 +615,8 @@ def main():
                 results["mixed"] = bench_floor(st, os.path.abspath(args.floor), "mixed", OCR_SOL,
                                                "/admin/bench/in/mixed", mtruth, args.runs, True)
                 results["mixed"]["scans"] = nscans
+                results["ocr"] = bench_ocr(st, os.path.abspath(args.floor), make_scan_folder(st, docs, scratch),
+                                           args.runs)
             st.set_runners([2])
             results["run1"] = bench_folder(st, folders, "r1", names, args.runs)
             results["small1"] = bench_small(st, "/admin/bench/in/small", small_names, args.runs)
@@ -626,6 +694,20 @@ def main():
                   c["files"], what, c["pages"], ", %d scans OCR'd" % c["scans"] if "scans" in c else "",
                   c["layout"], med(c["ib"]), os.cpu_count(), med(c["floor"]), ratio, verdict(ratio <= 1.25)))
         print("    runs: ibsol %s s; floor %s s" % (runs_of(c["ib"]), runs_of(c["floor"])))
+    if "ocr" in results:
+        c = results["ocr"]
+        eng, tess = c["pngs"] / med(c["floor"]), c["pngs"] / med(c["tess"])
+        print("OCR, %d one-page invoices scanned at 200 dpi: the engine's OCR (floor --ocr, %d processes) %.2f pages/s; "
+              "the tesseract command (%d processes, OMP_THREAD_LIMIT=1) %.2f pages/s; ratio %.2f" % (
+                  c["pngs"], os.cpu_count(), eng, os.cpu_count(), tess, eng / tess))
+        for kind, what in (("png", "grey PNG"), ("pdf", "image-only PDF")):
+            right, total = c["acc"][kind]
+            share = right / total if total else float("nan")
+            print("    fields read right from the %s: %d of %d, %.1f %% (target >= 95 %%) %s" % (
+                what, right, total, 100 * share, verdict(share >= 0.95)))
+        print("    solution/run of the %d scans (both kinds), 2 runners: %.2f s, %.2f pages/s; runs: ibsol %s s; "
+              "floor %s s; tesseract %s s" % (c["pages"], med(c["ib"]), c["pages"] / med(c["ib"]), runs_of(c["ib"]),
+                                              runs_of(c["floor"]), runs_of(c["tess"])))
     if "small2" in results and "small1" in results:
         c2, c1 = results["small2"], results["small1"]
         ratio = med(c2["ib"]) / med(c1["ib"])

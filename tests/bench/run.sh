@@ -36,6 +36,8 @@ for tool in zip unzip wrk gcc cmake pkg-config; do command -v "$tool" >/dev/null
 [[ -f /usr/include/civetweb.h ]] || need+=(libcivetweb-dev)
 if want engine || want runner || want tables; then
   command -v pdftotext >/dev/null || need+=(poppler-utils)
+  command -v gs >/dev/null || need+=(ghostscript)
+  command -v tesseract >/dev/null || need+=(tesseract-ocr)
   [[ -x /usr/bin/time ]] || need+=(time)
   [[ -f /usr/include/cairo/cairo-pdf.h ]] || need+=(libcairo2-dev)
   fc-list 2>/dev/null | grep -q 'DejaVu Sans' || need+=(fonts-dejavu-core)
