@@ -1,8 +1,8 @@
 /* exec: the worker pool. Jobs wait in one FIFO list; each worker takes the next unclaimed file of the oldest
  * run_sync job, else of the oldest job, so a waiting caller is served first and one large job uses every
- * worker. A file's result is
- * saved as soon as it is done (jobs.h), the record at most every PROGRESS_SAVE_MS and at every state change,
- * and one progress event per file goes out. The worker that finishes a job's last file ends the job; when
+ * worker; a run_sync's caller also works on its own job while the pool has a free slot (caller_runs). A
+ * file's result is saved as soon as it is done (jobs.h), the record at most every PROGRESS_SAVE_MS and at every
+ * state change, and one progress event per file goes out. The worker that finishes a job's last file ends the job; when
  * another runner did that file (a helper, jobs.h), whoever here sees its result first: the worker whose claim of
  * the file failed, the helper's notice (exec_foreign_result), or the tick (exec_poll_foreign).
  *
@@ -594,15 +594,107 @@ static void watch_foreign(job *j)
     j->watch = events_watch_files(j->id);
 }
 
+/* One turn of work on file i of j, which claim() gave (pool.mu held on entry and on return; released while the
+ * file runs): a pool worker's turn, and a run_sync caller's on its own job (exec_wait). */
+static void work_on(job *j, size_t i)
+{
+    /* A cancel (from any runner) takes effect at the next file boundary. A helper also stops once the job
+     * is no longer offered (its owner ended it: the cancel marker goes with the end, and a cancelled job's
+     * files have no results, so they could still be claimed). */
+    if (j->recorded && (job_cancel_requested(j->id) || (j->helper && !job_is_shared(j->id)))) {
+        j->cancelled = 1;
+        if (j->helper) {
+            if (j->inflight == 0) drop_helper(j);
+            return;
+        }
+        if (j->inflight == 0) {
+            unlink_job(j);
+            pthread_mutex_unlock(&pool.mu);
+            finish(j);
+            pthread_mutex_lock(&pool.mu);
+        }
+        return;
+    }
+    /* A batch job's files may be taken by other runners too: claim this one first. */
+    int claim_fd = -1;
+    if (shared(j) && (claim_fd = job_claim(j->id, i)) < 0) {
+        j->state[i] = FOREIGN;
+        if (j->helper) {
+            if (claim(j) == j->n && j->inflight == 0) drop_helper(j);
+            return;
+        }
+        j->nforeign++;
+        watch_foreign(j);
+        /* A helper may have saved its result already: no event is coming for that one. */
+        json_t *r = job_file_load(j->id, i);
+        if (!r) return;
+        take_one_foreign(j, i, r);
+        pthread_mutex_lock(&pool.mu);
+        return;
+    }
+    j->state[i] = INFLIGHT;
+    j->inflight++;
+    pool.busy++;
+    int first = !j->started && !j->helper;
+    j->started = 1;
+    pthread_mutex_unlock(&pool.mu);
+
+    if (first) mark_running(j);
+    int over = run_file(j, i);
+    job_claim_release(claim_fd);
+
+    pthread_mutex_lock(&pool.mu);
+    if (over && !j->helper) j->limited = j->cancelled = 1; /* no file more: it ends FAILED (finish) */
+    j->state[i] = DONE;
+    j->ndone++;
+    j->inflight--;
+    pool.busy--;
+    if (j->helper) {
+        if ((j->cancelled || claim(j) == j->n) && j->inflight == 0) drop_helper(j);
+        return;
+    }
+    size_t done = j->ndone;
+    int ended = j->ndone == j->n || ((j->cancelled || j->timed_out) && j->inflight == 0);
+    if (ended)
+        unlink_job(j);
+    else
+        j->holders++; /* another worker may end (and free) j while this one reports progress: hold it */
+    pthread_mutex_unlock(&pool.mu);
+    if (ended) {
+        finish(j);
+        pthread_mutex_lock(&pool.mu);
+    } else {
+        progress(j, done);
+        pthread_mutex_lock(&pool.mu);
+        if (--j->holders == 0 && j->finished) {
+            pthread_mutex_unlock(&pool.mu);
+            job_free(j);
+            pthread_mutex_lock(&pool.mu);
+        }
+    }
+}
+
+/* Whether a run_sync's caller works on its own job's files itself (pool.mu held), so that a one-page document
+ * is not handed to a pool worker and back: two thread wake-ups, which on a virtual machine cost more than the
+ * run of a small document. Only while the pool has a free slot (the caller takes it, so no more files run at
+ * once than the pool allows), before the job's deadline, and not for a flow with OCR (a thread that OCRs keeps
+ * a Tesseract instance of its own, and a page of OCR dwarfs a wake-up). */
+static int caller_runs(const job *j)
+{
+    return j->sync && !pool.stopping && pool.busy < pool.nthreads && !j->cancelled && !j->timed_out &&
+           !j->sol->flow->ocr_enabled && ib_eval_clock_ms() < j->deadline_ms;
+}
+
 static void *worker_main(void *arg)
 {
     pthread_mutex_lock(&pool.mu);
     while (!pool.stopping) {
         /* run_sync first: someone is waiting on the line for it, while batch jobs are polled. Then the
-         * oldest job with a file left. */
+         * oldest job with a file left. A run_sync's caller may hold a slot of the pool itself (exec_wait):
+         * then one worker fewer runs. */
         job *j = NULL;
         size_t i = 0;
-        for (int pass = 0; pass < 2 && !j; pass++)
+        for (int pass = 0; pass < 2 && !j && pool.busy < pool.nthreads; pass++)
             for (j = pool.head; j; j = j->next) {
                 if (j->cancelled || (pass == 0 && !j->sync)) continue;
                 if ((i = claim(j)) < j->n) break;
@@ -611,80 +703,7 @@ static void *worker_main(void *arg)
             pthread_cond_wait(&pool.work, &pool.mu);
             continue;
         }
-        /* A cancel (from any runner) takes effect at the next file boundary. A helper also stops once the job
-         * is no longer offered (its owner ended it: the cancel marker goes with the end, and a cancelled job's
-         * files have no results, so they could still be claimed). */
-        if (j->recorded && (job_cancel_requested(j->id) || (j->helper && !job_is_shared(j->id)))) {
-            j->cancelled = 1;
-            if (j->helper) {
-                if (j->inflight == 0) drop_helper(j);
-                continue;
-            }
-            if (j->inflight == 0) {
-                unlink_job(j);
-                pthread_mutex_unlock(&pool.mu);
-                finish(j);
-                pthread_mutex_lock(&pool.mu);
-            }
-            continue;
-        }
-        /* A batch job's files may be taken by other runners too: claim this one first. */
-        int claim_fd = -1;
-        if (shared(j) && (claim_fd = job_claim(j->id, i)) < 0) {
-            j->state[i] = FOREIGN;
-            if (j->helper) {
-                if (claim(j) == j->n && j->inflight == 0) drop_helper(j);
-                continue;
-            }
-            j->nforeign++;
-            watch_foreign(j);
-            /* A helper may have saved its result already: no event is coming for that one. */
-            json_t *r = job_file_load(j->id, i);
-            if (!r) continue;
-            take_one_foreign(j, i, r);
-            pthread_mutex_lock(&pool.mu);
-            continue;
-        }
-        j->state[i] = INFLIGHT;
-        j->inflight++;
-        pool.busy++;
-        int first = !j->started && !j->helper;
-        j->started = 1;
-        pthread_mutex_unlock(&pool.mu);
-
-        if (first) mark_running(j);
-        int over = run_file(j, i);
-        job_claim_release(claim_fd);
-
-        pthread_mutex_lock(&pool.mu);
-        if (over && !j->helper) j->limited = j->cancelled = 1; /* no file more: it ends FAILED (finish) */
-        j->state[i] = DONE;
-        j->ndone++;
-        j->inflight--;
-        pool.busy--;
-        if (j->helper) {
-            if ((j->cancelled || claim(j) == j->n) && j->inflight == 0) drop_helper(j);
-            continue;
-        }
-        size_t done = j->ndone;
-        int ended = j->ndone == j->n || ((j->cancelled || j->timed_out) && j->inflight == 0);
-        if (ended)
-            unlink_job(j);
-        else
-            j->holders++; /* another worker may end (and free) j while this one reports progress: hold it */
-        pthread_mutex_unlock(&pool.mu);
-        if (ended) {
-            finish(j);
-            pthread_mutex_lock(&pool.mu);
-        } else {
-            progress(j, done);
-            pthread_mutex_lock(&pool.mu);
-            if (--j->holders == 0 && j->finished) {
-                pthread_mutex_unlock(&pool.mu);
-                job_free(j);
-                pthread_mutex_lock(&pool.mu);
-            }
-        }
+        work_on(j, i);
     }
     pthread_mutex_unlock(&pool.mu);
     ib_doc_thread_cleanup();
@@ -759,7 +778,7 @@ static job *enqueue(job *j)
     pool.njobs++;
     int empty = j->n == 0 || j->ndone == j->n;
     if (empty) unlink_job(j);
-    pthread_cond_broadcast(&pool.work);
+    if (!(j->n == 1 && caller_runs(j))) pthread_cond_broadcast(&pool.work); /* else its caller runs it */
     pthread_mutex_unlock(&pool.mu);
     if (empty) finish(j); /* nothing (left) to do: end it now */
     return j;
@@ -827,8 +846,16 @@ json_t *exec_wait(job *j, long long timeout_ms)
 {
     struct timespec deadline = job_deadline(timeout_ms);
     pthread_mutex_lock(&pool.mu);
-    while (!j->finished)
+    while (!j->finished) {
+        size_t i;
+        if (caller_runs(j) && (i = claim(j)) < j->n) {
+            work_on(j, i);
+            pthread_cond_signal(&pool.work); /* the slot it held is free again */
+            continue;
+        }
+        if (claim(j) < j->n) pthread_cond_signal(&pool.work); /* files left for the workers */
         if (pthread_cond_timedwait(&j->cv, &pool.mu, &deadline) == ETIMEDOUT) break;
+    }
     json_t *out = NULL;
     if (j->finished) {
         /* final: nobody changes it any more, and it holds file_results; one that ended at its deadline is a
