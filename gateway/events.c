@@ -163,8 +163,14 @@ static void on_heartbeat(const char *instance, const json_t *body, double now)
     slot->jobs_running = int_field(body, "jobs_running");
 }
 
+static void drop_silent(double now);
+
+/* Runners heard from within their window (mu held). The silent ones are dropped first, their connections
+ * closed: a caller that sees a runner counted out (healthz, /metrics) must not then have a request sent to it,
+ * which the drop's next tick (up to a second later) would cut mid-call. */
 static int attached_count(double now)
 {
+    drop_silent(now);
     int n = 0;
     for (int i = 0; i < MAX_RUNNERS; i++)
         if (runners[i].instance[0] && now - runners[i].seen < runners[i].window) n++;
