@@ -111,7 +111,25 @@ if ! out=$($docker run --rm --network none debian:12-slim true 2>&1); then
 fi
 
 # --- the stack's settings: scratch ports, test image names, nothing from the caller's environment -------------
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# Ports below the kernel's ephemeral range: the stack binds them only after its images are built, and a port the
+# kernel hands out meanwhile (to the black-box tests running beside this, which bind port 0) would be taken by
+# then ("address already in use", seen in CI).
+free_port() {
+  python3 -c '
+import random, socket
+low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+for _ in range(200):
+    port = random.randrange(10000, max(low, 10001))
+    try:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", port))
+        print(port)
+        break
+    except OSError:
+        pass
+else:
+    raise SystemExit("no free port below the ephemeral range")'
+}
 while read -r v; do unset "$v"; done < <(compgen -e | grep '^IBSOL_' || true)
 http_port=$(free_port)
 https_port=$(free_port)
