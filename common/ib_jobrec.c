@@ -9,7 +9,8 @@
 #include <string.h>
 #include <uuid/uuid.h>
 
-/* A record holds at most a run_sync's inline results and a batch job's progress; this only bounds a damaged one. */
+/* A record holds at most a run_sync's inline results and a batch job's progress, a per-file result one file's
+ * records; this only bounds a damaged one. */
 #define RECORD_MAX (64u << 20)
 
 static const char *const status_words[] = {"QUEUED", "RUNNING", "COMPLETE", "FAILED", "CANCELLED"};
@@ -40,18 +41,23 @@ int ib_job_id_valid(const char *id)
     return id && strlen(id) == IB_JOB_ID_LEN && uuid_parse(id, u) == 0;
 }
 
+json_t *ib_job_json_at(int dirfd, const char *name)
+{
+    size_t len;
+    char *text = ib_read_file_at(dirfd, name, RECORD_MAX, &len);
+    if (!text) return NULL;
+    json_t *j = json_loadb(text, len, 0, NULL);
+    free(text);
+    if (!j) errno = EINVAL;
+    return j;
+}
+
 json_t *ib_job_load(int jobs_fd, const char *id)
 {
     if (!ib_job_id_valid(id)) return errno = EINVAL, NULL;
     char name[64];
     snprintf(name, sizeof name, "%s.json", id);
-    size_t len;
-    char *text = ib_read_file_at(jobs_fd, name, RECORD_MAX, &len);
-    if (!text) return NULL;
-    json_t *rec = json_loadb(text, len, 0, NULL);
-    free(text);
-    if (!rec) errno = EINVAL;
-    return rec;
+    return ib_job_json_at(jobs_fd, name);
 }
 
 json_t *ib_job_load_for(int jobs_fd, const char *id, const ib_caller *who, ib_reply *rep)

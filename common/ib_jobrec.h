@@ -21,6 +21,8 @@ int ib_job_status_final(ib_job_status s);
 /* 1 when id has the UUID shape (so it can be used as a file name). */
 int ib_job_id_valid(const char *id);
 
+/* One JSON document of a job (its record, a file's result) from dirfd; NULL with errno (EINVAL: not JSON). */
+json_t *ib_job_json_at(int dirfd, const char *name);
 /* Loads <id>.json from the jobs folder; NULL with errno (ENOENT: unknown, EINVAL: not a record or a job id). */
 json_t *ib_job_load(int jobs_fd, const char *id);
 /* Loads <id>.json from the jobs folder for `who`, answering the API's errors: malformed id -> 400, unknown ->

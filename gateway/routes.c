@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 typedef enum route_kind {
-    R_OP, R_HEALTHZ, R_METRICS, R_FILES, R_EVENTS, R_NOT_BUILT, R_WHOAMI, R_OPENAPI, R_VERSION
+    R_OP, R_STATUS, R_HEALTHZ, R_METRICS, R_FILES, R_EVENTS, R_NOT_BUILT, R_WHOAMI, R_OPENAPI, R_VERSION
 } route_kind;
 
 typedef struct route {
@@ -38,7 +38,7 @@ static const route routes[] = {
     {"GET", "marketplace/info", R_OP, IB_OP_MARKET_INFO},
     {"POST", "solution/run", R_OP, IB_OP_SOLUTION_RUN},
     {"POST", "solution/run_sync", R_OP, IB_OP_SOLUTION_RUN_SYNC},
-    {"GET", "jobs/status", R_OP, IB_OP_JOBS_STATUS},
+    {"GET", "jobs/status", R_STATUS, IB_OP_JOBS_STATUS}, /* read here from the job record: serve_status */
     {"GET", "jobs/results", R_OP, IB_OP_JOBS_RESULTS},
     {"POST", "jobs/cancel", R_OP, IB_OP_JOBS_CANCEL},
     {"GET", "jobs/list", R_OP, IB_OP_JOBS_LIST},
@@ -257,12 +257,7 @@ static void forward_args(gw_req *r, const route *rt, json_t *args)
             goto out;
         }
     }
-    /* jobs/status, the call clients poll, is read from the job record here: no runner is interrupted for it,
-     * and the read costs a fraction of the round trip (ib_jobrec.h). Every other op goes to its service. */
-    if (!strcmp(rt->op, IB_OP_JOBS_STATUS))
-        ib_job_status_op(gw_jobs_fd(), args, &r->who, &rep);
-    else
-        ib_client_call(&gw.svc[spec->service], rt->op, &r->who, args, 0, &rep);
+    ib_client_call(&gw.svc[spec->service], rt->op, &r->who, args, 0, &rep);
     if (key && rep.code == IB_OK) {
         char *text = gw_ok_body(&rep);
         if (text) {
@@ -276,6 +271,21 @@ reply:
     gw_reply_ib(r, &rep);
 out:
     free(key);
+    json_decref(args);
+    ib_reply_clear(&rep);
+}
+
+/* jobs/status, the call clients poll, is answered from the job record with the runner's own code: no runner is
+ * interrupted for it, and the read costs a fraction of the round trip (ib_jobrec.h). */
+static void serve_status(gw_req *r, const route *rt)
+{
+    const ib_op_spec *spec = ib_op_find(rt->op);
+    json_t *args = query_args(r, spec);
+    if (!args) return;
+    ib_reply rep;
+    ib_reply_init(&rep);
+    if (ib_args_check(spec, args, &rep) == IB_OK) ib_job_status_op(gw_jobs_fd(), args, &r->who, &rep);
+    gw_reply_ib(r, &rep);
     json_decref(args);
     ib_reply_clear(&rep);
 }
@@ -361,6 +371,7 @@ int gw_route_request(gw_req *r, const char *uri)
             r->route = i;
             switch (routes[i].kind) {
             case R_OP: forward(r, &routes[i]); break;
+            case R_STATUS: serve_status(r, &routes[i]); break;
             case R_HEALTHZ: serve_healthz(r); break;
             case R_METRICS: serve_metrics(r); break;
             case R_EVENTS: gw_events_serve(r); break;

@@ -92,17 +92,6 @@ int job_save(const json_t *rec)
     return rc;
 }
 
-static json_t *load_json_at(int dirfd, const char *name)
-{
-    size_t len;
-    char *text = ib_read_file_at(dirfd, name, 64u << 20, &len);
-    if (!text) return NULL;
-    json_t *j = json_loadb(text, len, 0, NULL);
-    free(text);
-    if (!j) errno = EINVAL;
-    return j;
-}
-
 json_t *job_load(const char *id)
 {
     return ib_job_load(jobs_fd, id);
@@ -341,7 +330,7 @@ json_t *job_files_load(const char *id, size_t total)
     for (size_t i = 0; i < total; i++) {
         char name[32];
         snprintf(name, sizeof name, "%zu.json", i);
-        json_t *r = dfd >= 0 ? load_json_at(dfd, name) : NULL;
+        json_t *r = dfd >= 0 ? ib_job_json_at(dfd, name) : NULL;
         json_array_append_new(out, r ? r : json_null());
     }
     if (dfd >= 0) close(dfd);
@@ -360,7 +349,7 @@ static json_t *load_in_files_dir(const char *id, const char *name)
 {
     int dfd = files_dir(id, 0);
     if (dfd < 0) return NULL;
-    json_t *j = load_json_at(dfd, name);
+    json_t *j = ib_job_json_at(dfd, name);
     close(dfd);
     return j;
 }

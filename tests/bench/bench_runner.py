@@ -293,13 +293,13 @@ def write_reply(scratch, tag, reply):
 
 # ---- solution/run over a folder --------------------------------------------------------------------------------
 
-def wait_done(st, job_id, timeout=900):
+def wait_done(st, job_id, timeout=900, interval=0.05):
     deadline = time.time() + timeout
     while time.time() < deadline:
         body = ok(st.get("/api/v1/jobs/status?job_id=" + job_id), "jobs/status")
         if body.get("state") == "DONE":
             return body
-        time.sleep(0.05)
+        time.sleep(interval)
     raise StepError("job %s did not end in %d s" % (job_id, timeout))
 
 
@@ -425,15 +425,8 @@ def bench_one(st, folder, runs):
             out = "/admin/bench/out/one-%d-%d" % (i, k)
             job = ok(st.post("/api/v1/solution/run", {"name": RUN_SOL, "version": VERSION, "input_folder": folder,
                                                        "settings": {"output_folder": out}}), "solution/run")["job_id"]
-            deadline = time.time() + 60
-            while True:
-                body = ok(st.get("/api/v1/jobs/status?job_id=" + job), "jobs/status")
-                if body.get("state") == "DONE":
-                    t_seen = time.time()
-                    break
-                if time.time() > deadline:
-                    raise StepError("one-file job %s did not end in 60 s" % job)
-                time.sleep(0.005)
+            body = wait_done(st, job, timeout=60, interval=0.005)
+            t_seen = time.time()
             cur = json.loads(body["cur_status"])
             if cur.get("status") != "COMPLETE":
                 raise StepError("one-file job %s ended %s" % (job, cur))
@@ -449,7 +442,12 @@ def bench_one(st, folder, runs):
 
 # ---- the floor: the engine's document loads alone, on every core ------------------------------------------------
 
-def make_floor_folders(st, docs, n, scratch):
+def scan_png(pdf, png):
+    """The first page of pdf as a scanner leaves it: a 200 dpi grey PNG (pdftoppm), written to png."""
+    run_cmd(["pdftoppm", "-r", "200", "-gray", "-png", "-singlefile", pdf, png[:-4]])
+
+
+def make_floor_folders(st, docs, n):
     """/admin/bench/in/floor: the first n invoices (hard links); /admin/bench/in/mixed: the same with one file in
     SCAN_SHARE replaced by a 200 dpi grey image of a one-page invoice (pdftoppm), as a scanner leaves it.
     Returns ({name: truth} of the PDFs, {name: truth} of the mixed folder's PDFs, scans)."""
@@ -460,9 +458,7 @@ def make_floor_folders(st, docs, n, scratch):
             dst = os.path.join(st.data, "drive", "admin", "bench", "in", d, name)
             os.makedirs(os.path.dirname(dst), exist_ok=True)
             if d == "mixed" and k % SCAN_SHARE == SCAN_SHARE - 1 and pages == 1:
-                base = os.path.join(scratch, "scan-%04d" % k)
-                run_cmd(["pdftoppm", "-r", "200", "-gray", "-png", "-singlefile", path, base])
-                shutil.move(base + ".png", dst[:-4] + ".png")
+                scan_png(path, dst[:-4] + ".png")
                 scans += 1
                 continue
             os.link(path, dst)
@@ -470,7 +466,7 @@ def make_floor_folders(st, docs, n, scratch):
     return truth, mixed_truth, scans
 
 
-def make_scan_folder(st, docs, scratch):
+def make_scan_folder(st, docs):
     """/admin/bench/in/scans: NSCANS one-page invoices as a scanner leaves them, each twice: a 200 dpi grey PNG
     and an image-only PDF made at 200 dpi; /admin/bench/in/scans_png: the PNGs alone. Returns {name: truth}."""
     drive = os.path.join(st.data, "drive", "admin", "bench", "in")
@@ -479,10 +475,8 @@ def make_scan_folder(st, docs, scratch):
     truth = {}
     for path, t, _ in [d for d in docs if d[2] == 1][:NSCANS]:
         stem = os.path.basename(path)[:-4]
-        base = os.path.join(scratch, "ocr-" + stem)
-        run_cmd(["pdftoppm", "-r", "200", "-gray", "-png", "-singlefile", path, base])
         png = os.path.join(drive, "scans", stem + ".png")
-        shutil.move(base + ".png", png)
+        scan_png(path, png)
         os.link(png, os.path.join(drive, "scans_png", stem + ".png"))
         truth[stem + ".png"] = t
         run_cmd(["gs", "-q", "-dNOPAUSE", "-dBATCH", "-dSAFER", "-sDEVICE=pdfimage24", "-r200",
@@ -644,13 +638,13 @@ def main():
             if args.floor:
                 fdocs = docs if args.floor_files <= len(docs) else invoices.generate(
                     args.gen, cache, args.floor_files)
-                ftruth, mtruth, nscans = make_floor_folders(st, fdocs, args.floor_files, scratch)
+                ftruth, mtruth, nscans = make_floor_folders(st, fdocs, args.floor_files)
                 results["floor"] = bench_floor(st, os.path.abspath(args.floor), "floor", RUN_SOL,
                                                "/admin/bench/in/floor", ftruth, args.runs, False)
                 results["mixed"] = bench_floor(st, os.path.abspath(args.floor), "mixed", OCR_SOL,
                                                "/admin/bench/in/mixed", mtruth, args.runs, True)
                 results["mixed"]["scans"] = nscans
-                results["ocr"] = bench_ocr(st, os.path.abspath(args.floor), make_scan_folder(st, docs, scratch),
+                results["ocr"] = bench_ocr(st, os.path.abspath(args.floor), make_scan_folder(st, docs),
                                            args.runs)
             st.set_runners([2])
             results["run1"] = bench_folder(st, folders, "r1", names, args.runs)

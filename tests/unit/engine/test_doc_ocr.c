@@ -58,6 +58,14 @@ static void test_scanned_pdf_page(void **state)
     print_message("  scanned PDF page: OCR found %.0f%% of the text layer's words within 5 pt\n",
                   share * 100);
     assert_true(share >= 0.80);
+    /* Read from the scan's own 150 dpi pixels (pdf_ocr_scan), not from the page rendered at 300 dpi: every box
+     * edge lies on the scan's pixel grid, 72/150 pt apart (a rendering's grid is half that). */
+    uint32_t off_grid = 0;
+    for (uint32_t i = 0; i < ocr->pages[0].nwords; i++) {
+        double x = ocr->pages[0].words[i].box.x0 / (72.0 / 150), y = ocr->pages[0].words[i].box.y0 / (72.0 / 150);
+        off_grid += fabs(x - round(x)) > 0.01 || fabs(y - round(y)) > 0.01;
+    }
+    assert_int_equal(off_grid, 0);
     ib_text t;
     assert_int_equal(ib_doc_layout_text(ocr, &t), 0);
     assert_non_null(strstr(t.text, "REGISTERED VOTERS"));
