@@ -29,6 +29,18 @@ int ib_out_write_json(int out_dirfd, const char *folder, const char *name, const
  * are handed to jansson (depth 0 only). 0 or -1. */
 int ib_out_json_dump(const json_t *j, size_t flags, unsigned depth, json_dump_callback_t cb, void *data);
 
+/* The body of a record's .ibdoc (its layout text and pages: most of its bytes, the same after every step) as
+ * the first step wrote it, so the later steps copy it instead of writing it again. Kept only up to
+ * IB_OUT_BODY_MAX (a long document's is tens of MB: that one is written again each time); `ready` once whole.
+ * Zeroed to start; ib_out_body_free releases it. */
+#define IB_OUT_BODY_MAX ((size_t)4 << 20)
+typedef struct ib_out_body {
+    char *bytes;
+    size_t len, cap;
+    int ready, too_big;
+} ib_out_body;
+void ib_out_body_free(ib_out_body *body);
+
 /* One .ibdoc: the record's header, its document (pages of lines and words with boxes, see ib_engine.h) with its
  * layout text, and what the steps so far gave it (NULL when not yet). */
 typedef struct ib_out_ibdoc {
@@ -40,6 +52,7 @@ typedef struct ib_out_ibdoc {
     const ib_text *layout;
     const char *cls;
     const json_t *results, *validation;
+    ib_out_body *body; /* NULL: not kept */
 } ib_out_ibdoc;
 
 /* Writes d as out_dirfd/folder/name, like ib_out_write_json. */

@@ -92,9 +92,42 @@ typedef struct out_buf {
     int failed; /* a write failed: errno is kept, the rest is skipped */
     json_dump_callback_t sink; /* when set, the bytes go to it instead of fd */
     void *sink_data;
+    ib_out_body *keep; /* when set, what goes out from data + keep_from on is kept there too (out_keep_*) */
+    size_t keep_from;
     size_t used;
     char data[64 * 1024];
 } out_buf;
+
+void ib_out_body_free(ib_out_body *body)
+{
+    free(body->bytes);
+    memset(body, 0, sizeof *body);
+}
+
+/* Appends to the body being kept; past IB_OUT_BODY_MAX it gives up (too_big) and keeps nothing. */
+static void keep_bytes(out_buf *b, const char *s, size_t n)
+{
+    ib_out_body *k = b->keep;
+    if (k->too_big || n == 0) return;
+    if (k->len + n > IB_OUT_BODY_MAX) {
+        ib_out_body_free(k);
+        k->too_big = 1;
+        return;
+    }
+    if (k->len + n > k->cap) {
+        size_t cap = k->cap ? k->cap : 64 * 1024;
+        while (cap < k->len + n) cap *= 2;
+        char *bigger = realloc(k->bytes, cap);
+        if (!bigger) {
+            ib_out_body_free(k);
+            k->too_big = 1;
+            return;
+        }
+        k->bytes = bigger, k->cap = cap;
+    }
+    memcpy(k->bytes + k->len, s, n);
+    k->len += n;
+}
 
 static int out_write(out_buf *b, const char *s, size_t n)
 {
@@ -103,6 +136,8 @@ static int out_write(out_buf *b, const char *s, size_t n)
 
 static int out_flush(out_buf *b)
 {
+    if (b->keep) keep_bytes(b, b->data + b->keep_from, b->used - b->keep_from);
+    b->keep_from = 0;
     int rc = b->used ? out_write(b, b->data, b->used) : 0;
     b->used = 0;
     return rc;
@@ -116,10 +151,33 @@ static void put(out_buf *b, const char *s, size_t n)
             b->failed = 1;
             return;
         }
-        if (n > sizeof b->data) return;
+        if (n > sizeof b->data) {
+            if (b->keep) keep_bytes(b, s, n);
+            return;
+        }
     }
     memcpy(b->data + b->used, s, n);
     b->used += n;
+}
+
+/* Keeps what is put between these two in body (from a fresh one): ready when whole and nothing failed. */
+static void out_keep_start(out_buf *b, ib_out_body *body)
+{
+    ib_out_body_free(body);
+    b->keep = body;
+    b->keep_from = b->used;
+}
+
+static void out_keep_end(out_buf *b)
+{
+    ib_out_body *k = b->keep;
+    keep_bytes(b, b->data + b->keep_from, b->used - b->keep_from);
+    b->keep = NULL;
+    if (k->too_big) return; /* freed already, and not tried again */
+    if (b->failed)
+        ib_out_body_free(k); /* tried again by the next step */
+    else
+        k->ready = 1;
 }
 
 #define PUT_LIT(b, lit) put((b), "" lit, sizeof(lit) - 1) /* "" lit: a string literal only */
@@ -145,6 +203,8 @@ static int write_out(int out_dirfd, const char *folder, const char *name, void (
     ob.used = 0;
     ob.failed = 0;
     ob.sink = NULL;
+    ob.keep = NULL;
+    ob.keep_from = 0;
     int rv = -1;
     if (ob.fd < 0) {
         snprintf(err, errsz, "%s%s%s: %s", folder ? folder : "", folder ? "/" : "", name, strerror(errno));
@@ -426,7 +486,7 @@ int ib_out_json_dump(const json_t *j, size_t flags, unsigned depth, json_dump_ca
     if ((flags & ~(size_t)JSON_OWN_FLAGS) || !j) return depth ? -1 : json_dump_callback(j, cb, data, flags);
     if (!json_is_object(j) && !json_is_array(j)) return -1; /* as jansson without JSON_ENCODE_ANY */
     out_buf b; /* 64 KiB on the stack, as write_out's, not zeroed: only `used` bytes are read */
-    b.fd = -1, b.failed = 0, b.sink = cb, b.sink_data = data, b.used = 0;
+    b.fd = -1, b.failed = 0, b.sink = cb, b.sink_data = data, b.used = 0, b.keep = NULL, b.keep_from = 0;
     int rc = put_json(&b, j, flags, depth);
     if (rc == 0 && (b.failed || out_flush(&b) != 0)) rc = -1;
     return rc;
@@ -516,17 +576,24 @@ static void emit_ibdoc(out_buf *b, const void *arg)
     put_int(b, (long long)d->record_index);
     PUT_LIT(b, ",\"step\":");
     put_string(b, d->step, strlen(d->step));
-    PUT_LIT(b, ",\"text\":");
-    if (d->layout && d->layout->text)
-        put_string(b, d->layout->text, d->layout->len);
-    else
-        PUT_LIT(b, "\"\"");
-    PUT_LIT(b, ",\"pages\":[");
-    for (uint32_t p = 0; d->doc && p < d->doc->npages; p++) {
-        if (p) PUT_LIT(b, ",");
-        put_page(b, &d->doc->pages[p], p + 1);
+    if (d->body && d->body->ready) {
+        put(b, d->body->bytes, d->body->len);
+    } else {
+        int keep = d->body && !d->body->too_big;
+        if (keep) out_keep_start(b, d->body);
+        PUT_LIT(b, ",\"text\":");
+        if (d->layout && d->layout->text)
+            put_string(b, d->layout->text, d->layout->len);
+        else
+            PUT_LIT(b, "\"\"");
+        PUT_LIT(b, ",\"pages\":[");
+        for (uint32_t p = 0; d->doc && p < d->doc->npages; p++) {
+            if (p) PUT_LIT(b, ",");
+            put_page(b, &d->doc->pages[p], p + 1);
+        }
+        PUT_LIT(b, "]");
+        if (keep) out_keep_end(b);
     }
-    PUT_LIT(b, "]");
     if (d->cls) {
         PUT_LIT(b, ",\"class\":");
         put_string(b, d->cls, strlen(d->cls));

@@ -38,6 +38,7 @@ typedef struct rec {
     json_t *results;
     json_t *validation;
     char *error; /* the limit the record ran into (ib_eval_limit_msg) */
+    ib_out_body body; /* its .ibdoc's body as the first step wrote it (engine_int.h) */
 } rec;
 
 static char *xstrdup(const char *s)
@@ -116,6 +117,7 @@ static void rec_clear(rec *rc)
 {
     ib_doc_free(rc->doc);
     if (rc->have_layout) ib_text_free(&rc->layout);
+    ib_out_body_free(&rc->body);
     json_decref(rc->results);
     json_decref(rc->validation);
     free(rc->error);
@@ -514,7 +516,8 @@ static int write_ibdoc(ib_run *run, rec *rc, const char *file_name, uint32_t fil
                       .layout = rec_layout(rc),
                       .cls = rc->cls,
                       .results = rc->results,
-                      .validation = rc->validation};
+                      .validation = rc->validation,
+                      .body = &rc->body};
     return ib_out_write_ibdoc(run->out_dirfd, folder, name, &d, err, errsz);
 }
 
@@ -633,6 +636,8 @@ int ib_run_file(ib_run *run, const char *file_name, const void *bytes, size_t le
                 recs[0].layout = whole.layout;
                 recs[0].have_layout = 1;
                 whole.have_layout = 0;
+                recs[0].body = whole.body; /* the same text and pages: written once, copied after */
+                memset(&whole.body, 0, sizeof whole.body);
             }
             whole.doc = NULL;
             rec_clear(&whole);

@@ -1,7 +1,8 @@
 /* Unit tests of the .ibdoc writer: it writes documents straight to the file, so each test compares its bytes with
  * what jansson writes for the same document built as a tree (the writer's former way, kept here as the reference):
  * a text document, real PDFs, OCR confidences, odd numbers (negative zero, exponents, more than hundredths), and
- * strings that need escaping or are not valid UTF-8. */
+ * strings that need escaping or are not valid UTF-8; each also as a later step writes it, from the body the first
+ * step kept, and a body too long to keep. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -121,6 +122,8 @@ static void check_same(const ib_out_ibdoc *d, const char *what)
     free(ours);
 }
 
+/* Checks the record's .ibdoc written alone, then as a run writes it: after a first step that keeps its body (the
+ * layout text and pages), a later step that copies that body. */
 static void check_doc(ib_doc *doc, const char *name, const char *cls, json_t *results, json_t *validation)
 {
     ib_text layout = {0};
@@ -128,6 +131,14 @@ static void check_doc(ib_doc *doc, const char *name, const char *cls, json_t *re
     ib_out_ibdoc d = {.file_name = name, .file_index = 3, .record_index = 1, .step = "apply_refiner", .doc = doc,
                       .layout = &layout, .cls = cls, .results = results, .validation = validation};
     check_same(&d, name);
+    ib_out_body body = {0};
+    ib_out_ibdoc first = {.file_name = name, .file_index = 3, .record_index = 1, .step = "process_files",
+                          .doc = doc, .layout = &layout, .body = &body};
+    check_same(&first, name);
+    assert_true(body.ready && body.len > 0);
+    d.body = &body;
+    check_same(&d, name);
+    ib_out_body_free(&body);
     ib_text_free(&layout);
 }
 
@@ -222,6 +233,32 @@ static void test_odd_numbers_and_strings(void **state)
     ib_doc_free(doc);
 }
 
+/* A body past IB_OUT_BODY_MAX is not kept: each step writes it again, with the same bytes. */
+static void test_long_document_body_not_kept(void **state)
+{
+    size_t n = IB_OUT_BODY_MAX / 6; /* words of 5 letters: the pages' JSON is ten times the text */
+    char *text = malloc(n + 1);
+    assert_non_null(text);
+    for (size_t i = 0; i < n; i++) text[i] = i % 80 == 79 ? '\n' : i % 6 == 5 ? ' ' : (char)('a' + i % 26);
+    text[n] = '\0';
+    char err[256];
+    ib_doc_opts opts = {0};
+    ib_doc *doc = ib_doc_load("long.txt", text, n, &opts, err, sizeof err);
+    free(text);
+    if (!doc) fail_msg("long.txt: %s", err);
+    ib_text layout = {0};
+    assert_int_equal(ib_doc_layout_text(doc, &layout), 0);
+    ib_out_body body = {0};
+    ib_out_ibdoc d = {.file_name = "long.txt", .step = "process_files", .doc = doc, .layout = &layout,
+                      .body = &body};
+    check_same(&d, "long.txt");
+    assert_true(body.too_big && !body.ready && !body.bytes);
+    d.step = "apply_refiner";
+    check_same(&d, "long.txt, second step");
+    ib_text_free(&layout);
+    ib_doc_free(doc);
+}
+
 static void test_write_errors(void **state)
 {
     int dfd = open(dir, O_RDONLY | O_DIRECTORY);
@@ -241,6 +278,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_text_document, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pdf_documents, setup, teardown),
         cmocka_unit_test_setup_teardown(test_odd_numbers_and_strings, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_long_document_body_not_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_errors, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
