@@ -252,19 +252,6 @@ void events_unwatch(int wd)
     pthread_mutex_unlock(&watch_mu);
 }
 
-/* "<digits>.json", the name of a saved file result: its index. */
-static int result_index(const char *name, size_t *index)
-{
-    size_t v = 0, k = 0;
-    for (; name[k] >= '0' && name[k] <= '9'; k++) {
-        if (v > (SIZE_MAX - 9) / 10) return 0;
-        v = v * 10 + (size_t)(name[k] - '0');
-    }
-    if (k == 0 || strcmp(name + k, ".json") != 0) return 0;
-    *index = v;
-    return 1;
-}
-
 /* Reads every pending inotify event: a helper's result goes to its job's owner side at once; a change of the
  * shared index (or a lost event) asks for share_work / a full look at foreign files. */
 static void read_watches(int *share, int *poll_all)
@@ -294,7 +281,7 @@ static void read_watches(int *share, int *poll_all)
                 }
             pthread_mutex_unlock(&watch_mu);
             size_t index;
-            if (id[0] && ev->len && !(ev->mask & IN_IGNORED) && result_index(ev->name, &index))
+            if (id[0] && ev->len && !(ev->mask & IN_IGNORED) && job_result_index(ev->name, &index))
                 exec_foreign_result(id, index);
         }
     }

@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -190,6 +191,11 @@ void job_mark_shared(const char *id)
     if (fd >= 0) close(fd);
 }
 
+void job_unmark_shared(const char *id)
+{
+    unlinkat(shared_fd, id, 0);
+}
+
 /* The job ids named in an index folder (a new list of strings). */
 static json_t *ids_in(int index_fd)
 {
@@ -337,6 +343,35 @@ json_t *job_files_load(const char *id, size_t total)
     return out;
 }
 
+int job_result_index(const char *name, size_t *index)
+{
+    size_t v = 0, k = 0;
+    for (; name[k] >= '0' && name[k] <= '9'; k++) {
+        if (v > (SIZE_MAX - 9) / 10) return 0;
+        v = v * 10 + (size_t)(name[k] - '0');
+    }
+    if (k == 0 || strcmp(name + k, ".json") != 0) return 0;
+    *index = v;
+    return 1;
+}
+
+unsigned char *job_files_done(const char *id, size_t total)
+{
+    unsigned char *done = calloc(total ? total : 1, 1);
+    int dfd = done ? files_dir(id, 0) : -1;
+    DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+    if (!d) {
+        if (dfd >= 0) close(dfd);
+        return done;
+    }
+    struct dirent *e;
+    size_t index;
+    while ((e = readdir(d)))
+        if (job_result_index(e->d_name, &index) && index < total) done[index] = 1;
+    closedir(d);
+    return done;
+}
+
 int job_doc_save(const char *id, const char *what, const json_t *doc)
 {
     char name[64];
@@ -435,9 +470,24 @@ int job_claim(const char *id, size_t index)
     return fd;
 }
 
-void job_claim_release(int fd)
+int job_file_save_claimed(const char *id, size_t index, const json_t *file_result, int claim_fd)
 {
-    if (fd >= 0) close(fd);
+    char claim[32], name[32];
+    snprintf(claim, sizeof claim, "%zu.claim", index);
+    snprintf(name, sizeof name, "%zu.json", index);
+    int dfd = files_dir(id, 0);
+    char *text = json_dumps(file_result, JSON_COMPACT);
+    /* Not fsync'ed, as job_file_save: the job's end syncs it. */
+    int rc = dfd >= 0 && text && ib_write_all(claim_fd, text, strlen(text)) == 0 &&
+                     renameat(dfd, claim, dfd, name) == 0
+                 ? 0
+                 : -1;
+    int e = errno;
+    free(text);
+    if (dfd >= 0) close(dfd);
+    close(claim_fd);
+    errno = e;
+    return rc;
 }
 
 int job_claim_alive(const char *id, size_t index)

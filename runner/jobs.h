@@ -48,6 +48,9 @@ json_t *jobs_active(void);
 /* Index of running batch jobs whose files other runners may take (shared/<id>), so an idle runner looks at
  * those only, not at every unfinished job. job_mark_inactive removes a job from it too. */
 void job_mark_shared(const char *id);
+/* Out of the shared index only, at the start of the job's end: its files are all taken, and an idle runner that
+ * looked at it now would rebuild it for nothing while the end runs. */
+void job_unmark_shared(const char *id);
 json_t *jobs_shared(void);
 int job_is_shared(const char *id);
 /* The user's jobs (records, newest first, at most `limit`; only those records are read). `after`: a cursor from
@@ -62,12 +65,20 @@ int job_list_cursor_ok(const char *cursor);
 int job_file_save(const char *id, size_t index, const json_t *file_result);
 /* A list of `total` items: each finished file's result or null. */
 json_t *job_files_load(const char *id, size_t total);
+/* Which of `total` files have a saved result (1 each), from one listing of the folder, no result read (a helper
+ * needs no more); NULL when out of memory. Free with free(). */
+unsigned char *job_files_done(const char *id, size_t total);
+/* The index of a per-file result's name ("<index>.json"): 1 and *index set, or 0 for any other name. */
+int job_result_index(const char *name, size_t *index);
 
 /* Files of one job may be processed by several runners (the owner and idle helpers). A file is taken by creating
  * <id>.d/<index>.claim exclusively and holding flock on it until its result is saved. job_claim returns the fd
- * to release once the result is saved, or -1 (EEXIST: someone has claimed it). */
+ * for job_file_save_claimed, or -1 (EEXIST: someone has claimed it). */
 int job_claim(const char *id, size_t index);
-void job_claim_release(int fd);
+/* Saves file index's result into its claim and renames the claim to the result's name (<index>.json): the
+ * result appears whole, and a claim costs no file of its own to make and later remove. Closes claim_fd (the
+ * claim is released either way: a claim left unlocked by a failed save is stale, and the file is done again). */
+int job_file_save_claimed(const char *id, size_t index, const json_t *file_result, int claim_fd);
 /* For a claimed file with no result yet: 1 while its claimant holds the claim, 0 when the claimant is gone (the
  * stale claim is then removed, so the file can be claimed again). */
 int job_claim_alive(const char *id, size_t index);

@@ -961,10 +961,18 @@ static int rebuild(json_t *rec, int lock_fd, int help, char *err, size_t errsz)
         snprintf(err, errsz, "out of memory for its %zu inputs", n);
         goto fail;
     }
-    json_t *done = job_files_load(id, n);
-    job *j = help ? exec_help(rec, sol, inputs, n, in_fd, out_fd, done)
-                  : exec_resume(rec, sol, inputs, n, lock_fd, in_fd, out_fd, done);
-    json_decref(done);
+    /* An owner resuming needs the finished files' results (the job's end lists them); a helper only which files
+     * are finished, and it may look at a long job near its end. */
+    job *j = NULL;
+    if (help) {
+        unsigned char *done = job_files_done(id, n);
+        if (done) j = exec_help(rec, sol, inputs, n, in_fd, out_fd, done);
+        free(done);
+    } else {
+        json_t *done = job_files_load(id, n);
+        j = exec_resume(rec, sol, inputs, n, lock_fd, in_fd, out_fd, done);
+        json_decref(done);
+    }
     json_decref(names);
     if (j) return 0;
     job_inputs_free(inputs, n);

@@ -116,13 +116,14 @@ job *exec_resume(json_t *rec, solution *sol, job_input *inputs, size_t n, int lo
                  const json_t *done_results);
 /* Sharing a batch job's files between runners (claims: jobs.h). exec_can_help: this runner has idle workers and
  * nothing of its own to give them. exec_has_job: the job is in this runner's pool (owned or helped).
- * exec_help: takes files of another runner's job (takes rec, sol, inputs, fds; done_results borrowed); non-NULL
+ * exec_help: takes files of another runner's job (takes rec, sol, inputs, fds; done: n flags, 1 for a file with a
+ * saved result, borrowed); non-NULL
  * when taken, and then not to be used (the workers may have finished and freed it already).
  * exec_poll_foreign: the owner's side, called by the heartbeat thread. */
 int exec_can_help(void);
 int exec_has_job(const char *id);
 job *exec_help(json_t *rec, solution *sol, job_input *inputs, size_t n, int in_dirfd, int out_dirfd,
-               const json_t *done_results);
+               const unsigned char *done);
 void exec_poll_foreign(void);
 
 /* Ends a job that cannot run (e.g. its runner was lost and it cannot be resumed): FAILED with msg, saved,
