@@ -152,6 +152,17 @@ class RunnerStack(Stack):
         super().stop()
 
 
+def link_input(st, folder, path):
+    """path as an input of /admin/bench/in/<folder>: a hard link to the cached invoice (a copy across file
+    systems)."""
+    dst = os.path.join(st.data, "drive", "admin", "bench", "in", folder, os.path.basename(path))
+    os.makedirs(os.path.dirname(dst), exist_ok=True)
+    try:
+        os.link(path, dst)
+    except OSError:
+        shutil.copyfile(path, dst)
+
+
 def install(st, name, refiner, ocr=False):
     folder = os.path.join(st.data, "drive", "admin", "bench", "src", name)
     invoices.write_solution(folder, name, VERSION, refiner)
@@ -595,12 +606,7 @@ def main():
         for k, (path, truth, _) in enumerate(docs):
             half = "h%d" % (k * 2 // len(docs))
             for d in ("all", half) + (("small",) if k < NSMALL else ()) + (("one",) if k == 0 else ()):
-                dst = os.path.join(st.data, "drive", "admin", "bench", "in", d, os.path.basename(path))
-                os.makedirs(os.path.dirname(dst), exist_ok=True)
-                try:
-                    os.link(path, dst)
-                except OSError:
-                    shutil.copyfile(path, dst)
+                link_input(st, d, path)
             names[os.path.basename(path)] = truth
             if k < NSMALL:
                 small_names[os.path.basename(path)] = truth
