@@ -63,7 +63,7 @@ struct job {
     int recorded; /* its record, lock and index entries are on disk (a run_sync's only from its first save) */
     /* scheduling state, under pool.mu */
     unsigned char *state;
-    size_t ndone, inflight, next_scan, back_scan; /* back_scan: a helper's, from n down (claim) */
+    size_t ndone, inflight, next_scan;
     int cancelled, timed_out, finished, holders, started;
     int helper;      /* this runner only helps with another runner's job: files and results, nothing else */
     size_t nforeign; /* files claimed by other runners, result not seen yet */
@@ -568,15 +568,9 @@ static void drop_helper(job *j)
     }
 }
 
-/* Next todo index of j, or n. pool.mu held. The owner takes files from the first on, a helper from the last
- * down: they meet once, in the middle, instead of reaching for the same file at every other turn (each miss
- * costs both a claim that fails, and the owner a look for a result not saved yet). */
+/* Next todo index of j, or n. pool.mu held. */
 static size_t claim(job *j)
 {
-    if (j->helper) {
-        while (j->back_scan > 0 && j->state[j->back_scan - 1] != TODO) j->back_scan--;
-        return j->back_scan ? j->back_scan - 1 : j->n;
-    }
     while (j->next_scan < j->n && j->state[j->next_scan] != TODO) j->next_scan++;
     return j->next_scan;
 }
@@ -1033,7 +1027,6 @@ job *exec_help(json_t *rec, solution *sol, job_input *inputs, size_t n, int in_d
     if (!j) return NULL;
     j->helper = 1;
     j->started = 1;
-    j->back_scan = n;
     for (size_t i = 0; i < n; i++)
         if (done[i]) j->state[i] = DONE;
     pthread_mutex_lock(&pool.mu);
