@@ -447,12 +447,19 @@ int job_claim(const char *id, size_t index)
     int dfd = files_dir(id, 1);
     if (dfd < 0) return -1;
     char name[32];
+    /* Done already (its claim became its result): no claim to make and remove again. */
+    snprintf(name, sizeof name, "%zu.json", index);
+    if (faccessat(dfd, name, F_OK, 0) == 0) {
+        close(dfd);
+        errno = EEXIST;
+        return -1;
+    }
     snprintf(name, sizeof name, "%zu.claim", index);
     int fd = openat(dfd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
     int e = errno;
     if (fd >= 0) {
         flock(fd, LOCK_EX); /* just created by us: nobody else can hold it */
-        /* Claims are removed when the job ends: a file with a result is done, whatever the claims say. */
+        /* Its claimant may have saved the result (renamed its claim) since the look above: done, then. */
         snprintf(name, sizeof name, "%zu.json", index);
         if (faccessat(dfd, name, F_OK, 0) == 0) {
             snprintf(name, sizeof name, "%zu.claim", index);
