@@ -13,7 +13,7 @@ import signal
 import threading
 import time
 
-from conftest import assert_error, b64, install_example, metrics_value, wait_for
+from conftest import EXAMPLE_INVOICE, assert_error, b64, install_example, metrics_value, wait_for
 from gen_docs import columns_pdf
 
 PDF = columns_pdf(15)  # generated: three columns of prose on each page, like a register's
@@ -348,6 +348,36 @@ def test_status_agrees_while_two_runners_share_the_job(stack_factory):
 
 # --- 5. cancel -------------------------------------------------------------------------------------------------
 
+def test_progress_events_are_spaced_and_the_end_always_comes(stack_factory):
+    """A runner publishes a job's progress at most every 50 ms, besides its changes of state (an event per file of
+    a fast batch woke the runner's and the gateway's threads several times each): a follower sees the count
+    rise, never fall, and always gets the end with every file counted."""
+    n = 200  # text invoices: a few milliseconds each, so an event per file would far pass the bound below
+    s = scale_stack(stack_factory, runners=("r1",))
+    d = os.path.join(s.data, "drive/admin/spaced/in")
+    os.makedirs(d)
+    for i in range(n):
+        with open(os.path.join(d, "inv%03d.txt" % i), "wb") as f:
+            f.write(EXAMPLE_INVOICE)
+    folder = "/admin/spaced/in"
+    t0 = time.monotonic()
+    job = run(s, folder)
+    events = []
+    with s.get("/jobs/events?job_id=" + job, stream=True, timeout=60) as stream:
+        assert stream.status_code == 200, stream.text
+        for line in stream.iter_lines(decode_unicode=True):
+            if line and line.startswith("data:"):
+                events.append(json.loads(line[5:]))
+                if events[-1].get("state") == "DONE":
+                    break
+    took = time.monotonic() - t0
+    assert events[-1]["status"] == "COMPLETE" and events[-1]["index"] == n, events[-1]
+    indexes = [e.get("index", 0) for e in events]
+    assert indexes == sorted(indexes), indexes
+    # the stream's first status, the job's QUEUED and RUNNING, one progress event per 50 ms at most, the end
+    assert len(events) <= 5 + took / 0.05, (len(events), took, indexes)
+
+
 def test_cancel_stops_at_the_next_file(stack_factory):
     n = 60
     s = scale_stack(stack_factory, runners=("r1",))
@@ -587,8 +617,10 @@ def test_one_big_job_uses_every_runner(stack_factory):
     m = re.search(r"rid=%s helped with job: (\d+) of its files done here" % job, log)
     assert m and int(m.group(1)) > 0, log[-2000:]
     assert_every_file_once(s, job, n)
-    # claims are gone with the job, and so is its entry among the jobs idle runners look at
-    assert not [f for f in os.listdir(os.path.join(s.data, "jobs", job + ".d")) if f.endswith(".claim")]
+    # each file's claim became its result (one file per input, none left to remove), and the job is gone from
+    # the jobs idle runners look at
+    assert sorted(os.listdir(os.path.join(s.data, "jobs", job + ".d"))) == sorted(
+        ["inputs.json"] + ["%d.json" % i for i in range(n)])
     assert job not in os.listdir(os.path.join(s.data, "jobs", "shared"))
 
 
