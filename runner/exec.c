@@ -306,8 +306,8 @@ static void *flusher_main(void *arg)
         struct timespec until = job_deadline(FLUSH_MS);
         pthread_cond_timedwait(&pool.flush_cv, &pool.mu, &until);
         int batch = 0;
-        for (job *j = pool.head; j && !batch && !pool.stopping; j = j->next) batch = !j->sync && j->started;
-        if (!batch) continue;
+        for (job *j = pool.head; j && !batch; j = j->next) batch = !j->sync && j->started;
+        if (!batch || pool.stopping) continue;
         pthread_mutex_unlock(&pool.mu);
         (void)syncfs(runner_data_fd);
         pthread_mutex_lock(&pool.mu);

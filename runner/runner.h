@@ -117,8 +117,8 @@ job *exec_resume(json_t *rec, solution *sol, job_input *inputs, size_t n, int lo
 /* Sharing a batch job's files between runners (claims: jobs.h). exec_can_help: this runner has idle workers and
  * nothing of its own to give them. exec_has_job: the job is in this runner's pool (owned or helped).
  * exec_help: takes files of another runner's job (takes rec, sol, inputs, fds; done: n flags, 1 for a file with a
- * saved result, borrowed); non-NULL
- * when taken, and then not to be used (the workers may have finished and freed it already).
+ * saved result, borrowed); non-NULL when taken, and then not to be used (the workers may have finished and freed
+ * it already).
  * exec_poll_foreign: the owner's side, called by the heartbeat thread. */
 int exec_can_help(void);
 int exec_has_job(const char *id);

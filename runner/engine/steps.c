@@ -504,9 +504,10 @@ static json_t *validate(ib_run *run, rec *rc)
 
 /* ---- outputs ---- */
 
-/* The record's .ibdoc after `step`, as folder/name below the output folder. */
+/* The record's .ibdoc after `step`, as folder/name below the output folder. `later`: a later step writes this
+ * record's .ibdoc again, so its body is kept for it (a body kept already is copied either way). */
 static int write_ibdoc(ib_run *run, rec *rc, const char *file_name, uint32_t file_index, size_t ri,
-                       ib_step_kind step, const char *folder, const char *name, char *err, size_t errsz)
+                       ib_step_kind step, int later, const char *folder, const char *name, char *err, size_t errsz)
 {
     ib_out_ibdoc d = {.file_name = file_name,
                       .file_index = file_index,
@@ -517,7 +518,7 @@ static int write_ibdoc(ib_run *run, rec *rc, const char *file_name, uint32_t fil
                       .cls = rc->cls,
                       .results = rc->results,
                       .validation = rc->validation,
-                      .body = &rc->body};
+                      .body = later || rc->body.ready ? &rc->body : NULL};
     return ib_out_write_ibdoc(run->out_dirfd, folder, name, &d, err, errsz);
 }
 
@@ -627,7 +628,9 @@ int ib_run_file(ib_run *run, const char *file_name, const void *bytes, size_t le
             rec whole = {.doc = doc};
             if (run->out_dirfd >= 0 && rv == 0) {
                 snprintf(name, sizeof name, "%s.ibdoc", base);
-                rv = write_ibdoc(run, &whole, file_name, fi, 0, step, folder, name, err, errsz);
+                /* its records are this whole document unless a split step makes them */
+                rv = write_ibdoc(run, &whole, file_name, fi, 0, step, k + 1 < f->nsteps && !has_split, folder, name,
+                                 err, errsz);
             }
             if (!has_split) recs = split_doc(run, doc, &nrecs);
             /* A document that stays one record keeps its layout text (slices are made while doc is alive, so
@@ -683,7 +686,8 @@ int ib_run_file(ib_run *run, const char *file_name, const void *bytes, size_t le
         if (step != IB_STEP_PROCESS_FILES && run->out_dirfd >= 0 && rv == 0)
             for (size_t i = 0; i < nrecs && rv == 0; i++) {
                 snprintf(name, sizeof name, has_split ? "%s_%zu.ibdoc" : "%s.ibdoc", base, i);
-                rv = write_ibdoc(run, &recs[i], file_name, fi, i, step, folder, name, err, errsz);
+                rv = write_ibdoc(run, &recs[i], file_name, fi, i, step, k + 1 < f->nsteps, folder, name, err,
+                                 errsz);
             }
     }
 

@@ -81,14 +81,28 @@ class RunnerStack(Stack):
         self.layout = ""
         self.pools = []
 
-    def spawn(self, name, rel, extra):
+    def spawn(self, name, rel, extra, host=None):
+        """Starts a daemon; host says where (a subclass's hosts: host_argv, host_entry; None: here)."""
         exe = os.path.join(self.bindir, rel)
         if not os.access(exe, os.X_OK):
             raise StepError("%s is missing: the build did not produce it" % exe)
         logf = open(os.path.join(self.logdir, name + ".log"), "ab")
-        p = subprocess.Popen([exe], env=dict(self.env, **extra), stdout=logf, stderr=subprocess.STDOUT)
+        p = subprocess.Popen(self.host_argv(host) + [exe], env=dict(self.env, **extra), stdout=logf,
+                             stderr=subprocess.STDOUT, preexec_fn=self.host_entry(host))
         logf.close()
         return p
+
+    def host_argv(self, host):
+        """What a daemon's command line starts with to run on host."""
+        return []
+
+    def host_entry(self, host):
+        """A preexec_fn that puts a daemon on host, or None."""
+        return None
+
+    def describe(self, pools, hosts):
+        return "%d runner%s, IBSOL_POOL=%s" % (len(pools), "s" if len(pools) > 1 else "",
+                                               "+".join(str(p) for p in pools))
 
     def start(self):
         for name, rel in self.SERVICES.items():
@@ -111,18 +125,18 @@ class RunnerStack(Stack):
             time.sleep(0.1)
         raise StepError("stack not ready in %d s: %s" % (timeout, last))
 
-    def set_runners(self, pools):
-        """Stops the runners and starts len(pools) new ones, runner i with IBSOL_POOL=pools[i]."""
+    def set_runners(self, pools, hosts=None):
+        """Stops the runners and starts len(pools) new ones, runner i with IBSOL_POOL=pools[i] (on hosts[i])."""
         self.stop_runners()
-        for i, pool in enumerate(pools):
+        hosts = hosts or [None] * len(pools)
+        for i, (pool, host) in enumerate(zip(pools, hosts)):
             name = "runner%d" % (i + 1)
             self.runners[name] = self.spawn(name, "runner/ibsol-runner",
-                                            {"IBSOL_INSTANCE": "bench-" + name, "IBSOL_POOL": str(pool)})
+                                            {"IBSOL_INSTANCE": "bench-" + name, "IBSOL_POOL": str(pool)}, host)
         self.wait(lambda h: h.get("status") == "OK" and h.get("runners", 0) >= len(pools))
         time.sleep(0.5)  # every runner's request socket attached too, not only its heartbeat
         self.pools = list(pools)
-        self.layout = "%d runner%s, IBSOL_POOL=%s" % (len(pools), "s" if len(pools) > 1 else "",
-                                                      "+".join(str(p) for p in pools))
+        self.layout = self.describe(pools, hosts)
         log("runners: %s" % self.layout)
 
     def ran_by(self, job_id):
@@ -132,10 +146,11 @@ class RunnerStack(Stack):
                 return name
         return "?"
 
-    def helped(self, job_id):
-        """Files of job_id that runners other than its owner did (their logs say so when they stop helping)."""
+    def helped(self, job_id, names=None):
+        """Files of job_id that runners other than its owner (or those named) did: their logs say so when they
+        stop helping."""
         pat = re.compile(r"rid=%s helped with job: (\d+) of its files done here" % re.escape(job_id))
-        return sum(int(m) for name in self.runners for m in pat.findall(self.log_tail(name, 1 << 22)))
+        return sum(int(m) for name in (names or self.runners) for m in pat.findall(self.log_tail(name, 1 << 22)))
 
     def stop_runners(self):
         for p in self.runners.values():

@@ -124,37 +124,26 @@ class ScaleStack(RunnerStack):
             self.env.update({"IBSOL_RUNNER_URL": "tcp://%s.1:%d" % (NET, free_port()),
                              "IBSOL_EVENTS_URL": "tcp://%s.1:%d" % (NET, free_port())})
 
-    def spawn(self, name, rel, extra, host="a"):
-        exe = os.path.join(self.bindir, rel)
-        if not os.access(exe, os.X_OK):
-            raise StepError("%s is missing: the build did not produce it" % exe)
-        argv = [exe] if host == "a" else ["ip", "netns", "exec", self.hostb.ns, exe]
-        logf = open(os.path.join(self.logdir, name + ".log"), "ab")
-        p = subprocess.Popen(argv, env=dict(self.env, **extra), stdout=logf, stderr=subprocess.STDOUT,
-                             preexec_fn=self.hostb.enter(host) if self.hostb else None)
-        logf.close()
-        return p
+    def host_argv(self, host):
+        return ["ip", "netns", "exec", self.hostb.ns] if host == "b" else []
+
+    def host_entry(self, host):
+        return self.hostb.enter(host or "a") if self.hostb else None
+
+    def describe(self, pools, hosts):
+        on = {h: sum(1 for rh in hosts if rh == h) for h in "ab"}
+        return "; ".join("host %s: %d runner%s" % (h.upper(), n, "s" if n > 1 else "") for h, n in on.items() if n) \
+            + " (pools %s)" % "+".join(str(p) for p in pools)
+
+    def done_by(self, job_id, name, nfiles):
+        """Files of job_id that runner `name` did: all but the helpers' when it owns the job, else its own help."""
+        if self.ran_by(job_id) == name:
+            return nfiles - self.helped(job_id, [n for n in self.runners if n != name])
+        return self.helped(job_id, [name])
 
     def place(self, runners):
         """Stops the runners and starts one per (host, pool) of runners."""
-        self.stop_runners()
-        for i, (host, pool) in enumerate(runners):
-            name = "runner%d" % (i + 1)
-            self.runners[name] = self.spawn(name, "runner/ibsol-runner",
-                                            {"IBSOL_INSTANCE": "bench-" + name, "IBSOL_POOL": str(pool)}, host)
-        self.wait(lambda h: h.get("status") == "OK" and h.get("runners", 0) >= len(runners))
-        time.sleep(0.5)  # every runner's request socket attached too, not only its heartbeat
-        on = {h: sum(1 for rh, _ in runners if rh == h) for h in "ab"}
-        self.layout = "; ".join("host %s: %d runner%s" % (h.upper(), n, "s" if n > 1 else "")
-                                for h, n in on.items() if n)
-        log("runners: %s (pools %s)" % (self.layout, "+".join(str(p) for _, p in runners)))
-
-    def helped_by(self, name, job_id):
-        """Files of job_id that runner `name` did as a helper (its log says so when it stops helping)."""
-        needle = "rid=%s helped with job: " % job_id
-        text = self.log_tail(name, 1 << 22)
-        k = text.rfind(needle)
-        return int(text[k + len(needle):].split()[0]) if k >= 0 else 0
+        self.set_runners([p for _, p in runners], [h for h, _ in runners])
 
 
 def one_job(st, tag, truth):
@@ -198,7 +187,7 @@ def main():
                 for k in range(JOBS_PER_RUN):
                     dt, _ = one_job(st, "%s-%d-%d" % (key, r, k), truth)
                     pair[key].append(dt)
-                    log("run %d, %s: %.2f s" % (r + 1, st.layout + (" (pool 2)" if key == "one" else ""), dt))
+                    log("run %d, %s: %.2f s" % (r + 1, st.layout, dt))
         if hostb:
             hostb.quota("a", 1)
             hostb.quota("b", 1)
@@ -208,7 +197,7 @@ def main():
                     dt, job = one_job(st, "hosts-%s-%d" % (key, r), truth)
                     hosts[key].append(dt)
                     if key == "ab":
-                        hosts["share"].append(st.helped_by("runner3", job) / len(truth))
+                        hosts["share"].append(st.done_by(job, "runner3", len(truth)) / len(truth))
                     log("run %d, %s: %.2f s" % (r + 1, st.layout, dt))
             hostb.quota("a", None)
             hostb.quota("b", None)

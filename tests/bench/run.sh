@@ -14,8 +14,8 @@
 #     tables      line items (a TABLE field) on 1,000 invoice PDFs against the header-only run, with peak
 #                 memory   (bench_tables.py)
 #     all         the five, in that order (default)
-# Other options go to every suite. The engine, runner, scale and tables suites share one folder of generated invoices,
-# removed at the end. Exits 0 when every figure was measured, whether or not it meets its target; 1 when a
+# Other options go to every suite. The engine, runner, scale and tables suites share one folder of generated
+# invoices, removed at the end. Exits 0 when every figure was measured, whether or not it meets its target; 1 when a
 # step could not run.
 set -euo pipefail
 
