@@ -585,6 +585,9 @@ def test_metrics_count_runners_and_jobs(stack_factory):
     s.wait_healthy()
     wait_for("the running job counted again after the restart",
              lambda: metrics_value(s, "ibsol_jobs", '{state="RUNNING"}') == 1, timeout=10)
+    # Both runners' event sockets have dialed the new gateway (their heartbeats come through them): a final event
+    # published before a runner's redial would be lost to the counts below (PUB/SUB keeps nothing).
+    wait_for("both runners heard again", lambda: metrics_value(s, "ibsol_runners_attached") == 2, timeout=15)
     assert status(s, long_job)["state"] == "PENDING"
     s.post("/jobs/cancel", {"job_id": long_job})
     jobs = [run(s, pdf_folder(s, "m%d" % i, 2)) for i in range(3)]
