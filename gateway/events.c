@@ -113,6 +113,14 @@ static void count_ended(const char *id, int st)
     ended[st]++;
 }
 
+void gw_events_job_ended(const char *job_id, const char *status)
+{
+    if (!job_id || !status) return;
+    pthread_mutex_lock(&mu);
+    count_ended(job_id, status_of(status));
+    pthread_mutex_unlock(&mu);
+}
+
 /* --- runners -------------------------------------------------------------------------------------------- */
 
 static long long int_field(const json_t *body, const char *key)

@@ -137,6 +137,8 @@ void gw_events_serve(gw_req *r);
 /* Appends the runner and job gauges in Prometheus text to out (whole lines, NUL-terminated); returns the bytes
  * written. */
 size_t gw_events_metrics(char *out, size_t cap);
+/* A job's end told by a reply instead of an event (its final status word): counted once like a final event. */
+void gw_events_job_ended(const char *job_id, const char *status);
 int gw_events_runners_attached(void);
 
 #endif

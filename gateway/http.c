@@ -134,6 +134,13 @@ void gw_reply_ib(gw_req *r, ib_reply *rep)
         reply_error_msg(r, rep->code, rep->msg);
         return;
     }
+    /* A job that ended inside its call with no event about it (a run_sync): its reply tells the end. */
+    json_t *ended = json_object_get(rep->data, "$job_ended");
+    if (ended) {
+        gw_events_job_ended(json_string_value(json_object_get(ended, "job_id")),
+                            json_string_value(json_object_get(ended, "status")));
+        json_object_del(rep->data, "$job_ended");
+    }
     /* A service may answer with a body of its own ("$body", e.g. run_sync's CSV) or another success status
      * ("$http_status", e.g. 202 for a job started): the only two ways a reply leaves the JSON shape. */
     const char *raw = json_string_value(json_object_get(rep->data, "$body"));

@@ -658,6 +658,8 @@ static ib_code run_sync_op(void *state, const ib_request *req, ib_reply *rep)
     json_t *records = work_records(json_object_get(done, "file_results"));
     json_t *d = ib_reply_data(rep);
     json_object_set(d, "finish_timestamp", json_object_get(done, "finish_timestamp"));
+    if (json_is_true(json_object_get(done, "$end_in_reply"))) /* no event told it (exec.c, finish) */
+        json_object_set_new(d, "$job_ended", json_pack("{s:s, s:s}", "job_id", id, "status", "COMPLETE"));
     json_decref(done);
     if (format && !strcmp(format, "csv")) {
         char *csv = records_csv(records);

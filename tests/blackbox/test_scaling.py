@@ -574,7 +574,8 @@ def test_job_limit_is_pooled_over_runners(stack_factory):
 
 def test_metrics_count_runners_and_jobs(stack_factory):
     # the gauges of unfinished jobs are summed from the runners' heartbeats (they hold the jobs), so a restarted
-    # gateway shows a job that was already running; ended jobs are counted from the final events
+    # gateway shows a job that was already running; ended jobs are counted from the final events and the replies
+    # of run_sync calls
     s = scale_stack(stack_factory, runners=("r1", "r2"))
     wait_for("two runners attached", lambda: metrics_value(s, "ibsol_runners_attached") == 2, timeout=15)
     long_job = run(s, pdf_folder(s, "mlong", 2000))  # runs well past the restart below; cancelled after it
@@ -594,8 +595,15 @@ def test_metrics_count_runners_and_jobs(stack_factory):
     for job in jobs:
         assert wait_done(s, job, timeout=90)["cur"]["status"] == "COMPLETE"
     assert wait_done(s, long_job, timeout=30)["cur"]["status"] == "CANCELLED"
+    # run_sync calls are jobs too: a one-file call publishes no event (its end comes in its reply, which the
+    # gateway counts), a three-file one is recorded after its first file and ends with an event; each counts once
+    for n in (1, 3):
+        r = s.post("/api/v1/solution/run_sync", {"name": "invoice_demo", "version": "1.0.0", "files": [
+            {"file_name": "s%d.txt" % i, "file_content": "aGVsbG8="} for i in range(n)]})
+        assert r.status_code == 200, r.text
+        assert "$job_ended" not in r.json()  # the gateway's, not the caller's
     wait_for("every end counted and nothing left running",
-             lambda: metrics_value(s, "ibsol_jobs_ended_total", '{status="COMPLETE"}') == 3 and
+             lambda: metrics_value(s, "ibsol_jobs_ended_total", '{status="COMPLETE"}') == 5 and
              metrics_value(s, "ibsol_jobs_ended_total", '{status="CANCELLED"}') == 1 and
              metrics_value(s, "ibsol_jobs", '{state="RUNNING"}') == 0 and
              metrics_value(s, "ibsol_jobs", '{state="QUEUED"}') == 0, timeout=10)
