@@ -303,7 +303,10 @@ static int files_dir(const char *id, int create)
 {
     char name[64];
     snprintf(name, sizeof name, "%s.d", id);
-    if (create && mkdirat(jobs_fd, name, 0755) < 0 && errno != EEXIST) return -1;
+    /* Opened first: the folder exists for every claim of a job but its first. */
+    int fd = openat(jobs_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd >= 0 || !create || errno != ENOENT) return fd;
+    if (mkdirat(jobs_fd, name, 0755) < 0 && errno != EEXIST) return -1;
     return openat(jobs_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 }
 
